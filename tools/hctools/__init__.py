@@ -1,0 +1,1 @@
+"""Development tools for waggle.honeycomb (not part of the built collection)."""
