@@ -1,0 +1,1 @@
+"""Shared helpers for waggle.honeycomb tests (loopback sshd, playbook runner, fleet fixtures)."""
