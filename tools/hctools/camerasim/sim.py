@@ -336,6 +336,8 @@ class CameraSim:
         }
 
     def _ptzcontrol(self, submenu, action, params):
+        if submenu not in ("query", "absolute", "relative", "preset", "stop", "home"):
+            raise SunapiError(600)
         if submenu == "query" and action == "view":
             pos = self.read_position()
             pulse = int(round((pos["zoom"] - 1.0) * 100))
