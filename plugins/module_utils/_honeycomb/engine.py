@@ -1,0 +1,734 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The three-phase upgrade engine (runs on nodes, Python 3.6+, stdlib only).
+
+``Engine(params, check_mode).run()`` returns the module result. The resume rules implemented by
+:meth:`Engine._resume` are the table in ``docs/upgrade.md``; keep both in step.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import backup
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
+
+JOURNAL_TAIL_LIMIT = 8 * 1024
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+RESTART_PHASES = (None, "extract", "state_check", "backup")
+CHANGED_STATUSES = ("applied", "rolled_back", "rollback_failed")
+
+
+def argument_spec():
+    """Options of the node-side ``waggle.honeycomb.upgrade`` module (the action plugin adds nothing
+    the module does not also accept, so one spec serves both)."""
+    return dict(
+        src=dict(type="path", required=True),
+        allowed_signers=dict(type="path"),
+        require_signature=dict(type="bool", default=False),
+        parameters=dict(type="dict", default={}),
+        secret_parameters=dict(type="dict", default={}, no_log=True),
+        state_dir=dict(type="path", default="/var/lib/honeycomb"),
+        node_id_file=dict(type="path", default="/etc/waggle/node-id"),
+        vsn_file=dict(type="path", default="/etc/waggle/vsn"),
+        lock_timeout=dict(type="int", default=600),
+        max_resumes=dict(type="int", default=3),
+        keep_jobs=dict(type="int", default=20),
+        output_limit=dict(type="int", default=65536),
+        kill_grace=dict(type="int", default=10),
+        already_applied_rc=dict(type="list", elements="int"),
+        retry_later_rc=dict(type="list", elements="int"),
+        legacy_state_check=dict(type="str", default="readme", choices=["readme", "strict"]),
+        clear_inconsistent=dict(type="bool", default=False),
+        # Internal, set by the action plugin.
+        _payload_sha256=dict(type="str"),
+        _payload_upload=dict(type="str"),
+        _payload_bytes_sent=dict(type="int", default=0),
+        _lookup_only=dict(type="bool", default=False),
+    )
+
+
+class EngineFailure(Exception):
+    """A failure before or outside a job (bad options, bad payload, lock timeout)."""
+
+    def __init__(self, msg, **fields):
+        super(EngineFailure, self).__init__(msg)
+        self.msg = msg
+        self.fields = fields
+
+
+def _read_first_line(path):
+    try:
+        with open(path) as handle:
+            return handle.readline().strip()
+    except (IOError, OSError, UnicodeDecodeError):
+        return ""
+
+
+def _public_phase(result, limit):
+    """The part of a phase result that goes into the module result and the journal."""
+    if result is None:
+        return None
+    out = {}
+    for key in ("rc", "attempts", "duration", "timed_out", "killed_with", "script", "stdout_path", "stderr_path",
+                "outcome"):
+        if key in result:
+            out[key] = result[key]
+    out["stdout_tail"] = (result.get("stdout_tail") or "")[-limit:]
+    out["stderr_tail"] = (result.get("stderr_tail") or "")[-limit:]
+    return out
+
+
+class Engine(object):
+    def __init__(self, params, check_mode=False, payload_module=None):
+        self.p = params
+        self.check_mode = check_mode
+        self.pl = payload_module or pl
+        self.state = jr.StateDir(params["state_dir"])
+        self.sha = (params.get("_payload_sha256") or "").lower()
+        self.output_limit = max(256, int(params.get("output_limit") or 65536))
+        self.journal_limit = min(self.output_limit, JOURNAL_TAIL_LIMIT)
+        self.payload = None
+        self.manifest = None
+        self.param_env = {}
+        self.key = None
+        self.current_job = None
+        self.resolved = []
+        self.notes = []
+
+    # ------------------------------------------------------------------ entry point
+    def run(self):
+        base = {"changed": False, "payload_transferred": False, "payload_bytes_sent": 0}
+        try:
+            self._check_options()
+            store_path, transferred = self._payload_in_store()
+            if store_path is None:
+                base.update(payload_missing=True, msg="payload %s is not in the node's store %s; the action plugin "
+                            "transfers it and runs the module again" % (self.sha, self.state.payloads_dir))
+                return base
+            if self.p.get("_lookup_only"):
+                base.update(payload_missing=False, msg="payload %s is in the node's store" % self.sha)
+                return base
+            base["payload_transferred"] = transferred
+            base["payload_bytes_sent"] = int(self.p.get("_payload_bytes_sent") or 0) if transferred else 0
+            self._inspect(store_path)
+            if self.check_mode:
+                result = self._check_run(store_path)
+            else:
+                result = self._locked_run(store_path)
+        except EngineFailure as exc:
+            result = {"failed": True, "msg": exc.msg}
+            result.update(exc.fields)
+        except runner.Interrupted as exc:
+            result = self._interrupted(exc)
+        base.update(result)
+        if self.notes:
+            base["notes"] = self.notes
+        return base
+
+    # ------------------------------------------------------------------ options, payload
+    def _check_options(self):
+        if not SHA256_RE.match(self.sha):
+            raise EngineFailure("_payload_sha256 must be the 64-hex-digit SHA-256 of the payload (the action "
+                                "plugin sets it); got %r. Run the task through waggle.honeycomb.upgrade, not the "
+                                "bare module." % self.p.get("_payload_sha256"))
+        for name in ("lock_timeout", "keep_jobs", "kill_grace", "max_resumes"):
+            if self.p.get(name) is not None and self.p[name] < 0:
+                raise EngineFailure("%s must be >= 0, got %s" % (name, self.p[name]))
+        overlap = set(self.p.get("parameters") or {}) & set(self.p.get("secret_parameters") or {})
+        if overlap:
+            raise EngineFailure("parameter(s) %s given in both parameters and secret_parameters; give each once"
+                                % ", ".join(sorted(overlap)))
+
+    def _payload_in_store(self):
+        """Return (path of a verified payload, transferred now?) or (None, False) when missing."""
+        store = self.state.payload_path(self.sha)
+        if os.path.isfile(store):
+            actual = self.pl.sha256_file(store)
+            if actual == self.sha:
+                upload = self.p.get("_payload_upload")
+                if upload and os.path.isfile(upload):
+                    os.unlink(upload)  # a concurrent run stored it first
+                return store, False
+            self.notes.append("store entry %s was corrupt (sha256 %s); it was removed and the payload re-sent"
+                              % (store, actual))
+            if not self.check_mode:
+                os.unlink(store)
+        upload = self.p.get("_payload_upload")
+        if not upload:
+            return None, False
+        if not os.path.isfile(upload):
+            raise EngineFailure("uploaded payload %s does not exist on the node; re-run the task" % upload)
+        actual = self.pl.sha256_file(upload)
+        if actual != self.sha:
+            raise EngineFailure("uploaded payload %s has sha256 %s but the controller sent %s: the transfer was "
+                                "corrupted; re-run the task" % (upload, actual, self.sha))
+        if self.check_mode:
+            return upload, True
+        self.state.ensure()
+        tmp = os.path.join(self.state.payloads_dir, ".%s.partial.%d" % (self.sha, os.getpid()))
+        try:
+            os.rename(upload, tmp)
+        except OSError:
+            shutil.copyfile(upload, tmp)
+            os.unlink(upload)
+        os.chmod(tmp, 0o600)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, store)
+        jr.fsync_dir(self.state.payloads_dir)
+        return store, True
+
+    def _inspect(self, path):
+        try:
+            self.payload = self.pl.inspect_archive(path, legacy_state_check=self.p.get("legacy_state_check", "readme"))
+        except self.pl.PayloadError as exc:
+            raise EngineFailure(str(exc), status="failed", payload_error={"member": exc.member, "reason": exc.reason})
+        self.manifest = dict(self.payload.manifest)
+        codes = dict(self.manifest.get("state_check_codes") or pl.DEFAULT_STATE_CHECK_CODES)
+        if self.p.get("already_applied_rc") is not None:
+            codes["already_applied"] = list(self.p["already_applied_rc"])
+        if self.p.get("retry_later_rc") is not None:
+            codes["retry_later"] = list(self.p["retry_later_rc"])
+        clash = set(codes.get("needed", [])) & (set(codes.get("already_applied", [])) | set(codes.get("retry_later", [])))
+        clash |= set(codes.get("already_applied", [])) & set(codes.get("retry_later", []))
+        if clash:
+            raise EngineFailure("state check exit code(s) %s have two meanings (needed %s, already_applied %s, "
+                                "retry_later %s); fix already_applied_rc / retry_later_rc"
+                                % (sorted(clash), codes.get("needed"), codes.get("already_applied"),
+                                   codes.get("retry_later")))
+        self.manifest["state_check_codes"] = codes
+        params = dict(self.p.get("parameters") or {})
+        params.update(self.p.get("secret_parameters") or {})
+        try:
+            self.param_env = self.pl.validate_parameters(self.manifest.get("parameters"), params)
+        except self.pl.PayloadError as exc:
+            raise EngineFailure(str(exc), status="failed", payload_error={"member": exc.member, "reason": exc.reason})
+        digest = hashlib.sha256(json.dumps(sorted(self.param_env.items())).encode("utf-8")).hexdigest()
+        self.key = "%s:%s" % (self.sha, digest[:32])
+
+    def _payload_info(self):
+        m = self.manifest
+        return {"name": m["name"], "version": m["version"], "peripheral": m["peripheral"],
+                "format": self.payload.format, "sha256": self.sha, "legacy": bool(m.get("legacy"))}
+
+    # ------------------------------------------------------------------ check mode
+    def _check_run(self, store_path):
+        peripheral = self.manifest["peripheral"]
+        blocking = self._blocking_jobs(peripheral) if self.state.exists() else []
+        if blocking:
+            return self._blocked_result(blocking)
+        parent = self.state.jobs_dir if os.path.isdir(self.state.jobs_dir) else None
+        tmp = tempfile.mkdtemp(prefix=".check-", dir=parent)
+        try:
+            job = jr.Journal(tmp, {"job_id": "check-mode", "status": "running", "phases": {}, "events": []})
+            job.save = lambda: None  # check mode writes nothing outside its temporary dir
+            os.mkdir(os.path.join(tmp, "logs"), 0o700)
+            try:
+                self.pl.extract_archive(store_path, os.path.join(tmp, "payload"),
+                                        legacy_state_check=self.p.get("legacy_state_check", "readme"))
+            except self.pl.PayloadError as exc:
+                return {"failed": True, "status": "failed", "msg": str(exc), "payload": self._payload_info()}
+            outcome, phase = self._state_check(job)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        status = {"needed": "needed", "already_applied": "already_applied", "retry_later": "retry_later"}.get(outcome, "failed")
+        installed = self.state.installed().get(peripheral) if self.state.exists() else None
+        msgs = {
+            "needed": "check mode: the state check says the upgrade is needed; a real run would apply %s %s",
+            "already_applied": "check mode: %s %s is already applied",
+            "retry_later": "check mode: the state check asked to retry later (%s %s)",
+            "failed": "check mode: the state check failed (precondition not met) for %s %s",
+        }
+        return {"changed": outcome == "needed", "failed": status == "failed", "status": status,
+                "msg": msgs[status] % (self.manifest["name"], self.manifest["version"]),
+                "phases": {"state_check": _public_phase(phase, self.output_limit)},
+                "payload": self._payload_info(), "peripheral": peripheral, "installed": installed,
+                "installed_version": (installed or {}).get("version"), "job_id": None, "journal": None,
+                "resumed": False}
+
+    # ------------------------------------------------------------------ locked run
+    def _locked_run(self, store_path):
+        self.state.ensure()
+        lock = lk.NodeLock(self.state)
+        info = {"job_id": None, "key": self.key, "payload_sha256": self.sha, "name": self.manifest["name"],
+                "version": self.manifest["version"], "peripheral": self.manifest["peripheral"]}
+        try:
+            waited_for = lock.acquire(float(self.p.get("lock_timeout", 600)), info)
+        except lk.LockTimeout as exc:
+            raise EngineFailure(str(exc), status="failed", lock_holder=exc.holder)
+        try:
+            joined = self._joined_result(waited_for)
+            if joined is not None:
+                return joined
+            result = self._run_jobs(store_path, lock, info)
+            self._prune()
+            return result
+        finally:
+            lock.release()
+
+    def _joined_result(self, waited_for):
+        """Same payload and parameters were running when we arrived: report that job's result."""
+        for holder in reversed(waited_for):
+            if holder.get("key") != self.key or not holder.get("job_id"):
+                continue
+            job = jr.Journal.load(self.state.job_dir(holder["job_id"]))
+            if job is not None and job.terminal:
+                result = self._result(job)
+                result["waited_for_job"] = job.job_id
+                result["msg"] = "the same upgrade was already running as job %s; waited for it: %s" % (
+                    job.job_id, result.get("msg"))
+                return result
+        return None
+
+    def _blocking_jobs(self, peripheral):
+        return [j for j in self.state.list_jobs() if j.status == "inconsistent" and not j.data.get("cleared")
+                and j.data.get("peripheral") == peripheral]
+
+    def _blocked_result(self, blocking):
+        job = blocking[-1]
+        return {"failed": True, "changed": False, "status": "inconsistent", "job_id": job.job_id,
+                "journal": job.path, "peripheral": job.data.get("peripheral"), "resumed": False,
+                "payload": self._payload_info(),
+                "msg": "peripheral %r is blocked by inconsistent job %s (%s). Inspect %s and the logs next to it, "
+                       "bring the peripheral into a known state by hand, then re-run with clear_inconsistent: true."
+                       % (job.data.get("peripheral"), job.job_id, job.data.get("msg"), job.path)}
+
+    def _run_jobs(self, store_path, lock, info):
+        peripheral = self.manifest["peripheral"]
+        same = None
+        for job in self.state.list_jobs():
+            if job.terminal:
+                continue
+            if job.owner_alive():
+                self.notes.append("job %s is still owned by live process %s; left alone"
+                                  % (job.job_id, job.data.get("owner", {}).get("pid")))
+                continue
+            self._stop_orphans(job)
+            if job.data.get("key") == self.key and same is None:
+                same = job
+                continue
+            self.resolved.append(self._resolve_other(job))
+        if same is not None and same.data.get("resumes", 0) + 1 > int(self.p.get("max_resumes", 3)):
+            self._make_inconsistent(same)
+        blocking = self._blocking_jobs(peripheral)
+        if blocking:
+            if not self.p.get("clear_inconsistent"):
+                return self._blocked_result(blocking)
+            for job in blocking:
+                job.data["cleared"] = jr.now_iso()
+                job.event("cleared", by="clear_inconsistent")
+                self.notes.append("inconsistent job %s was cleared (clear_inconsistent: true)" % job.job_id)
+        if same is not None and same.terminal:
+            same = None
+        if same is not None:
+            job = same
+            self._own(job, lock, info)
+            self.current_job = job
+            self._resume(job, store_path, restart=True)
+        else:
+            job_id = self.state.new_job_id(self.sha)
+            job = jr.Journal.create(self.state.job_dir(job_id), key=self.key, payload_sha256=self.sha,
+                                    name=self.manifest["name"], version=self.manifest["version"],
+                                    peripheral=peripheral, format=self.payload.format,
+                                    owner=jr.process_identity(), parameters=sorted(self.param_env))
+            self._own(job, lock, info)
+            self.current_job = job
+            self._execute(job, store_path)
+        return self._result(job)
+
+    def _own(self, job, lock, info):
+        job.data["owner"] = jr.process_identity()
+        job.data["status"] = "running"
+        job.save()
+        info = dict(info, job_id=job.job_id)
+        lock.update(info)
+
+    def _stop_orphans(self, job):
+        child = job.data.get("child")
+        if child and jr.identity_alive(child):
+            how = runner.kill_group(child.get("pgid") or child["pid"], int(self.p.get("kill_grace", 10)))
+            job.event("orphan_killed", pid=child["pid"], signal=how)
+            self.notes.append("job %s: stopped its orphaned %s script (pid %s, %s)"
+                              % (job.job_id, job.data.get("phase"), child["pid"], how))
+        job.data["child"] = None
+
+    def _make_inconsistent(self, job):
+        job.data["resumes"] = job.data.get("resumes", 0) + 1
+        job.finish("inconsistent",
+                   "job %s was interrupted %d times (max_resumes %s), last in phase %s; the node is in an unknown "
+                   "state. Inspect %s and the logs in %s, bring the peripheral into a known state by hand, then "
+                   "re-run with clear_inconsistent: true." % (
+                       job.job_id, job.data["resumes"], self.p.get("max_resumes"), job.data.get("phase"),
+                       job.path, os.path.join(job.job_dir, "logs")), changed=False)
+
+    def _resolve_other(self, job):
+        """An interrupted job of another payload (or parameters): bring it to a final state by the
+        same rules, without starting it over."""
+        if job.data.get("resumes", 0) + 1 > int(self.p.get("max_resumes", 3)):
+            self._make_inconsistent(job)
+        else:
+            job.data["owner"] = jr.process_identity()
+            job.save()
+            self._resume(job, self.state.payload_path(job.data.get("payload_sha256", "")), restart=False)
+        return {"job_id": job.job_id, "status": job.status, "msg": job.data.get("msg"), "journal": job.path}
+
+    # ------------------------------------------------------------------ resume rules
+    def _resume(self, job, store_path, restart):
+        """Apply the resume table to an interrupted job (see docs/upgrade.md)."""
+        phase = job.data.get("phase")
+        job.data["resumes"] = job.data.get("resumes", 0) + 1
+        job.data["resumed"] = True
+        job.event("resumed", from_phase=phase, resumes=job.data["resumes"])
+        if phase in RESTART_PHASES:
+            if restart:
+                self._execute(job, store_path)
+            else:
+                job.finish("failed", "interrupted in phase %s (before any change) and superseded by another "
+                                     "upgrade; nothing was changed" % phase, changed=False)
+            return
+        if phase in ("install", "verify"):
+            if not self._ensure_extracted(job, store_path):
+                return
+            verify = self._run_phase(job, "verify")
+            if verify["rc"] == 0:
+                self._succeed(job, "interrupted in %s; verify passed on resume: %s %s is applied"
+                              % (phase, job.data.get("name"), job.data.get("version")))
+                return
+            ok, status = self._rollback(job, "verify (after an interruption in %s)" % phase)
+            if not ok:
+                job.finish(status, self._rollback_msg(job, "verify after the interrupted %s" % phase, status),
+                           changed=True)
+                return
+            if restart:
+                job.event("start_over", reason="verify failed after interruption; rolled back")
+                self._execute(job, store_path)
+            else:
+                job.finish(status, self._rollback_msg(job, "verify after the interrupted %s" % phase, status),
+                           changed=True)
+            return
+        if phase == "rollback":
+            if not self._ensure_extracted(job, store_path):
+                return
+            failed_phase = (job.data.get("rollback") or {}).get("failed_phase", "install")
+            ok, status = self._rollback(job, failed_phase)
+            job.finish(status, "interrupted during rollback; rollback re-run to completion: " +
+                       self._rollback_msg(job, failed_phase, status), changed=True)
+            return
+        job.finish("failed", "journal names unknown phase %r; nothing was run" % phase, changed=False)
+
+    # ------------------------------------------------------------------ normal path
+    def _ensure_extracted(self, job, store_path):
+        dest = os.path.join(job.job_dir, "payload")
+        if os.path.isdir(dest):
+            return True
+        if not os.path.isfile(store_path):
+            job.finish("failed", "the payload of job %s (%s) is no longer in the store; cannot resume it"
+                       % (job.job_id, store_path), changed=False)
+            return False
+        if job.data.get("phase") in RESTART_PHASES:
+            job.phase_started("extract")
+        else:
+            job.event("re-extract")
+        try:
+            self.pl.extract_archive(store_path, dest, legacy_state_check=self.p.get("legacy_state_check", "readme"))
+        except self.pl.PayloadError as exc:
+            job.finish("failed", str(exc), changed=False, payload_error={"member": exc.member, "reason": exc.reason})
+            return False
+        return True
+
+    def _execute(self, job, store_path):
+        jr.makedirs_private(os.path.join(job.job_dir, "logs"))
+        if not self._ensure_extracted(job, store_path):
+            return
+        outcome, sc = self._state_check(job)
+        if outcome == "already_applied":
+            self._record_installed(job)
+            job.finish("already_applied", "%s %s is already applied (state check rc %s); nothing else ran"
+                       % (job.data["name"], job.data["version"], sc["rc"]), changed=False)
+            return
+        if outcome == "retry_later":
+            job.finish("retry_later", "the state check asked to retry later (rc %s); nothing else ran. Re-run the "
+                       "task later." % sc["rc"], changed=False)
+            return
+        if outcome != "needed":
+            job.finish("failed", "precondition failed: the state check %s after %d attempt(s); nothing else ran"
+                       % (self._rc_text(sc), sc["attempts"]), changed=False)
+            return
+        job.phase_started("backup", paths=self.manifest.get("backup_paths", []))
+        try:
+            backup.snapshot(self.manifest.get("backup_paths") or [], os.path.join(job.job_dir, "backup"))
+        except (IOError, OSError) as exc:
+            job.finish("failed", "could not snapshot backup_paths before install (%s); nothing was installed" % exc,
+                       changed=False)
+            return
+        job.phase_finished("backup", {"rc": 0})
+        for phase in ("install", "verify"):
+            res = self._run_phase(job, phase)
+            if res["rc"] != 0:
+                ok, status = self._rollback(job, phase)
+                job.finish(status, self._rollback_msg(job, phase, status), changed=True)
+                return
+        self._succeed(job, "%s %s applied" % (job.data["name"], job.data["version"]))
+
+    def _succeed(self, job, msg):
+        self._record_installed(job)
+        job.finish("applied", msg, changed=True)
+
+    def _record_installed(self, job):
+        self.state.record_installed(job.data["peripheral"], {
+            "version": job.data["version"], "name": job.data["name"], "payload_sha256": job.data["payload_sha256"],
+            "job_id": job.job_id, "time": jr.now_iso()})
+
+    @staticmethod
+    def _rc_text(res):
+        if res.get("timed_out"):
+            return "timed out (killed with %s)" % res.get("killed_with")
+        return "exited %s" % res.get("rc")
+
+    def _state_check(self, job):
+        codes = self.manifest["state_check_codes"]
+
+        def classify(res):
+            if res.get("timed_out"):
+                return None
+            rc = res["rc"]
+            if rc in codes.get("needed", [0]):
+                return "needed"
+            if rc in codes.get("already_applied", []):
+                return "already_applied"
+            if rc in codes.get("retry_later", []):
+                return "retry_later"
+            return None
+
+        res = self._run_phase(job, "state_check", classify=classify)
+        return res.get("outcome") or "failed", res
+
+    def _env(self, job, phase, attempt):
+        env = dict(os.environ)
+        env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        for key in list(env):
+            if key.startswith("HC_"):
+                del env[key]
+        env.update({
+            "HC_NODE_ID": _read_first_line(self.p.get("node_id_file") or "/etc/waggle/node-id"),
+            "HC_VSN": _read_first_line(self.p.get("vsn_file") or "/etc/waggle/vsn"),
+            "HC_JOB_ID": job.job_id,
+            "HC_PAYLOAD_DIR": os.path.join(job.job_dir, "payload"),
+            "HC_PHASE": phase,
+            "HC_ATTEMPT": str(attempt),
+            "HC_STATE_DIR": self.state.root,
+            "HC_PAYLOAD_NAME": self.manifest["name"],
+            "HC_PAYLOAD_VERSION": self.manifest["version"],
+            "HC_PERIPHERAL": self.manifest["peripheral"],
+            "HC_BACKUP_DIR": os.path.join(job.job_dir, "backup"),
+            "HC_RESUMED": "1" if job.data.get("resumed") else "0",
+        })
+        env.update(self.param_env)
+        return env
+
+    def _run_phase(self, job, phase, classify=None):
+        """Run one phase with its retries. ``classify(res)`` returns a final outcome or None (retry);
+        without it rc 0 is success. Returns the phase result (also stored in the journal)."""
+        spec = self.manifest["phases"].get(phase)
+        payload_dir = os.path.join(job.job_dir, "payload")
+        script = os.path.join(payload_dir, spec["script"])
+        attempts = int(spec.get("retries", 0)) + 1
+        log_dir = os.path.join(job.job_dir, "logs")
+        jr.makedirs_private(log_dir)
+        total = 0.0
+        res = {}
+        for attempt in range(1, attempts + 1):
+            job.phase_started(phase, attempt=attempt)
+
+            def on_start(pid, _job=job):
+                ident = jr.process_identity(pid)
+                ident["pgid"] = pid
+                _job.data["child"] = ident
+                _job.save()
+
+            job.data["runs"] = job.data.get("runs", 0) + 1
+            res = self._run_one(spec.get("interpreter"), script, payload_dir, self._env(job, phase, attempt), spec,
+                                log_dir, "%03d-%s-%d" % (job.data["runs"], phase, attempt), on_start)
+            job.data["child"] = None
+            total += res["duration"]
+            res["attempts"] = attempt
+            res["script"] = spec["script"]
+            self._to_system_journal(job, phase, attempt, res)
+            if classify is not None:
+                outcome = classify(res)
+                if outcome is not None:
+                    res["outcome"] = outcome
+                    if outcome in ("already_applied", "retry_later", "needed"):
+                        break
+            elif res["rc"] == 0 and not res["timed_out"]:
+                break
+            if attempt < attempts:
+                job.event("retry", phase=phase, attempt=attempt, rc=res["rc"], timed_out=res["timed_out"], save=False)
+        res["duration"] = round(total, 3)
+        if res.get("timed_out") and res["rc"] == 0:
+            res["rc"] = -15
+        job.phase_finished(phase, _public_phase(res, self.journal_limit))
+        return res
+
+    def _run_one(self, interpreter, script, cwd, env, spec, log_dir, name, on_start):
+        if interpreter:
+            # The payload says how to run it (legacy scripts without exec bit or #! line).
+            wrapper = [interpreter, script]
+        else:
+            wrapper = None
+        return runner.run_script(script, cwd, env, int(spec.get("timeout", 3600)), int(self.p.get("kill_grace", 10)),
+                                 log_dir, name, self.output_limit, on_start=on_start, argv=wrapper)
+
+    def _to_system_journal(self, job, phase, attempt, res):
+        if not os.path.exists(runner.JOURNAL_SOCKET):
+            return
+        lines = []
+        extra = {"HC_JOB_ID": job.job_id, "HC_PHASE": phase, "HC_ATTEMPT": attempt}
+        for stream in ("stdout", "stderr"):
+            for line in (res.get("%s_tail" % stream) or "").splitlines():
+                lines.append((dict(extra, HC_STREAM=stream), line))
+        lines.append((extra, "%s %s attempt %d: rc %s%s" % (job.job_id, phase, attempt, res["rc"],
+                                                             " (timed out)" if res.get("timed_out") else "")))
+        runner.send_to_system_journal("honeycomb", lines)
+
+    # ------------------------------------------------------------------ rollback
+    def _rollback(self, job, failed_phase):
+        """Roll back after ``failed_phase`` failed. Returns (ok, status)."""
+        paths = self.manifest.get("backup_paths") or []
+        units = self.manifest.get("restart_units") or []
+        has_script = bool(self.manifest["phases"].get("rollback"))
+        backup_dir = os.path.join(job.job_dir, "backup")
+        has_backup = bool(paths) and os.path.isfile(os.path.join(backup_dir, "index.json"))
+        details = {"failed_phase": failed_phase, "performed": has_script or has_backup, "backup_paths": paths,
+                   "holders": [], "units_stopped": None, "restore": None, "script": None, "units_started": None}
+        job.data["rollback"] = details
+        if not details["performed"]:
+            details["ok"] = False
+            details["note"] = ("the payload has no hc_rollback_upgrade.sh and no backup_paths (or no snapshot was "
+                               "taken): nothing was rolled back")
+            job.event("rollback_skipped", failed_phase=failed_phase)
+            return False, "failed"
+        job.phase_started("rollback", failed_phase=failed_phase)
+        ok = True
+        if has_backup:
+            details["holders"] = backup.find_holders(paths, exclude_pids=(os.getpid(),))
+        details["units_stopped"] = backup.units("stop", units)
+        if has_backup:
+            details["restore"] = backup.restore(backup_dir)
+            ok = ok and not details["restore"]["errors"]
+        if has_script:
+            res = self._run_phase(job, "rollback")
+            details["script"] = _public_phase(res, self.output_limit)
+            ok = ok and res["rc"] == 0
+        details["units_started"] = backup.units("start", units)
+        started = details["units_started"]
+        if started and not started.get("skipped") and started.get("rc") != 0:
+            ok = False
+        details["ok"] = ok
+        job.data["phase_state"] = "finished"
+        job.data.setdefault("rollbacks", []).append({"failed_phase": failed_phase, "ok": ok, "time": jr.now_iso()})
+        job.event("rollback_finished", ok=ok)
+        return ok, ("rolled_back" if ok else "rollback_failed")
+
+    def _rollback_msg(self, job, failed_phase, status):
+        phases = job.data.get("phases", {})
+        res = phases.get(failed_phase.split(" ")[0]) or {}
+        what = "%s %s" % (failed_phase, self._rc_text(res)) if res else failed_phase
+        details = job.data.get("rollback") or {}
+        if status == "failed":
+            return "%s failed: %s; nothing was rolled back" % (what, details.get("note", ""))
+        parts = []
+        if details.get("restore"):
+            r = details["restore"]
+            parts.append("restored %d path(s), removed %d, %d error(s)%s" % (
+                len(r["restored"]), len(r["removed"]), len(r["errors"]),
+                (": " + "; ".join(r["errors"])) if r["errors"] else ""))
+        if details.get("script"):
+            parts.append("hc_rollback_upgrade.sh %s" % self._rc_text(details["script"]))
+        if details.get("holders"):
+            parts.append("processes holding backup_paths: %s" % ", ".join(
+                "%s[%s]" % (h["comm"], h["pid"]) for h in details["holders"]))
+        word = "rolled back" if status == "rolled_back" else "ROLLBACK FAILED"
+        return "%s failed; %s: %s" % (what, word, "; ".join(parts) or "nothing to report")
+
+    # ------------------------------------------------------------------ results, housekeeping
+    def _interrupted(self, exc):
+        job = self.current_job
+        msg = "the module was interrupted by signal %d" % exc.signum
+        if job is not None:
+            job.data["status"] = "interrupted"
+            job.data["child"] = None
+            job.event("interrupted", signal=exc.signum, phase=job.data.get("phase"))
+            msg += " in phase %s of job %s; the next run resumes it by the rules in docs/upgrade.md" % (
+                job.data.get("phase"), job.job_id)
+        return {"failed": True, "status": "interrupted", "msg": msg,
+                "job_id": job.job_id if job else None, "journal": job.path if job else None}
+
+    def _result(self, job):
+        d = job.data
+        status = d.get("status")
+        peripheral = d.get("peripheral")
+        installed = self.state.installed().get(peripheral)
+        phases = {}
+        for name, res in (d.get("phases") or {}).items():
+            if name == "backup":
+                continue
+            phases[name] = res
+        # Fresh tails (up to output_limit) for phases run by this process.
+        for name, res in phases.items():
+            if not res:
+                continue
+            for stream in ("stdout", "stderr"):
+                path = res.get("%s_path" % stream)
+                if path and os.path.isfile(path):
+                    res["%s_tail" % stream] = runner.tail(path, self.output_limit)
+        result = {
+            "status": status,
+            "changed": bool(d.get("changed")) if "changed" in d else status in CHANGED_STATUSES,
+            "failed": status not in ("applied", "already_applied", "retry_later"),
+            "msg": d.get("msg"),
+            "job_id": job.job_id,
+            "journal": job.path,
+            "resumed": bool(d.get("resumed")),
+            "resumes": d.get("resumes", 0),
+            "phases": phases,
+            "rollback": d.get("rollback"),
+            "peripheral": peripheral,
+            "installed": installed,
+            "installed_version": (installed or {}).get("version"),
+            "payload": self._payload_info() if self.manifest else None,
+        }
+        if self.resolved:
+            result["resolved_jobs"] = self.resolved
+        return result
+
+    def _prune(self):
+        keep = set([self.current_job.job_id]) if self.current_job else set()
+        self.state.prune(int(self.p.get("keep_jobs", 20)), keep=keep)
+        referenced = set([self.sha])
+        for job in self.state.list_jobs():
+            referenced.add(job.data.get("payload_sha256"))
+        try:
+            names = os.listdir(self.state.payloads_dir)
+        except OSError:
+            return
+        for name in names:
+            if name.endswith(".tar.gz") and name[:-7] not in referenced:
+                try:
+                    os.unlink(os.path.join(self.state.payloads_dir, name))
+                except OSError:
+                    pass

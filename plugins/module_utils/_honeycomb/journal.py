@@ -1,0 +1,310 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Crash-safe job journal and state directory of the upgrade engine (runs on nodes, Python 3.6+).
+
+Layout of the state dir (mode 0700)::
+
+    payloads/<sha256>.tar.gz      content-addressed payload store
+    jobs/<job_id>/journal.json    one journal per job (+ payload/, backup/, logs/)
+    installed.json                {peripheral: {version, name, payload_sha256, job_id, time}}
+    lock, lock.json               per-node lock (see lock.py)
+
+Every write goes through :func:`atomic_write_json`: temp file, fsync, rename, fsync of the directory,
+so a power cut leaves either the old or the new content, never a torn file.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import json
+import os
+import random
+import shutil
+import time
+
+TERMINAL = frozenset(("applied", "already_applied", "retry_later", "failed", "rolled_back",
+                      "rollback_failed", "inconsistent"))
+"""Final job statuses. ``running`` and ``interrupted`` are the only non-terminal ones."""
+
+MAX_EVENTS = 200
+
+
+def now_iso():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def fsync_dir(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path, data, mode=0o600):
+    """Write ``data`` to ``path`` atomically and durably."""
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(directory, ".%s.tmp.%d.%d" % (os.path.basename(path), os.getpid(), random.randint(0, 1 << 30)))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    os.close(fd)
+    os.rename(tmp, path)
+    fsync_dir(directory)
+
+
+def atomic_write_json(path, obj, mode=0o600):
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode("utf-8"), mode)
+
+
+def read_json(path, default=None):
+    """Read a JSON file; a missing or unreadable/garbled file gives ``default``."""
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except (IOError, OSError, ValueError):
+        return default
+
+
+# --- process identity ----------------------------------------------------------------------
+
+def boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except (IOError, OSError):
+        return ""
+
+
+def proc_start_time(pid):
+    """Start time of ``pid`` in clock ticks since boot (field 22 of /proc/<pid>/stat), or None."""
+    try:
+        with open("/proc/%d/stat" % int(pid), "rb") as handle:
+            data = handle.read().decode("utf-8", "replace")
+    except (IOError, OSError, ValueError, TypeError):
+        return None
+    # comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    fields = data[data.rfind(")") + 2:].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def process_identity(pid=None):
+    pid = os.getpid() if pid is None else pid
+    return {"pid": pid, "boot_id": boot_id(), "start_time": proc_start_time(pid)}
+
+
+def identity_alive(ident):
+    """True when the process described by ``ident`` (pid, boot_id, start_time) still exists.
+
+    A pid from another boot is dead; so is a pid whose current start time differs (pid reuse, or a
+    simulated node whose pid namespace was killed and re-created).
+    """
+    if not ident or not ident.get("pid"):
+        return False
+    if ident.get("boot_id") and ident.get("boot_id") != boot_id():
+        return False
+    start = proc_start_time(ident["pid"])
+    if start is None:
+        return False
+    if ident.get("start_time") is not None and ident.get("start_time") != start:
+        return False
+    return True
+
+
+# --- state dir -------------------------------------------------------------------------------
+
+def makedirs_private(path, mode=0o700):
+    try:
+        os.makedirs(path, mode)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST or not os.path.isdir(path):
+            raise
+
+
+def remove_tree(path):
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class StateDir(object):
+    """The node's honeycomb state directory."""
+
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+        self.jobs_dir = os.path.join(self.root, "jobs")
+        self.payloads_dir = os.path.join(self.root, "payloads")
+        self.installed_path = os.path.join(self.root, "installed.json")
+        self.lock_path = os.path.join(self.root, "lock")
+        self.lock_info_path = os.path.join(self.root, "lock.json")
+
+    def exists(self):
+        return os.path.isdir(self.root)
+
+    def ensure(self):
+        """Create the state dir (0700) and its sub-directories; tighten the mode of an existing one."""
+        makedirs_private(self.root)
+        os.chmod(self.root, 0o700)
+        makedirs_private(self.jobs_dir)
+        makedirs_private(self.payloads_dir)
+
+    def payload_path(self, sha256):
+        return os.path.join(self.payloads_dir, "%s.tar.gz" % sha256)
+
+    def job_dir(self, job_id):
+        return os.path.join(self.jobs_dir, job_id)
+
+    def new_job_id(self, sha256):
+        return "%s-%s-%04x" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), sha256[:12], random.randint(0, 0xffff))
+
+    # installed versions
+    def installed(self):
+        data = read_json(self.installed_path, {})
+        return data if isinstance(data, dict) else {}
+
+    def record_installed(self, peripheral, record):
+        data = self.installed()
+        data[peripheral] = record
+        atomic_write_json(self.installed_path, data)
+        return data
+
+    # jobs
+    def list_jobs(self):
+        """Every job journal, oldest first (job ids start with a UTC timestamp)."""
+        jobs = []
+        try:
+            names = sorted(os.listdir(self.jobs_dir))
+        except OSError:
+            return jobs
+        for name in names:
+            journal = Journal.load(os.path.join(self.jobs_dir, name))
+            if journal is not None:
+                jobs.append(journal)
+        return jobs
+
+    def prune(self, keep_jobs, keep=()):
+        """Bound the history: drop the payload/ and backup/ dirs of finished jobs (except
+        ``inconsistent`` and ``rollback_failed`` ones, which an operator needs) and delete the
+        oldest finished jobs beyond ``keep_jobs``. Jobs in ``keep`` are left alone."""
+        removed = []
+        finished = []
+        for journal in self.list_jobs():
+            if journal.job_id in keep or not journal.terminal:
+                continue
+            status = journal.data.get("status")
+            if status != "inconsistent" or journal.data.get("cleared"):
+                finished.append(journal)
+            if status not in ("inconsistent", "rollback_failed"):
+                remove_tree(os.path.join(journal.job_dir, "payload"))
+                remove_tree(os.path.join(journal.job_dir, "backup"))
+        excess = len(finished) - max(0, keep_jobs)
+        for journal in finished[:max(0, excess)]:
+            remove_tree(journal.job_dir)
+            removed.append(journal.job_id)
+        if removed:
+            fsync_dir(self.jobs_dir)
+        return removed
+
+
+class Journal(object):
+    """One job's journal: ``<job_dir>/journal.json``; every change is saved atomically."""
+
+    def __init__(self, job_dir, data):
+        self.job_dir = job_dir
+        self.path = os.path.join(job_dir, "journal.json")
+        self.data = data
+
+    @classmethod
+    def create(cls, job_dir, **fields):
+        makedirs_private(job_dir)
+        data = {
+            "journal_version": 1,
+            "job_id": os.path.basename(job_dir),
+            "created": now_iso(),
+            "status": "running",
+            "phase": None,
+            "phase_state": None,
+            "resumes": 0,
+            "phases": {},
+            "events": [],
+        }
+        data.update(fields)
+        journal = cls(job_dir, data)
+        journal.event("created")
+        return journal
+
+    @classmethod
+    def load(cls, job_dir):
+        data = read_json(os.path.join(job_dir, "journal.json"))
+        if not isinstance(data, dict) or "job_id" not in data:
+            return None
+        return cls(job_dir, data)
+
+    @property
+    def job_id(self):
+        return self.data["job_id"]
+
+    @property
+    def status(self):
+        return self.data.get("status")
+
+    @property
+    def terminal(self):
+        return self.data.get("status") in TERMINAL
+
+    def owner_alive(self):
+        return identity_alive(self.data.get("owner"))
+
+    def save(self):
+        self.data["updated"] = now_iso()
+        atomic_write_json(self.path, self.data)
+
+    def event(self, name, save=True, **details):
+        entry = {"time": now_iso(), "event": name}
+        entry.update(details)
+        events = self.data.setdefault("events", [])
+        events.append(entry)
+        if len(events) > MAX_EVENTS:
+            del events[1:len(events) - MAX_EVENTS + 1]
+        if save:
+            self.save()
+
+    def phase_started(self, phase, **details):
+        """Persist "phase X started" before X runs."""
+        self.data["phase"] = phase
+        self.data["phase_state"] = "started"
+        self.event("phase_started", phase=phase, **details)
+
+    def phase_finished(self, phase, result, **details):
+        self.data["phase_state"] = "finished"
+        self.data.setdefault("phases", {})[phase] = result
+        self.event("phase_finished", phase=phase, rc=result.get("rc"), **details)
+
+    def finish(self, status, msg, **fields):
+        self.data["status"] = status
+        self.data["msg"] = msg
+        self.data["finished"] = now_iso()
+        self.data["child"] = None
+        self.data.update(fields)
+        self.event("finished", status=status)

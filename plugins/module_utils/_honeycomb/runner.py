@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run one payload script (runs on nodes, Python 3.6+).
+
+Each attempt runs in its own process group (``start_new_session``) with cwd = the extracted payload
+dir; stdout/stderr go to files in the job's ``logs/`` dir. On timeout the whole group gets SIGTERM,
+then SIGKILL after ``kill_grace`` seconds. The module's SIGTERM handler raises :class:`Interrupted`,
+which also kills the group before propagating.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import os
+import signal
+import socket
+import subprocess
+import time
+
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
+JOURNAL_MAX_LINES = 200
+
+
+class Interrupted(Exception):
+    """The module received SIGTERM (or SIGINT) while a job was running."""
+
+    def __init__(self, signum):
+        self.signum = signum
+        super(Interrupted, self).__init__("interrupted by signal %d" % signum)
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def install_signal_handlers():
+    """A dropped tunnel must not kill a running job: ignore SIGHUP and SIGPIPE; turn SIGTERM and
+    SIGINT into :class:`Interrupted` so the engine can stop the phase and journal it."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGINT, _raise_interrupted)
+
+
+def _child_setup():
+    # Scripts get default signal dispositions back (the module ignores SIGHUP/SIGPIPE).
+    for sig in (signal.SIGHUP, signal.SIGPIPE, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+
+
+def kill_group(pgid, grace, proc=None):
+    """SIGTERM the process group, wait up to ``grace`` seconds, then SIGKILL it.
+    Returns the signal that ended it last ("SIGTERM"/"SIGKILL") or None when it was already gone."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except OSError:
+        return None
+    used = "SIGTERM"
+    deadline = time.time() + grace
+    while time.time() < deadline:
+        if proc is not None:
+            proc.poll()
+        if not group_alive(pgid):
+            break
+        time.sleep(0.05)
+    else:
+        used = "SIGKILL"
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+    if proc is not None:
+        try:
+            proc.wait()
+        except OSError:
+            pass
+    return used
+
+
+def tail(path, limit):
+    """Last ``limit`` bytes of ``path`` as text (a leading partial line is kept)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            data = handle.read(limit)
+    except (IOError, OSError):
+        return ""
+    return data.decode("utf-8", "replace")
+
+
+def send_to_system_journal(identifier, fields_lines, priority=6, socket_path=JOURNAL_SOCKET):
+    """Send lines to systemd-journald with its native protocol (one entry per line).
+    Silently does nothing when there is no journal socket. ``fields_lines`` is a list of
+    (extra_fields dict, line) tuples."""
+    if not os.path.exists(socket_path):
+        return False
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    except (OSError, AttributeError):
+        return False
+    try:
+        for extra, line in fields_lines[-JOURNAL_MAX_LINES:]:
+            entry = ["SYSLOG_IDENTIFIER=%s" % identifier, "PRIORITY=%d" % priority]
+            for key, value in sorted(extra.items()):
+                entry.append("%s=%s" % (key, str(value).replace("\n", " ")))
+            entry.append("MESSAGE=%s" % line.replace("\n", " "))
+            try:
+                sock.sendto(("\n".join(entry) + "\n").encode("utf-8", "replace"), socket_path)
+            except (OSError, socket.error):
+                return False
+    finally:
+        sock.close()
+    return True
+
+
+def run_script(script, cwd, env, timeout, kill_grace, log_dir, log_name, output_limit, on_start=None, argv=None):
+    """Run one attempt of a payload script. Returns a dict:
+    ``rc`` (negative = killed by that signal), ``timed_out``, ``duration``, ``stdout_tail``,
+    ``stderr_tail``, ``stdout_path``, ``stderr_path``, ``killed_with``.
+
+    ``argv`` overrides the command (default: the script itself, or ``/bin/sh script`` when it is not
+    executable). ``on_start(pid)`` is called right after the process exists (the engine journals it so a later
+    run can find and stop orphaned scripts)."""
+    out_path = os.path.join(log_dir, "%s.stdout" % log_name)
+    err_path = os.path.join(log_dir, "%s.stderr" % log_name)
+    if argv is None:
+        argv = [script] if os.access(script, os.X_OK) else ["/bin/sh", script]
+    started = time.time()
+    with open(out_path, "wb") as out, open(err_path, "wb") as err, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=devnull, stdout=out, stderr=err,
+                                close_fds=True, start_new_session=True, preexec_fn=_child_setup)
+    pgid = proc.pid
+    result = {"timed_out": False, "killed_with": None, "stdout_path": out_path, "stderr_path": err_path}
+    try:
+        if on_start is not None:
+            on_start(proc.pid)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            result["timed_out"] = True
+            result["killed_with"] = kill_group(pgid, kill_grace, proc)
+            rc = proc.returncode
+    except BaseException:
+        # Interrupted (SIGTERM) or any other error: never leave the script running.
+        kill_group(pgid, kill_grace, proc)
+        raise
+    result["rc"] = rc
+    result["duration"] = round(time.time() - started, 3)
+    result["stdout_tail"] = tail(out_path, output_limit)
+    result["stderr_tail"] = tail(err_path, output_limit)
+    return result

@@ -1,0 +1,259 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: upgrade
+short_description: Run a three-phase Honeycomb upgrade payload (state check, install, verify) on a node
+version_added: 0.1.0
+description:
+  - Validates a payload archive on the controller (and verifies its signature when asked) before any byte goes
+    to the node, copies it into the node's content-addressed store C(<state_dir>/payloads/<sha256>.tar.gz) only
+    when it is not there already (a re-run sends no payload bytes), then runs the payload's state check,
+    install and verify scripts on the node under a per-node lock, with per-phase timeouts and retries.
+  - When install or verify fails, restores the snapshot of the payload's C(backup_paths) and runs its
+    C(hc_rollback_upgrade.sh). Every transition is journaled atomically in C(<state_dir>/jobs/<job_id>/journal.json);
+    a job interrupted by a power cut or a killed connection is resolved by the next run according to the resume
+    table in C(docs/upgrade.md).
+  - Accepts payload format v2 and legacy 2021 Honeycomb payloads (see C(docs/payload-format.md)).
+  - The state check exit codes are C(0) needed, C(100) already applied (the task is ok and unchanged), C(21) retry
+    later (the task is ok and unchanged with RV(status=retry_later), it does not fail), anything else a failed
+    precondition.
+author:
+  - waggle.honeycomb developers
+extends_documentation_fragment:
+  - waggle.honeycomb._attributes
+  - waggle.honeycomb._attributes.action_async
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Runs only the state check (read-only by contract) from a temporary job directory that is removed
+        afterwards, and reports RV(changed=true) when the upgrade would be applied.
+      - A payload that is not in the node's store is copied to the remote temporary directory only.
+  diff_mode:
+    support: none
+  action:
+    support: full
+  async:
+    support: full
+    details:
+      - Only the real run is wrapped in C(async); the store look-up and the transfer happen before it.
+options:
+  src:
+    description:
+      - Path of the payload archive (C(.tar.gz), format v2 or legacy 2021) on the controller.
+    type: path
+    required: true
+  allowed_signers:
+    description:
+      - OpenSSH allowed-signers file on the controller. When set, the payload must carry a valid
+        C(manifest.json.sig) made by one of these keys (namespace C(waggle-honeycomb)).
+    type: path
+  require_signature:
+    description:
+      - Refuse payloads without a valid signature. Needs O(allowed_signers).
+    type: bool
+    default: false
+  parameters:
+    description:
+      - Values for the parameters declared in the payload's manifest; checked against its schema on the
+        controller and again on the node. Scripts see them as C(HC_PARAM_<NAME>) environment variables.
+    type: dict
+    default: {}
+  secret_parameters:
+    description:
+      - Like O(parameters), for values that must not be logged.
+    type: dict
+    default: {}
+  state_dir:
+    description:
+      - Node-side state directory (payload store, jobs, journal, lock). Created with mode C(0700).
+    type: path
+    default: /var/lib/honeycomb
+  node_id_file:
+    description: File holding the node ID, passed to scripts as C(HC_NODE_ID).
+    type: path
+    default: /etc/waggle/node-id
+  vsn_file:
+    description: File holding the node's VSN, passed to scripts as C(HC_VSN).
+    type: path
+    default: /etc/waggle/vsn
+  lock_timeout:
+    description:
+      - Seconds to wait for another upgrade running on the same node. When it expires the task fails with a
+        message naming the running job. A run that finds the same payload with the same parameters running
+        waits for it and reports that job's result instead of starting a second one.
+    type: int
+    default: 600
+  max_resumes:
+    description:
+      - How many times an interrupted job may be resumed. One more interruption turns it C(inconsistent),
+        which blocks further upgrades of its peripheral until cleared with O(clear_inconsistent).
+    type: int
+    default: 3
+  keep_jobs:
+    description: Number of finished jobs kept in the history on the node.
+    type: int
+    default: 20
+  output_limit:
+    description: Bytes of each script's stdout and stderr kept in the result (the last ones). Complete logs stay in
+      the job's C(logs/) directory.
+    type: int
+    default: 65536
+  kill_grace:
+    description: Seconds between SIGTERM and SIGKILL when a script's process group is stopped.
+    type: int
+    default: 10
+  already_applied_rc:
+    description: Overrides the manifest's state-check exit codes meaning "already applied".
+    type: list
+    elements: int
+  retry_later_rc:
+    description: Overrides the manifest's state-check exit codes meaning "retry later".
+    type: list
+    elements: int
+  legacy_state_check:
+    description:
+      - How to read the state check exit code of legacy 2021 payloads. V(readme) follows the 2021 README
+        (rc C(1) = already in the target state); V(strict) follows the 2021 code (every non-zero rc is a
+        failure, retried).
+    type: str
+    choices: [readme, strict]
+    default: readme
+  clear_inconsistent:
+    description:
+      - Clear C(inconsistent) jobs of the payload's peripheral (after the operator brought it into a known
+        state by hand) so the upgrade can run.
+    type: bool
+    default: false
+notes:
+  - Scripts run as the connection user (use C(become) for root) with cwd = the extracted payload, in their own
+    process group, with C(HC_NODE_ID), C(HC_VSN), C(HC_JOB_ID), C(HC_PAYLOAD_DIR), C(HC_PHASE), C(HC_ATTEMPT),
+    C(HC_STATE_DIR), C(HC_PAYLOAD_NAME), C(HC_PAYLOAD_VERSION), C(HC_PERIPHERAL), C(HC_BACKUP_DIR), C(HC_RESUMED)
+    and C(HC_PARAM_*) in the environment.
+  - The node-side code runs on Python 3.6 and newer (ansible-core 2.16 for Python 3.6 nodes).
+seealso:
+  - module: waggle.honeycomb.upgrade_info
+"""
+
+EXAMPLES = r"""
+- name: Apply a payload to every node
+  waggle.honeycomb.upgrade:
+    src: payloads/switch-config-1.2.0.tar.gz
+    parameters:
+      switch_address: 10.31.81.2
+
+- name: Long install over a fragile tunnel, signed payloads only
+  waggle.honeycomb.upgrade:
+    src: payloads/camera-firmware-2.0.tar.gz
+    allowed_signers: keys/allowed_signers
+    require_signature: true
+  async: 3600
+  poll: 15
+  register: upgrade
+
+- name: Clear an inconsistent job after fixing the peripheral by hand
+  waggle.honeycomb.upgrade:
+    src: payloads/camera-firmware-2.0.tar.gz
+    clear_inconsistent: true
+"""
+
+RETURN = r"""
+status:
+  description:
+    - Final status of the job. One of V(applied), V(already_applied), V(retry_later), V(failed), V(rolled_back),
+      V(rollback_failed), V(inconsistent); V(interrupted) when the module itself got SIGTERM; in check mode
+      V(needed), V(already_applied), V(retry_later) or V(failed).
+  returned: when the payload was in the node's store
+  type: str
+  sample: applied
+msg:
+  description: What happened, in one sentence.
+  returned: always
+  type: str
+job_id:
+  description: Id of the job (directory name under C(<state_dir>/jobs)).
+  returned: when a job ran
+  type: str
+  sample: 20240101T120000Z-3f2a9c0d1e2b-1a2b
+journal:
+  description: Path of the job's journal on the node.
+  returned: when a job ran
+  type: str
+resumed:
+  description: Whether this result comes from resuming an interrupted job.
+  returned: when a job ran
+  type: bool
+resumes:
+  description: How many times the job was resumed.
+  returned: when a job ran
+  type: int
+phases:
+  description:
+    - Per phase (C(state_check), C(install), C(verify), C(rollback)) the last attempt's C(rc) (negative = killed
+      by that signal), C(attempts), total C(duration) in seconds, C(timed_out), C(stdout_tail), C(stderr_tail)
+      and the paths of the complete logs on the node.
+  returned: when a job ran
+  type: dict
+rollback:
+  description:
+    - Rollback details; C(performed), C(ok), C(failed_phase), C(holders) (processes that held files under
+      C(backup_paths)), C(units_stopped), C(restore) (C(restored), C(removed), C(errors)), C(script), C(units_started).
+  returned: when install or verify failed
+  type: dict
+peripheral:
+  description: Peripheral the payload is for.
+  returned: when a job ran
+  type: str
+installed_version:
+  description: Version now installed for the peripheral according to C(<state_dir>/installed.json).
+  returned: when a job ran
+  type: str
+installed:
+  description: The C(installed.json) record of the peripheral (version, name, payload_sha256, job_id, time).
+  returned: when a job ran
+  type: dict
+payload:
+  description: Name, version, peripheral, format and sha256 of the payload.
+  returned: when the payload was in the node's store
+  type: dict
+payload_transferred:
+  description: Whether the payload archive was copied to the node by this task.
+  returned: always
+  type: bool
+payload_bytes_sent:
+  description: Payload bytes sent to the node by this task (0 on a re-run).
+  returned: always
+  type: int
+waited_for_job:
+  description: Id of the identical job this run waited for and whose result it reports.
+  returned: when the same upgrade was already running
+  type: str
+resolved_jobs:
+  description: Interrupted jobs of other payloads that this run resolved first (job_id, status, msg, journal).
+  returned: when there were any
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
+
+
+def main():
+    module = AnsibleModule(argument_spec=engine.argument_spec(), supports_check_mode=True)
+    runner.install_signal_handlers()
+    result = engine.Engine(module.params, check_mode=module.check_mode).run()
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
