@@ -215,6 +215,14 @@ def normalise_member_name(name, limits=None, is_dir=False):
     return stripped
 
 
+def _listed_name(path, member, what):
+    """Normalise a path named inside a manifest/md5sum.chk; errors name that file."""
+    try:
+        return normalise_member_name(path)
+    except PayloadError as exc:
+        raise PayloadError("%s %r: %s" % (what, path, exc.reason), member=member, hint=exc.hint)
+
+
 # --------------------------------------------------------------------------------------------
 # readers
 
@@ -360,7 +368,7 @@ def _validate_phase(phase, value, member):
     script = value.get("script", SCRIPT_NAMES[phase])
     if not isinstance(script, str):
         raise PayloadError("phases.%s.script must be a string" % phase, member=member)
-    script = normalise_member_name(script) if script else script
+    script = _listed_name(script, member, "phases.%s.script" % phase) if script else script
     if not script or script in (MANIFEST_NAME, SIGNATURE_NAME):
         raise PayloadError("phases.%s.script %r is not a usable script path" % (phase, value.get("script")), member=member)
     timeout = value.get("timeout", DEFAULT_TIMEOUTS[phase])
@@ -602,7 +610,7 @@ def validate_manifest(data, member=MANIFEST_NAME):
     norm_files = {}
     for path in sorted(files):
         digest = files[path]
-        norm = normalise_member_name(path) if isinstance(path, str) else None
+        norm = _listed_name(path, member, "files lists") if isinstance(path, str) else None
         if norm != path:
             raise PayloadError("files key %r is not a normalised relative path" % (path,), member=member)
         if path in (MANIFEST_NAME, SIGNATURE_NAME):
@@ -651,7 +659,7 @@ def parse_md5sum(data, member=LEGACY_CHECKSUM_NAME):
             raise PayloadError("line %d uses md5sum's escaped-name syntax, which is not supported" % lineno, member=member)
         if len(line) < 35 or not _MD5_RE.match(line[:32]) or line[32] != " " or line[33] not in " *":
             raise PayloadError("line %d is not '<32 hex md5>  ./<path>': %r" % (lineno, line[:120]), member=member)
-        path = normalise_member_name(line[34:])
+        path = _listed_name(line[34:], member, "line %d names" % lineno)
         if path == LEGACY_CHECKSUM_NAME:
             continue
         if not path:
@@ -869,7 +877,10 @@ def _scan(path, limits, sink=None, legacy_state_check="readme"):
             raise PayloadError("archive is truncated or corrupt (%s: %s)" % (type(exc).__name__, exc), archive=archive,
                                hint="Copy the payload again; if it persists, rebuild it.")
     members, small, expanded = result
-    payload = _validate_members(members, small, lim, legacy_state_check, archive)
+    try:
+        payload = _validate_members(members, small, lim, legacy_state_check, archive)
+    except PayloadError as exc:
+        raise exc.with_archive(archive)
     payload.archive_sha256 = hashing.sha256.hexdigest()
     payload.path = path
     payload.expanded_bytes = expanded
@@ -881,6 +892,7 @@ def _scan_stream(hashing, lim, sink, archive):
     gz = gzip.GzipFile(filename="", mode="rb", fileobj=hashing)
     limited = _LimitedReader(gz, lim["max_expanded_bytes"])
     members = {}
+    implicit_dirs = set()
     small = {}
     declared = 0
     try:
@@ -914,6 +926,16 @@ def _scan_stream(hashing, lim, sink, archive):
             raise PayloadError("a file member names the archive root", member=raw_name, hint=REBUILD_HINT)
         if name in members:
             raise PayloadError("appears twice in the archive (duplicate member name)", member=raw_name, hint=REBUILD_HINT)
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent in members and not members[parent].is_dir:
+                raise PayloadError("is inside %r, which is a file, not a directory" % parent, member=raw_name,
+                                   hint=REBUILD_HINT)
+            implicit_dirs.add(parent)
+        if not is_dir and name in implicit_dirs:
+            raise PayloadError("is a file, but earlier members use it as a directory", member=raw_name,
+                               hint=REBUILD_HINT)
         entry = _Member(name, is_dir, info.mode & 0o777, 0 if is_dir else info.size)
         members[name] = entry
         if is_dir:
