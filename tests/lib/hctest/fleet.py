@@ -1,0 +1,150 @@
+"""Start a simulated fleet for a test and always take it down again (see docs/simfleet.md).
+
+Usage in a conftest.py::
+
+    import pytest
+    from hctest.fleet import running_fleet, skip_unless_fleet_possible
+
+    @pytest.fixture(scope="module")
+    def fleet():
+        skip_unless_fleet_possible()
+        with running_fleet(3, devices="none") as f:
+            yield f
+
+    def test_x(fleet):
+        fleet.ansible_playbook("site.yml", "-e", "x=1")   # -i fleet.inventory is added
+        fleet.power_cut("W002"); fleet.power_on("W002")
+
+Every fleet gets its own short directory under /tmp and so its own namespace prefix and node IDs;
+several fleets (parallel pytest workers, the demo) can run side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+VENV_BIN = Path(sys.executable).parent
+
+
+def skip_unless_fleet_possible() -> None:
+    """pytest.skip with the reason when this machine cannot run a simulated fleet."""
+    if os.geteuid() != 0:
+        pytest.skip("the simulated fleet needs root (network, mount and pid namespaces)")
+    for tool in ("ip", "socat", "ssh", "ssh-keygen"):
+        if not shutil.which(tool):
+            pytest.skip(f"the simulated fleet needs {tool} (apt-get install iproute2 socat openssh-client)")
+    if not os.path.exists("/usr/sbin/sshd"):
+        pytest.skip("the simulated fleet needs /usr/sbin/sshd (apt-get install openssh-server)")
+
+
+def simfleet(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run the simfleet CLI (the same Python as pytest) and return the completed process."""
+    r = subprocess.run([sys.executable, "-m", "hctools.simfleet", *args], capture_output=True, text=True,
+                       timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"simfleet {' '.join(args)} failed rc={r.returncode}:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+@dataclass
+class FleetHandle:
+    dir: Path
+    inventory: Path
+    operator_key: Path
+    bastion_port: int
+    nodes: list[dict] = field(default_factory=list)  # {"vsn", "node_id", "netns", "lan_netns", "dir", ...}
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return simfleet(*args, "--dir", str(self.dir), check=check)
+
+    def status(self) -> dict:
+        return json.loads(self.cli("status", "--json").stdout)
+
+    def node(self, name: str) -> dict:
+        for n in self.nodes:
+            if name in (n["vsn"], n["node_id"]):
+                return n
+        raise KeyError(name)
+
+    def power_cut(self, node: str) -> None:
+        self.cli("power-cut", node)
+
+    def power_on(self, node: str) -> None:
+        self.cli("power-on", node)
+
+    def drop_tunnel(self, node: str) -> None:
+        self.cli("drop-tunnel", node)
+
+    def restore_tunnel(self, node: str) -> None:
+        self.cli("restore-tunnel", node)
+
+    def ssh_argv(self, node: str, command: str) -> list[str]:
+        """argv for running command on a node through the bastion, as the operator does."""
+        return ["ssh", "-F", str(self.dir / "ssh_config"), "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+                node, command]
+
+    def ssh(self, node: str, command: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        r = subprocess.run(self.ssh_argv(node, command), capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"ssh {node} {command!r} rc={r.returncode}: {r.stderr}")
+        return r
+
+    def ansible_env(self, control_dir: Path | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+        env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(REPO / ".build" / "collections"))
+        env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
+        env["ANSIBLE_FORCE_COLOR"] = "0"
+        env["ANSIBLE_NOCOLOR"] = "1"
+        # ssh ControlPersist masters of this fleet in their own directory
+        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir or (self.dir / "cp"))
+        return env
+
+    def ansible_playbook(self, playbook: str | Path, *args: str, timeout: float = 600,
+                         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run ansible-playbook with this fleet's inventory; does not check the return code."""
+        argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), str(playbook), *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              env=env or self.ansible_env(), cwd=str(REPO))
+
+
+def start_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0,
+                base: str = "/tmp") -> FleetHandle:
+    """Start a fleet in a fresh short directory; the caller must call stop_fleet (or use running_fleet)."""
+    d = Path(tempfile.mkdtemp(prefix="hcf-", dir=base))
+    try:
+        simfleet("up", "--nodes", str(nodes), "--dir", str(d), "--devices", devices,
+                 "--restart-delay", str(restart_delay), "--no-remember")
+        st = json.loads(simfleet("status", "--json", "--dir", str(d)).stdout)
+    except BaseException:
+        stop_fleet(d)
+        raise
+    return FleetHandle(dir=d, inventory=Path(st["inventory"]), operator_key=Path(st["operator_key"]),
+                       bastion_port=st["bastion_port"], nodes=st["nodes"])
+
+
+def stop_fleet(d: Path | FleetHandle) -> None:
+    d = d.dir if isinstance(d, FleetHandle) else d
+    simfleet("down", "--dir", str(d), "--purge", check=False)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0):
+    """A fleet of `nodes` nodes for the duration of the with-block; always taken down afterwards."""
+    f = start_fleet(nodes, devices=devices, restart_delay=restart_delay)
+    try:
+        yield f
+    finally:
+        stop_fleet(f)

@@ -1,0 +1,1 @@
+"""simfleet: a simulated Wild Sage fleet (bastion sshd + nodes in Linux namespaces), see docs/simfleet.md."""

@@ -1,0 +1,125 @@
+"""simfleet: a simulated Wild Sage fleet behind real reverse SSH tunnels (see docs/simfleet.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .fleet import DEFAULT_DIR, DEVICES, Fleet, FleetError, remember, resolve_dir
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="simfleet", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dir", help=f"fleet directory (default: $SIMFLEET_DIR, else the fleet `up` remembered "
+                                      f"last, else {DEFAULT_DIR})")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", parents=[common], help="start (or complete) a fleet")
+    up.add_argument("--nodes", type=int, default=8, help="number of nodes (default 8)")
+    up.add_argument("--devices", default=",".join(DEVICES),
+                    help=f"device simulators per node: comma list of {', '.join(DEVICES)}, or none")
+    up.add_argument("--restart-delay", type=float, default=2.0,
+                    help="seconds a node waits before restarting its tunnel (production: 30)")
+    up.add_argument("--timeout", type=float, default=None, help="seconds to wait for all tunnels")
+    up.add_argument("--no-remember", action="store_true",
+                    help="do not make this the fleet later commands use by default (tests)")
+
+    down = sub.add_parser("down", parents=[common], help="stop everything of a fleet")
+    down.add_argument("--purge", action="store_true", help="also delete the fleet directory (keys, node disks)")
+
+    st = sub.add_parser("status", parents=[common], help="show nodes, tunnels and devices")
+    st.add_argument("--json", action="store_true")
+
+    inv = sub.add_parser("inventory", parents=[common], help="print an inventory of the fleet")
+    inv.add_argument("--format", choices=("yaml", "beekeeper", "ssh-config"), default="yaml")
+
+    for name, text in (("power-cut", "kill every process of a node at once"), ("power-on", "boot a node"),
+                       ("drop-tunnel", "cut a node's link to the bastion"),
+                       ("restore-tunnel", "restore a node's link to the bastion")):
+        s = sub.add_parser(name, parents=[common], help=text)
+        s.add_argument("node", metavar="NODE", help="VSN (W001) or node ID")
+        if name in ("power-on", "restore-tunnel"):
+            s.add_argument("--no-wait", action="store_true", help="do not wait for the tunnel to come back")
+    return p
+
+
+def _need_state(fleet: Fleet) -> None:
+    if not fleet.state:
+        raise FleetError(f"no fleet at {fleet.dir}; start one with `simfleet up --dir {fleet.dir}`")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        fleet = Fleet(resolve_dir(args.dir))
+        with fleet.locked() if args.cmd not in ("status", "inventory") else _null():
+            return _dispatch(args, fleet)
+    except FleetError as e:
+        print(f"simfleet: {e}", file=sys.stderr)
+        return 2
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _dispatch(args, fleet: Fleet) -> int:
+    if args.cmd == "up":
+        devices = [] if args.devices.strip() in ("", "none") else [d.strip() for d in args.devices.split(",")]
+        t0 = time.monotonic()
+        fleet.up(args.nodes, devices, restart_delay=args.restart_delay, timeout=args.timeout)
+        if not args.no_remember:
+            remember(fleet.dir)
+        print(f"simfleet: {len(fleet.nodes)} nodes up in {time.monotonic() - t0:.1f} s at {fleet.dir} "
+              f"(bastion 127.0.0.1:{fleet.state['bastion_port']}); inventory: {fleet.dir}/inventory.yml")
+        return 0
+    if args.cmd == "down":
+        for line in fleet.down(purge=args.purge):
+            if "killed" not in line:
+                print(f"simfleet: {line}")
+        print(f"simfleet: fleet at {fleet.dir} is down")
+        return 0
+    _need_state(fleet)
+    if args.cmd == "status":
+        st = fleet.status()
+        if args.json:
+            print(json.dumps(st, indent=1))
+            return 0
+        print(f"fleet {st['dir']}  prefix {st['prefix']}  bastion "
+              f"{'127.0.0.1:%s' % st['bastion_port'] if st['running'] else 'DOWN'}")
+        print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'TUNNEL':6} DEVICES")
+        for n in st["nodes"]:
+            devs = " ".join(f"{k}={v}" for k, v in n["devices"].items()) or "-"
+            print(f"{n['vsn']:6} {n['node_id']:18} {n['power']:5} {n['link']:5} {n['tunnel']:6} {devs}")
+        print(f"inventory: {st['inventory']}\nssh:       ssh -F {st['ssh_config']} <VSN>")
+        return 0
+    if args.cmd == "inventory":
+        from . import inventory
+        render = {"yaml": inventory.render_yaml, "beekeeper": inventory.render_beekeeper,
+                  "ssh-config": inventory.render_ssh_config}[args.format]
+        sys.stdout.write(render(fleet))
+        return 0
+    if args.cmd == "power-cut":
+        n = fleet.power_cut(args.node)
+        print(f"simfleet: {n['vsn']} ({n['node_id']}) power cut")
+    elif args.cmd == "power-on":
+        n = fleet.power_on(args.node, wait=not args.no_wait)
+        print(f"simfleet: {n['vsn']} ({n['node_id']}) booted")
+    elif args.cmd == "drop-tunnel":
+        n = fleet.drop_tunnel(args.node)
+        print(f"simfleet: {n['vsn']} ({n['node_id']}) tunnel dropped")
+    elif args.cmd == "restore-tunnel":
+        n = fleet.restore_tunnel(args.node, wait=not args.no_wait)
+        print(f"simfleet: {n['vsn']} ({n['node_id']}) tunnel link restored")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
