@@ -206,11 +206,11 @@ class StateDir(object):
     def prune(self, keep_jobs, keep=()):
         """Bound the history: drop the payload/ and backup/ dirs of finished jobs (except
         ``inconsistent`` and ``rollback_failed`` ones, which an operator needs) and delete the
-        oldest finished jobs beyond ``keep_jobs``. Jobs in ``keep`` are left alone."""
+        oldest finished jobs beyond ``keep_jobs``. Jobs in ``keep`` count but are never deleted."""
         removed = []
         finished = []
         for journal in self.list_jobs():
-            if journal.job_id in keep or not journal.terminal:
+            if not journal.terminal:
                 continue
             status = journal.data.get("status")
             if status != "inconsistent" or journal.data.get("cleared"):
@@ -219,9 +219,14 @@ class StateDir(object):
                 remove_tree(os.path.join(journal.job_dir, "payload"))
                 remove_tree(os.path.join(journal.job_dir, "backup"))
         excess = len(finished) - max(0, keep_jobs)
-        for journal in finished[:max(0, excess)]:
+        for journal in finished:
+            if excess <= 0:
+                break
+            if journal.job_id in keep:
+                continue
             remove_tree(journal.job_dir)
             removed.append(journal.job_id)
+            excess -= 1
         if removed:
             fsync_dir(self.jobs_dir)
         return removed

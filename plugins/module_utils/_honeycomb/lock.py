@@ -36,6 +36,23 @@ class LockTimeout(Exception):
                 "finish (see waggle.honeycomb.upgrade_info) or raise lock_timeout." % (who, self.waited))
 
 
+def _proc_locks_holds(st):
+    """Whether /proc/locks lists a FLOCK on the file of ``st``; None when /proc/locks is unreadable."""
+    try:
+        with open("/proc/locks") as handle:
+            lines = handle.read().splitlines()
+    except (IOError, OSError):
+        return None
+    want = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    for line in lines:
+        fields = line.split()
+        if "FLOCK" in fields and "->" not in fields:
+            for field in fields:
+                if field.count(":") == 2 and field.lower() == want:
+                    return True
+    return False
+
+
 class NodeLock(object):
     """Exclusive per-node lock. Use :meth:`acquire` then :meth:`release` (or a ``with`` block)."""
 
@@ -51,9 +68,17 @@ class NodeLock(object):
         return info
 
     def is_held(self):
-        """True when some process (maybe this one) holds the lock. Does not take it."""
+        """True when some process (maybe this one) holds the lock. Does not take it: reads
+        /proc/locks (falls back to a non-blocking try-lock where /proc/locks is unavailable)."""
         if self.fd is not None:
             return True
+        try:
+            st = os.stat(self.state.lock_path)
+        except OSError:
+            return False
+        held = _proc_locks_holds(st)
+        if held is not None:
+            return held
         try:
             fd = os.open(self.state.lock_path, os.O_RDWR)
         except OSError:

@@ -1,0 +1,160 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: upgrade_info
+short_description: Read a node's Honeycomb upgrade history and installed versions
+version_added: 0.1.0
+description:
+  - Reads the state directory written by M(waggle.honeycomb.upgrade) on a node: the job history (what ran,
+    when, with what result), the version installed per peripheral, jobs that were interrupted or are
+    C(inconsistent), and the job holding the per-node lock right now.
+  - Reads only; never takes the lock and never changes anything.
+author:
+  - waggle.honeycomb developers
+extends_documentation_fragment:
+  - waggle.honeycomb._attributes.info_module
+options:
+  state_dir:
+    description: Node-side state directory of M(waggle.honeycomb.upgrade).
+    type: path
+    default: /var/lib/honeycomb
+  limit:
+    description: Return at most this many jobs (the newest).
+    type: int
+    default: 20
+  job_id:
+    description: Return only this job, with its full journal (events, phase results).
+    type: str
+  peripheral:
+    description: Return only jobs of this peripheral.
+    type: str
+seealso:
+  - module: waggle.honeycomb.upgrade
+"""
+
+EXAMPLES = r"""
+- name: What ran on the nodes and what is installed
+  waggle.honeycomb.upgrade_info:
+  register: hc
+
+- name: Show the installed switch configuration version
+  ansible.builtin.debug:
+    msg: "{{ hc.installed['Ubiquiti Edgeswitch'].version | default('none') }}"
+
+- name: Full journal of one job
+  waggle.honeycomb.upgrade_info:
+    job_id: 20240101T120000Z-3f2a9c0d1e2b-1a2b
+"""
+
+RETURN = r"""
+state_dir_exists:
+  description: Whether the state directory exists (false on a node that never ran an upgrade).
+  returned: always
+  type: bool
+installed:
+  description: Per peripheral the installed C(version), C(name), C(payload_sha256), C(job_id) and C(time).
+  returned: always
+  type: dict
+  sample: {"demo": {"version": "1.0", "name": "demo", "payload_sha256": "7fbf...", "job_id": "2024...", "time": "2024-01-01T12:00:00Z"}}
+jobs:
+  description:
+    - Newest first. Each has C(job_id), C(name), C(version), C(peripheral), C(payload_sha256), C(status),
+      C(msg), C(created), C(finished), C(phase) (last phase entered), C(resumes), C(cleared), C(journal) and, per
+      phase run, C(rc), C(attempts), C(duration), C(timed_out). With O(job_id), the full journal.
+  returned: always
+  type: list
+  elements: dict
+interrupted:
+  description: Jobs whose journal says a phase was running and no live process owns them; the next upgrade run
+    resolves them by the resume rules.
+  returned: always
+  type: list
+  elements: dict
+inconsistent:
+  description: Inconsistent jobs not cleared yet; each blocks upgrades of its peripheral until an upgrade runs with
+    C(clear_inconsistent=true).
+  returned: always
+  type: list
+  elements: dict
+running:
+  description: The holder of the per-node lock (job_id, name, version, pid, started), or null when none.
+  returned: always
+  type: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
+
+SUMMARY_KEYS = ("job_id", "name", "version", "peripheral", "payload_sha256", "format", "status", "msg", "created",
+                "finished", "updated", "phase", "phase_state", "resumes", "resumed", "cleared")
+
+
+def summarise(job):
+    data = job.data
+    out = dict((k, data.get(k)) for k in SUMMARY_KEYS)
+    out["journal"] = job.path
+    out["phases"] = dict((name, dict((k, res.get(k)) for k in ("rc", "attempts", "duration", "timed_out")))
+                         for name, res in (data.get("phases") or {}).items() if res)
+    if data.get("rollback"):
+        out["rollback_ok"] = data["rollback"].get("ok")
+    return out
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state_dir=dict(type="path", default="/var/lib/honeycomb"),
+            limit=dict(type="int", default=20),
+            job_id=dict(type="str"),
+            peripheral=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    state = jr.StateDir(module.params["state_dir"])
+    result = {"changed": False, "state_dir_exists": state.exists(), "installed": {}, "jobs": [],
+              "interrupted": [], "inconsistent": [], "running": None}
+    if not state.exists():
+        module.exit_json(**result)
+    if not os.access(state.root, os.R_OK | os.X_OK):
+        module.fail_json(msg="cannot read the state directory %s (mode 0700, owned by the user that runs "
+                             "upgrades): use become" % state.root, **result)
+    result["installed"] = state.installed()
+    lock = lk.NodeLock(state)
+    holder = lock.holder() if os.path.exists(state.lock_path) else None
+    if holder:
+        result["running"] = dict((k, holder.get(k)) for k in ("job_id", "name", "version", "peripheral",
+                                                               "payload_sha256", "pid", "started"))
+    jobs = state.list_jobs()
+    running_id = (holder or {}).get("job_id")
+    for job in jobs:
+        if not job.terminal and job.job_id != running_id and not job.owner_alive():
+            result["interrupted"].append(summarise(job))
+        if job.status == "inconsistent" and not job.data.get("cleared"):
+            result["inconsistent"].append(summarise(job))
+    if module.params["peripheral"] is not None:
+        jobs = [j for j in jobs if j.data.get("peripheral") == module.params["peripheral"]]
+    if module.params["job_id"] is not None:
+        found = [j for j in jobs if j.job_id == module.params["job_id"]]
+        if not found:
+            module.fail_json(msg="no job %s in %s (it may have been pruned: keep_jobs)" % (
+                module.params["job_id"], state.jobs_dir), **result)
+        full = dict(found[0].data)
+        full["journal"] = found[0].path
+        result["jobs"] = [full]
+    else:
+        limit = max(0, module.params["limit"])
+        result["jobs"] = [summarise(j) for j in reversed(jobs)][:limit]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
