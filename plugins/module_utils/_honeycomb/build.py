@@ -361,3 +361,36 @@ def _same_file(a, b):
                 return False
             if not ca:
                 return True
+
+
+def argument_spec():
+    """Options of the ``waggle.honeycomb.upgrade_build`` module and action plugin."""
+    return dict(
+        src=dict(type="path", required=True),
+        dest=dict(type="path", required=True),
+        sign_key=dict(type="path", no_log=False),
+        name=dict(type="str"),
+        version=dict(type="str"),
+        peripheral=dict(type="str"),
+        description=dict(type="str"),
+        timeouts=dict(type="dict"),
+        retries=dict(type="dict"),
+        state_check_codes=dict(type="dict"),
+        backup_paths=dict(type="list", elements="str"),
+        restart_units=dict(type="list", elements="str"),
+        parameters=dict(type="dict"),
+        exclude=dict(type="list", elements="str"),
+        source_date_epoch=dict(type="int"),
+    )
+
+
+def run(params, check_mode=False):
+    """Entry point shared by the module and the action plugin: returns an Ansible result dict."""
+    options = dict((k, params.get(k)) for k in OPTION_KEYS)
+    try:
+        result = build_payload(params["src"], params["dest"], options, sign_key=params.get("sign_key"),
+                               source_date_epoch=params.get("source_date_epoch"), check_mode=check_mode)
+    except PayloadError as exc:
+        return {"failed": True, "changed": False, "msg": str(exc),
+                "payload_error": {"member": exc.member, "reason": exc.reason}}
+    return result
