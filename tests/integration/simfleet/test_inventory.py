@@ -17,7 +17,7 @@ def test_yaml_inventory_follows_the_connection_contract(fleet3):
     assert allv["ansible_ssh_private_key_file"] == str(fleet3.operator_key)
     assert allv["ansible_python_interpreter"] == "/usr/bin/python3"
     assert allv["honeycomb_state_dir"] == "/var/lib/honeycomb"
-    hosts = inv["all"]["children"]["simfleet"]["hosts"]
+    hosts = inv["all"]["children"]["nodes"]["hosts"]
     assert sorted(hosts) == ["W001", "W002", "W003"]
     for vsn, hv in hosts.items():
         n = fleet3.node(vsn)

@@ -36,7 +36,7 @@ def inventory_dict(fleet: Fleet) -> dict:
             "honeycomb_state_dir": STATE_DIR_ON_NODE,
             "simfleet_dir": str(fleet.dir),
         },
-        "children": {"simfleet": {"hosts": {n["vsn"]: host_vars(fleet, n) for n in fleet.nodes}}},
+        "children": {"nodes": {"hosts": {n["vsn"]: host_vars(fleet, n) for n in fleet.nodes}}},
     }}
 
 
