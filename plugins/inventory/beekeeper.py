@@ -10,7 +10,7 @@ name: beekeeper
 short_description: Wild Sage nodes from the Beekeeper or manifest API, reached through their reverse tunnels
 version_added: 0.1.0
 author:
-  - waggle.honeycomb developers
+  - waggle.honeycomb developers (@waggle-sensor)
 description:
   - Reads Waggle / SAGE nodes from the manifest API (C(/manifests/)), the node API (C(/api/v-beta/nodes/))
     or the Beekeeper state API (C(/state), a C(data) list), either from a URL or from a local JSON or

@@ -4,10 +4,6 @@
 
 from __future__ import annotations
 
-import json
-
-
-
 PROXY_W023 = ('-o ProxyCommand="ssh -p 2201 -i /keys/bk_admin -o StrictHostKeyChecking=no '
               '-o UserKnownHostsFile=/dev/null root@bastion.example.org '
               'socat - UNIX-CONNECT:/home_dirs/node-000048B02D0766CD/rtun.sock"')
@@ -58,7 +54,7 @@ def test_nodes_url_follows_pages(api, inventory):
     data = plain(data)
     assert hosts_of(data) == {'W023', 'H00F'}
     assert data['_meta']['hostvars']['H00F']['node_type'] == 'Blade'
-    assert [p for p, _ in state.requests] == ['/api/v-beta/nodes/', '/api/v-beta/nodes/?page=2']
+    assert [req[0] for req in state.requests] == ['/api/v-beta/nodes/', '/api/v-beta/nodes/?page=2']
 
 
 def test_beekeeper_state_url(api, inventory):

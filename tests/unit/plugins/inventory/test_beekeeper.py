@@ -411,4 +411,3 @@ def test_token_from_environment_is_sent(monkeypatch, run):
     assert seen['kwargs']['timeout'] == 7 and seen['kwargs']['validate_certs'] is False
     assert sorted(inv.hosts) == ['H00F', 'W023']
     assert 's3cret' not in json.dumps({h: str(hostvars(inv, h)) for h in inv.hosts})
-
