@@ -27,7 +27,7 @@ description:
   - The module changes nothing on the node (the Waggle tests themselves are the node's own; the Waggle
     timer runs them hourly anyway).
 author:
-  - waggle.honeycomb developers
+  - waggle.honeycomb developers (@waggle-sensor)
 attributes:
   check_mode:
     support: full
@@ -52,8 +52,7 @@ options:
   settings:
     description:
       - Per-check settings, a mapping of check name to a mapping of setting to value, merged over the
-        defaults; for example C({free_space_state: {min_free_mb: 1024}, cameras_http: {addresses: [10.31.81.10,
-        10.31.81.11]}}).
+        defaults. The first example below raises the free space needed in the state dir to 1 GiB.
       - Every check has C(severity) (C(warning) or C(fatal)). An unknown check or setting, or a value of
         the wrong type, fails the module before anything runs, naming the setting.
       - The settings of each check, their defaults and meaning are in C(docs/sanity.md).

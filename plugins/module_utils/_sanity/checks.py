@@ -376,8 +376,8 @@ def _k3s_node_ready(cfg, ctx):
     argv += ["get", "node", name, "-o", "json"]
     rc, out, _timed_out, error = run_command(argv, cfg["command_timeout"])
     if rc != 0:
-        return failed(2 if rc != 127 else 127, "%s failed (rc %d): %s" % (" ".join(argv[:1] + argv[-5:]), rc,
-                                                                        error or "see output"), out)
+        command = " ".join(argv[:1] + argv[-5:])
+        return failed(2 if rc != 127 else 127, "%s failed (rc %d): %s" % (command, rc, error or "see output"), out)
     try:
         node = json.loads(out)
         conditions = node.get("status", {}).get("conditions", [])

@@ -62,7 +62,9 @@ def run_command(argv, timeout, cwd="/", env=None):
     """
     with tempfile.TemporaryFile() as out:
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+            # AnsibleModule.run_command has no timeout and cannot kill a process group, which the
+            # Waggle-compatible per-test timeout needs; hence Popen here.
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,  # pylint: disable=ansible-bad-function
                                     stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                                     start_new_session=True, close_fds=True)
         except (OSError, ValueError) as exc:
