@@ -98,6 +98,11 @@ options:
     description: User to log in as on the nodes (C(ansible_user)).
     type: str
     default: root
+  node_key:
+    description:
+      - Private key for the login on the nodes (C(ansible_ssh_private_key_file)); not set when empty, so
+        the ssh agent, C(~/.ssh) or C(private_key_file) in C(ansible.cfg) decide.
+    type: str
   bastion_host:
     description:
       - Host of the bastion whose sshd holds the nodes' tunnel sockets (Beekeeper's bk-sshd).
@@ -176,6 +181,8 @@ path: /tmp/simfleet/beekeeper.json
 bastion_host: 127.0.0.1
 bastion_port: 2222
 bastion_key: /tmp/simfleet/operator_key
+node_key: /tmp/simfleet/operator_key
+extra_ssh_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 """
 
 import json
@@ -510,11 +517,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         extra = self.get_option('extra_ssh_args')
         if extra:
             common_args = '%s %s' % (common_args, extra)
-        return {
+        result = {
             'ansible_host': node_id,
             'ansible_user': self.get_option('node_user'),
             'ansible_ssh_common_args': common_args,
         }
+        if self.get_option('node_key'):
+            result['ansible_ssh_private_key_file'] = os.path.expanduser(self.get_option('node_key'))
+        return result
 
     # ------------------------------------------------------------------ build
     def _compile_filter(self):

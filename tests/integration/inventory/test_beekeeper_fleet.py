@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The beekeeper plugin's tunnel contract against the simulated fleet: real bastion sshd, real reverse tunnels."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hctest.fleet import VENV_BIN, running_fleet, simfleet, skip_unless_fleet_possible
+
+pytestmark = [pytest.mark.fleet, pytest.mark.slow]
+
+
+@pytest.fixture(scope='module')
+def fleet():
+    skip_unless_fleet_possible()
+    with running_fleet(2, devices='none') as handle:
+        yield handle
+
+
+@pytest.fixture
+def control_dir():
+    # ssh's ControlPath (<dir>/<40 hex %C>.<16 random chars> while the master starts) must fit in the
+    # 108 bytes of a unix socket name: pytest's tmp_path is too deep for that
+    path = Path(tempfile.mkdtemp(prefix='hcp-', dir='/tmp'))
+    yield path
+    for sock in path.glob('*'):
+        # stop the ControlPersist master of each socket (ssh -O exit), then remove the directory
+        subprocess.run(['ssh', '-o', 'ControlPath=%s' % sock, '-O', 'exit', 'x'], capture_output=True,
+                       timeout=20, check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _config(fleet, tmp_path, **extra):
+    nodes = tmp_path / 'nodes.json'
+    nodes.write_text(simfleet('inventory', '--format', 'beekeeper', '--dir', str(fleet.dir)).stdout)
+    conf = {
+        'plugin': 'waggle.honeycomb.beekeeper',
+        'path': str(nodes),
+        'bastion_host': '127.0.0.1',
+        'bastion_port': fleet.bastion_port,
+        'bastion_key': str(fleet.operator_key),
+        'node_key': str(fleet.operator_key),
+        # simulated nodes get fresh host keys with every fleet
+        'extra_ssh_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
+        'keyed_groups': [{'key': 'project', 'prefix': 'project'}],
+    }
+    conf.update(extra)
+    path = tmp_path / 'simfleet.beekeeper.yml'
+    path.write_text(yaml.safe_dump(conf))
+    return path
+
+
+def _ansible(fleet, control_dir, inventory, *args):
+    env = fleet.ansible_env(control_dir=control_dir)
+    return subprocess.run([str(VENV_BIN / 'ansible'), '-i', str(inventory), *args], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_inventory_matches_simfleet_contract(fleet, tmp_path):
+    inventory = _config(fleet, tmp_path)
+    env = fleet.ansible_env(control_dir=tmp_path / 'cp')
+    out = subprocess.run([str(VENV_BIN / 'ansible-inventory'), '-i', str(inventory), '--list'], env=env,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    hostvars = json.loads(out)['_meta']['hostvars']
+    simfleet_inv = yaml.safe_load(fleet.inventory.read_text())
+    expected = {}
+    for group in simfleet_inv['all'].get('children', {}).values():
+        expected.update(group.get('hosts') or {})
+    assert sorted(hostvars) == sorted(expected)
+
+    def unwrap(v):
+        return v['__ansible_unsafe'] if isinstance(v, dict) and '__ansible_unsafe' in v else v
+
+    for vsn, want in expected.items():
+        got = {k: unwrap(v) for k, v in hostvars[vsn].items()}
+        assert got['ansible_host'] == want['ansible_host'] == got['node_id']
+        # the same ProxyCommand simfleet's own inventory uses (the shared contract)
+        assert got['ansible_ssh_common_args'] == want['ansible_ssh_common_args']
+        assert got['ansible_user'] == 'root'
+        assert got['ansible_ssh_private_key_file'] == str(fleet.operator_key)
+
+
+@pytest.mark.parametrize('socket_client', ['socat', 'netcat'])
+def test_ping_through_tunnels(fleet, tmp_path, control_dir, socket_client):
+    inventory = _config(fleet, tmp_path, socket_client=socket_client,
+                        filter="phase == 'Deployed' && contains(sensors[].hw_model, 'XNP-6400RW')")
+    proc = _ansible(fleet, control_dir, inventory, 'project_SAGE', '-m', 'ansible.builtin.command',
+                    '-a', 'cat /etc/waggle/node-id')
+    if socket_client == 'netcat' and 'netcat: command not found' in proc.stdout + proc.stderr:
+        pytest.skip('the bastion has no netcat (apt-get install netcat-openbsd)')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for node in fleet.nodes:
+        # each host answered from its own node: its /etc/waggle/node-id is the node ID the plugin used
+        assert '%s | CHANGED | rc=0 >>\n%s\n' % (node['vsn'], node['node_id']) in proc.stdout, proc.stdout
+
+
+if __name__ == '__main__':
+    sys.exit(pytest.main([__file__, '-x']))
