@@ -51,7 +51,7 @@ GATED_PLAYBOOK = """
 
 NODES = {
     # name: (node id, vsn, checks to break, extra Waggle tests)
-    "node-pass": ("000048B02D0766C1", "W0A1", (), None),
+    "node-pass": ("000048B02D0766C1", "W0A1", (), None),  # also gets the inventory var vsn
     "node-warn": ("000048B02D0766C2", "W0A2", ("cameras_http",),
                   {"warning/flaky_wan": "echo 'Error: wan0 connectivity not up'; exit 1",
                    "warning/hang": "echo hanging; sleep 60",
@@ -75,6 +75,7 @@ def gated_run(tmp_path_factory, sshd, switch_port, camera_port, dead_port):
         host["sanity_expected_node_id"] = node_id
         hosts[name] = host
     hosts["node-warn"]["break_lan0_in_upgrade"] = True
+    hosts["node-pass"]["vsn"] = "W0A1"  # the inventory's vsn is checked too
     # a node whose sshd does not answer
     hosts["node-down"] = dict(sshd.host_vars(), ansible_port=dead_port)
     # a node with a bad module argument: status "error", left out
