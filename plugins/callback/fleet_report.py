@@ -93,7 +93,14 @@ PHASE_COLORS = {
     'transfer': '#9bb7d4', 'state_check': '#4a90d9', 'install': '#f0a02c',
     'verify': '#38a169', 'rollback': '#d64541',
 }
-TASK_COLOR = '#e3e6ea'
+TASK_COLOR = '#d5d9de'
+UPGRADE_SPAN_COLOR = '#dbe7f5'
+# the controller itself: summary plays run there; it is not a node of the fleet
+LOCAL_NAMES = ('localhost', '127.0.0.1', '::1')
+# actions that run on the controller only: their success does not mean that the node answered
+LOCAL_ACTIONS = frozenset(('set_fact', 'debug', 'assert', 'fail', 'set_stats', 'group_by', 'add_host', 'meta',
+                           'include_tasks', 'import_tasks', 'include_role', 'import_role', 'include_vars',
+                           'pause', 'stat_local', 'validate_argument_spec', 'noop'))
 
 
 def outcome_of(status, kind='upgrade'):
@@ -173,6 +180,7 @@ class FleetRun(object):
         self.plays = []        # [{name, uuid, batches: [[hosts]], current}]
         self.batches = []      # [{play, index, total, hosts, started, finished}]
         self.annotations = {}  # from fleet_report_run facts
+        self.current = None    # batch entry of the serial play that is running
         self.saw_fleet_activity = False
 
     # -- nodes -----------------------------------------------------------------------------------
@@ -195,6 +203,18 @@ class FleetRun(object):
 
     # -- batches ---------------------------------------------------------------------------------
     def play_start(self, name, uuid, all_hosts, serial, batch_hosts, now):
+        """A play (or the next batch of a serial play) starts; returns the batch entry or None.
+
+        Only plays with ``serial`` have batches; other plays (a sanity gate, a summary on localhost)
+        only close the batch that was running.
+        """
+        self.close_batch(now)
+        self.current = None
+        for h in (all_hosts or batch_hosts):
+            if h not in LOCAL_NAMES:
+                self.node(h)
+        if not serial:
+            return None
         play = None
         for p in self.plays:
             if p['uuid'] == uuid:
@@ -203,18 +223,17 @@ class FleetRun(object):
             batches = serial_batches(all_hosts, serial) if all_hosts else [list(batch_hosts)]
             play = {'name': name, 'uuid': uuid, 'batches': batches, 'current': 0}
             self.plays.append(play)
-            self.add_expected(all_hosts or batch_hosts)
         else:
             play['current'] += 1
-        self.close_batch(now)
         index = play['current'] + 1
         total = max(len(play['batches']), index)
         entry = {'play': name, 'index': index, 'total': total, 'hosts': list(batch_hosts),
                  'started': now, 'finished': None}
         self.batches.append(entry)
+        self.current = entry
         for h in batch_hosts:
             n = self.node(h)
-            if n['batch'] is None and len(play['batches']) > 1:
+            if n['batch'] is None:
                 n['batch'] = index
         return entry
 
@@ -223,7 +242,7 @@ class FleetRun(object):
             self.batches[-1]['finished'] = now
 
     def current_batch(self):
-        return self.batches[-1] if self.batches else None
+        return self.current
 
     # -- results ---------------------------------------------------------------------------------
     def task_start(self, host, now):
@@ -232,8 +251,14 @@ class FleetRun(object):
         if n['started'] is None:
             n['started'] = now
 
-    def record(self, host, task_name, action, result, state, start, now, ignore_errors=False):
-        """Record one task result; state is ok, failed, skipped or unreachable."""
+    def record(self, host, task_name, action, result, state, start, now, ignore_errors=False, local=None):
+        """Record one task result; state is ok, failed, skipped or unreachable.
+
+        ``local`` tells that the task ran on the controller (delegated or a controller-only action), so
+        its success says nothing about the node being reachable; by default it is guessed from the action.
+        """
+        if local is None:
+            local = bool(action) and action.split('.')[-1] in LOCAL_ACTIONS
         n = self.node(host)
         n['seen'] = True
         if n['started'] is None:
@@ -255,8 +280,8 @@ class FleetRun(object):
             n['unreachable'] = True
             n['unreachable_msg'] = result.get('msg')
             return
-        if state != 'skipped' and n['unreachable'] and n['status'] is None:
-            # the node came back (a tunnel that dropped and reconnected)
+        if state == 'ok' and n['unreachable'] and n['status'] is None and not local:
+            # the node answered again (a tunnel that dropped and reconnected)
             n['unreachable'] = False
         if result.get('ansible_job_id') and result.get('started') and not result.get('finished') \
                 and _is_upgrade_action(action):
@@ -365,8 +390,9 @@ class FleetRun(object):
             return 'unreachable'
         if n['failed_task']:
             return 'failed'
-        if n['seen']:
+        if n['seen'] and not (self.batches and n['batch'] is None):
             return 'ok'
+        # never reached, or (in a run with a serial rollout play) never part of a batch
         return 'not_started'
 
     def kind(self):
@@ -379,6 +405,8 @@ class FleetRun(object):
         by_outcome = {'success': 0, 'failure': 0, 'unreachable': 0, 'pending': 0, 'skipped': 0}
         for name in self.order:
             n = self.nodes[name]
+            if name in LOCAL_NAMES and not n['status'] and not n['annotations']:
+                continue
             status = self.node_status(n)
             outcome = outcome_of(status, kind)
             by_status[status] = by_status.get(status, 0) + 1
@@ -402,6 +430,10 @@ class FleetRun(object):
                 'previous_version': n['previous_version'],
                 'job_id': n['job_id'], 'payload_bytes_sent': n['payload_bytes_sent'],
                 'payload': n['payload'], 'failed_task': n['failed_task'], 'msg': n['msg'],
+                'upgrade_offset': (round(n['upgrade_started'] - self.started, 3)
+                                   if n['upgrade_started'] else None),
+                'tasks': [[round(t['start'] - self.started, 3), round(t['end'] - t['start'], 3), t['name'], t['state']]
+                          for t in n['tasks']],
             }
             extra = dict(n['annotations'])
             extra.pop('status', None)
@@ -618,6 +650,7 @@ def _svg_timeline(report, span):
     out = ['<section><h2>Timeline</h2><div class="legend">']
     for name, color in PHASE_COLORS.items():
         out.append('<span><i style="background:%s"></i>%s</span>' % (color, _e(name.replace('_', ' '))))
+    out.append('<span><i style="background:%s;border:1px solid #9bb7d4"></i>upgrade job</span>' % UPGRADE_SPAN_COLOR)
     out.append('<span><i style="background:%s"></i>other tasks</span>' % TASK_COLOR)
     out.append('<span><i class="x">&#x2716;</i>unreachable</span></div>')
     out.append('<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
@@ -643,9 +676,17 @@ def _svg_timeline(report, span):
         s = n['offset']
         f = s + (n['duration'] or 0.0) if s is not None else None
         if s is not None and f is not None:
-            out.append('<rect class="task" x="%.1f" y="%d" width="%.1f" height="%d" fill="%s" rx="2">'
-                       '<title>%s: %s</title></rect>'
-                       % (x(s), y + 7, max(x(f) - x(s), 1.5), 8, TASK_COLOR, _e(n['name']), _e(_fmt_s(f - s))))
+            out.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s" stroke-width="1"/>'
+                       % (x(s), x(f), y + 11, y + 11, TASK_COLOR))
+        for t_off, t_dur, t_name, t_state in n.get('tasks', []):
+            out.append('<rect class="task" x="%.1f" y="%d" width="%.1f" height="8" fill="%s"><title>%s: %s %s</title></rect>'
+                       % (x(t_off), y + 7, max(t_dur * scale, 1.0),
+                          '#e8a3a1' if t_state == 'failed' else TASK_COLOR, _e(t_name), _e(t_state), _e(_fmt_s(t_dur))))
+        if n.get('upgrade_offset') is not None and n.get('upgrade_duration'):
+            out.append('<rect class="upgrade" x="%.1f" y="%d" width="%.1f" height="%d" fill="%s" stroke="#9bb7d4" rx="3">'
+                       '<title>%s upgrade job: %s</title></rect>'
+                       % (x(n['upgrade_offset']), y + 2, max(n['upgrade_duration'] * scale, 2.0), row_h - 4,
+                          UPGRADE_SPAN_COLOR, _e(n['name']), _e(_fmt_s(n['upgrade_duration']))))
         for p in n['phases']:
             ps = p['offset']
             pw = max(min(p['duration'] * scale, label_w + chart_w - x(ps)), 2.0)
@@ -796,7 +837,7 @@ class CallbackModule(CallbackBase):
         if prev is not None:
             self._batch_done_line(prev)
         entry = self.run.play_start(name, play._uuid, all_hosts, serial, batch_hosts, now)
-        if entry['total'] > 1 or entry['index'] > 1:
+        if entry is not None:
             shown = ', '.join(entry['hosts'][:8]) + (' ...' if len(entry['hosts']) > 8 else '')
             self._progress('%s: batch %d of %d, %d node(s): %s'
                            % (name, entry['index'], entry['total'], len(entry['hosts']), shown))
@@ -821,8 +862,6 @@ class CallbackModule(CallbackBase):
         return rep
 
     def _batch_done_line(self, batch):
-        if batch['total'] <= 1 and batch['index'] <= 1:
-            return
         b = self._counts(batch['hosts'])
         f = self._counts()
         self._progress('batch %d of %d finished: %d done, %d failed, %d unreachable; fleet: %d/%d done, '
@@ -843,7 +882,11 @@ class CallbackModule(CallbackBase):
         action = getattr(task, 'resolved_action', None) or task.action
         res = result.result
         was_unreachable = self.run.nodes.get(host, {}).get('unreachable')
-        self.run.record(host, task.get_name(), action, res, state, start, now, ignore_errors=ignore_errors)
+        local = None
+        if getattr(task, 'delegate_to', None):
+            local = True
+        self.run.record(host, task.get_name(), action, res, state, start, now, ignore_errors=ignore_errors,
+                        local=local)
         n = self.run.nodes[host]
         batch = self.run.current_batch()
         where = ' (batch %d/%d)' % (batch['index'], batch['total']) if batch and batch['total'] > 1 else ''
