@@ -1,21 +1,13 @@
 """Reaching nodes through the tunnels, and the faults the fleet provokes (power cut, tunnel drop)."""
 
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from hctest.fleet import recap
 
 pytestmark = pytest.mark.fleet
 HERE = Path(__file__).parent
-
-
-def recap(stdout: str) -> dict:
-    """{host: {"ok": int, "unreachable": int, "failed": int, ...}} from ansible-playbook's PLAY RECAP."""
-    out = {}
-    for m in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", stdout, re.M):
-        out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
-    return out
 
 
 def test_ansible_reaches_every_node_through_its_tunnel(fleet3):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,14 @@ class FleetHandle:
         argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), str(playbook), *args]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               env=env or self.ansible_env(), cwd=str(REPO))
+
+
+def recap(stdout: str) -> dict:
+    """{host: {"ok": int, "unreachable": int, "failed": int, ...}} from ansible-playbook's PLAY RECAP."""
+    out = {}
+    for m in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", stdout, re.M):
+        out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return out
 
 
 def start_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0,
