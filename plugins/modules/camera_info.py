@@ -17,12 +17,8 @@ author:
   - waggle.honeycomb developers
 requirements:
   - requests (on the node; 2.20 or later for SHA-256 digest)
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - waggle.honeycomb._attributes.info_module
 options:
   host:
     description: Camera address, as seen from the node.

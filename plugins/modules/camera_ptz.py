@@ -25,6 +25,8 @@ author:
   - waggle.honeycomb developers
 requirements:
   - requests (on the node; 2.20 or later for SHA-256 digest)
+extends_documentation_fragment:
+  - waggle.honeycomb._attributes
 attributes:
   check_mode:
     support: full
@@ -86,8 +88,8 @@ options:
     choices: [auto, MD5, SHA-256]
   accept_json:
     description:
-      - Ask for JSON replies (C(Accept: application/json)). Replies are parsed in JSON or key=value text
-        form either way; turn this off for firmware that answers the JSON request badly.
+      - Ask for JSON replies (header C(Accept) set to C(application/json)). Replies are parsed in JSON or
+        key=value text form either way; turn this off for firmware that answers the JSON request badly.
     type: bool
     default: true
   position:

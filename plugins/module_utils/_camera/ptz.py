@@ -125,12 +125,14 @@ class Mover(object):
     def wait(self, target=None, what=None):
         """Polls until within tolerance of target, or (no target) until stable_polls readings agree."""
         deadline = self.clock() + self.settle_timeout
-        last, same = None, 0
+        last, same, near = None, 0, 0
         while True:
             self.sleep(self.poll_interval)
             pos = self.driver.get_position()
             self.polls += 1
-            if target is not None and within(pos, target, self.tol):
+            # Two readings in a row within tolerance: passing through the target is not arriving.
+            near = near + 1 if target is not None and within(pos, target, self.tol) else 0
+            if near >= 2:
                 return pos
             still = last is not None and within(pos, last, dict((a, STILL_EPSILON) for a in AXES))
             same = same + 1 if still else 0

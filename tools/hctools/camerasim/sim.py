@@ -195,8 +195,8 @@ class CameraSim:
         dzoom = to["zoom"] - frm["zoom"]
         zoom = frm["zoom"] + math.copysign(min(abs(dzoom), zspeed * dt), dzoom)
         if self.config["never_settle"]:
-            pan = _norm_pan(pan + 2.0 * math.sin(now * 3.1))
-            tilt = tilt + 1.5 * math.cos(now * 2.3)
+            # Hunting: always moving, always 1 to 3 degrees off the target.
+            pan = _norm_pan(pan + 2.0 + math.sin(now * 3.1))
         return {"pan": pan, "tilt": tilt, "zoom": zoom}
 
     def read_position(self):
