@@ -26,7 +26,7 @@ description:
     as the C(honeycomb-build) command of the project's virtualenv.
   - See C(docs/payload-format.md) for the format, the limits and what is refused.
 author:
-  - waggle.honeycomb developers
+  - Waggle Honeycomb developers (@waggle-sensor)
 extends_documentation_fragment:
   - waggle.honeycomb._attributes
   - waggle.honeycomb._attributes.action_async
@@ -81,7 +81,7 @@ options:
     description:
       - Meaning of the state check's exit codes, keys C(needed), C(already_applied), C(retry_later), each a list of
         integers 0..255; a code may appear in one list only.
-      - Default C({needed: [0], already_applied: [100], retry_later: [21]}).
+      - 'Default C({needed: [0], already_applied: [100], retry_later: [21]}).'
     type: dict
   backup_paths:
     description: Absolute paths the node snapshots before install and restores on rollback.

@@ -673,8 +673,8 @@ def parse_md5sum(data, member=LEGACY_CHECKSUM_NAME):
 def normalise_legacy_metadata(meta, legacy_state_check="readme", member=LEGACY_METADATA_NAME):
     """Map a 2021 ``metadata.json`` dict onto the normalised manifest (without ``files``)."""
     if legacy_state_check not in LEGACY_STATE_CHECK_MODES:
-        raise PayloadError("legacy_state_check must be one of %s, got %r" % (", ".join(LEGACY_STATE_CHECK_MODES),
-                                                                            legacy_state_check))
+        raise PayloadError("legacy_state_check must be one of %s, got %r"
+                           % (", ".join(LEGACY_STATE_CHECK_MODES), legacy_state_check))
     missing = [k for k in ("peripheral_name", "config_version", "retry_state_check", "retry_install", "retry_verify")
                if k not in meta]
     if missing:

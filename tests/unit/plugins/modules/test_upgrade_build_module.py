@@ -16,7 +16,7 @@ def run_module(tmp_path, args, check=False):
     path = tmp_path / "args.json"
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     proc = subprocess.run([sys.executable, MODULE, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=60)
+                          timeout=60, check=False)
     return json.loads(proc.stdout.decode())
 
 

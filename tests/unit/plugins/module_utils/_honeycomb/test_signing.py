@@ -25,7 +25,7 @@ def keygen(directory, name, passphrase=""):
 @pytest.fixture()
 def keys(tmp_path):
     trusted, trusted_pub = keygen(tmp_path, "release")
-    stranger, _ = keygen(tmp_path, "stranger")
+    stranger = keygen(tmp_path, "stranger")[0]
     allowed = tmp_path / "allowed_signers"
     allowed.write_text('release@waggle namespaces="waggle-honeycomb" %s\n' % trusted_pub)
     return {"trusted": trusted, "stranger": stranger, "allowed": str(allowed), "dir": tmp_path}
@@ -82,7 +82,7 @@ def test_missing_and_garbage(keys):
 def test_sign_errors(keys):
     with pytest.raises(S.SignatureError, match="does not exist"):
         S.sign_manifest(MANIFEST, str(keys["dir"] / "nokey"))
-    locked, _ = keygen(keys["dir"], "locked", passphrase="secret-passphrase")
+    locked = keygen(keys["dir"], "locked", passphrase="secret-passphrase")[0]
     with pytest.raises(S.SignatureError, match="signing with .*locked failed"):
         S.sign_manifest(MANIFEST, locked)
 
