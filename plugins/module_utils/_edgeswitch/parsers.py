@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Parsers for EdgeSwitch show commands (layouts in shared/reference/edgeswitch.md)."""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+DOTTED_RE = re.compile(r"^(\S[^.]*?)\.{2,}\s?(.*)$")
+
+
+def _key(label):
+    return re.sub(r"[^a-z0-9]+", "_", label.strip().lower()).strip("_")
+
+
+def parse_dotted(text):
+    """`Label............ value` lines (show version, show sysinfo, copy summaries) -> dict."""
+    result = {}
+    for line in text.replace("\r\n", "\n").split("\n"):
+        m = DOTTED_RE.match(line.strip())
+        if m:
+            result[_key(m.group(1))] = m.group(2).rstrip()
+    return result
+
+
+def parse_show_version(text):
+    fields = parse_dotted(text)
+    m = re.search(r"^Switch:\s*(\d+)", text, re.M)
+    if m:
+        fields["switch"] = int(m.group(1))
+    return fields
+
+
+def parse_clibanner(text):
+    """show clibanner -> banner text ('' when none is configured)."""
+    if "No contents to display" in text:
+        return ""
+    lines = text.replace("\r\n", "\n").split("\n")
+    dashes = [i for i, line in enumerate(lines) if re.match(r"^-{5,}\s*$", line)]
+    if len(dashes) >= 2:
+        return "\n".join(lines[dashes[0] + 1:dashes[-1]])
+    body = [line for line in lines if line.strip() and not line.startswith("Banner Message")
+            and not re.match(r"^=+\s*$", line)]
+    return "\n".join(body)
+
+
+def parse_running_config(text):
+    """Header facts, hostname, banner line and interface blocks of show running-config."""
+    result = {"hostname": None, "banner": None, "system_description": None,
+              "software_version": None, "interfaces": {}}
+    current = None
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        line = raw.rstrip()
+        m = re.match(r'^!System Description "(.*)"$', line)
+        if m:
+            result["system_description"] = m.group(1)
+            continue
+        m = re.match(r'^!System Software Version "(.*)"$', line)
+        if m:
+            result["software_version"] = m.group(1)
+            continue
+        m = re.match(r'^hostname "(.*)"$', line)
+        if m:
+            result["hostname"] = m.group(1)
+            continue
+        m = re.match(r'^set clibanner "(.*)"$', line)
+        if m:
+            result["banner"] = m.group(1)
+            continue
+        m = re.match(r"^interface (\S.*)$", line)
+        if m:
+            current = {"description": None, "shutdown": False, "lines": []}
+            result["interfaces"][m.group(1)] = current
+            continue
+        if current is not None:
+            if line == "exit":
+                current = None
+                continue
+            if line:
+                current["lines"].append(line)
+            m = re.match(r"^description '(.*)'$", line)
+            if m:
+                current["description"] = m.group(1)
+            if line == "shutdown":
+                current["shutdown"] = True
+    return result
+
+
+PARSERS = (
+    (re.compile(r"^sh(o(w)?)?\s+ver(s(i(o(n)?)?)?)?\s*$", re.I), "version", parse_show_version),
+    (re.compile(r"^sh(o(w)?)?\s+sysi(n(f(o)?)?)?\s*$", re.I), "sysinfo", parse_dotted),
+    (re.compile(r"^sh(o(w)?)?\s+clib(a(n(n(e(r)?)?)?)?)?\s*$", re.I), "clibanner", parse_clibanner),
+    (re.compile(r"^sh(o(w)?)?\s+ru(n(n(i(n(g(-(c(o(n(f(i(g)?)?)?)?)?)?)?)?)?)?)?)?\s*$", re.I),
+     "running_config", parse_running_config),
+)
+
+
+def parse_output(command, output):
+    """(name, parsed) for the commands we know, else (None, None)."""
+    for regex, name, func in PARSERS:
+        if regex.match(command.strip()):
+            return name, func(output)
+    return None, None

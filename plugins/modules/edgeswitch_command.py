@@ -1,0 +1,190 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: edgeswitch_command
+short_description: Run show commands on a Ubiquiti EdgeSwitch and parse the common ones
+version_added: 0.1.0
+description:
+  - Runs on a Wild Sage node, logs in to the node's EdgeSwitch CLI with C(pexpect) over ssh or telnet, enters
+    privileged mode, turns paging off (and pages through anyway if the switch keeps paging) and runs O(commands).
+  - Returns the raw output of each command, and parsed fields for C(show version), C(show sysinfo),
+    C(show clibanner) and C(show running-config) (hostname, banner line, interface descriptions); abbreviations
+    such as C(sh ver) are recognised.
+  - Only C(show), C(ping) and C(traceroute) commands run unless O(allow_config=true); then any command runs and
+    C((y/n)) questions are answered C(y), so C(configure), C(set clibanner ...), C(exit) and C(write memory) work.
+author:
+  - waggle.honeycomb developers
+requirements:
+  - pexpect
+  - an OpenSSH client (O(connection=ssh))
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: partial
+    details: Read-only commands run in check mode; with configuration commands nothing runs and RV(changed) is true.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  commands:
+    description: CLI commands, in order.
+    type: list
+    elements: str
+    required: true
+  allow_config:
+    description: Allow commands other than show/ping/traceroute (the module then reports RV(changed)).
+    type: bool
+    default: false
+  host:
+    description: Address of the switch as seen from the node.
+    type: str
+    default: 10.31.81.2
+  port:
+    description: CLI port; defaults to 22 for ssh and 23 for telnet.
+    type: int
+  connection:
+    description: How to reach the CLI.
+    type: str
+    choices: [ssh, telnet]
+    default: ssh
+  username:
+    description: CLI user.
+    type: str
+    default: ubnt
+  password:
+    description: CLI password.
+    type: str
+    required: true
+  enable_password:
+    description: Password for C(enable), when the switch asks for one.
+    type: str
+  host_key_checking:
+    description: SSH host-key policy (see M(waggle.honeycomb.edgeswitch_config)).
+    type: str
+    choices: [strict, accept-new, 'off']
+    default: accept-new
+  known_hosts_file:
+    description: known_hosts file for the switch's key.
+    type: path
+  legacy_algorithms:
+    description: Add the switch's legacy SSH algorithms for this connection only.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait for each command.
+    type: int
+    default: 30
+"""
+
+EXAMPLES = r"""
+- name: Read the switch's version and banner
+  waggle.honeycomb.edgeswitch_command:
+    password: "{{ switch_password }}"
+    commands:
+      - show version
+      - show clibanner
+  register: sw
+
+- name: Show the firmware
+  ansible.builtin.debug:
+    msg: "{{ sw.parsed.version.software_version }}"
+"""
+
+RETURN = r"""
+stdout:
+  description: Raw output of each command (without the echoed command and the prompt), in order.
+  returned: always
+  type: list
+  elements: str
+stdout_lines:
+  description: RV(stdout) split into lines.
+  returned: always
+  type: list
+  elements: list
+parsed:
+  description: >-
+    Parsed output by kind: C(version) and C(sysinfo) (dict of snake_case labels, e.g. C(software_version),
+    C(machine_model)), C(clibanner) (the banner text), C(running_config) (C(hostname), C(banner),
+    C(system_description), C(software_version), C(interfaces)).
+  returned: always
+  type: dict
+prompt_name:
+  description: The name in the switch's prompt (its hostname).
+  returned: always
+  type: str
+"""
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import cli as es_cli
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import EdgeSwitchError
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.parsers import parse_output
+
+READ_ONLY = re.compile(r"^\s*(sh(o(w)?)?|pi(n(g)?)?|tr(a(c(e(r(o(u(t(e)?)?)?)?)?)?)?)?)(\s|$)", re.I)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            commands=dict(type="list", elements="str", required=True),
+            allow_config=dict(type="bool", default=False),
+            host=dict(type="str", default="10.31.81.2"),
+            port=dict(type="int"),
+            connection=dict(type="str", choices=["ssh", "telnet"], default="ssh"),
+            username=dict(type="str", default="ubnt"),
+            password=dict(type="str", required=True, no_log=True),
+            enable_password=dict(type="str", no_log=True),
+            host_key_checking=dict(type="str", choices=["strict", "accept-new", "off"], default="accept-new"),
+            known_hosts_file=dict(type="path"),
+            legacy_algorithms=dict(type="bool", default=True),
+            timeout=dict(type="int", default=30),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not es_cli.HAS_PEXPECT:
+        module.fail_json(msg=missing_required_lib("pexpect"), exception=str(es_cli.PEXPECT_IMPORT_ERROR))
+    commands = [c.strip() for c in p["commands"] if c and c.strip()]
+    if not commands:
+        module.fail_json(msg="commands is empty: give at least one CLI command")
+    config = [c for c in commands if not READ_ONLY.match(c)]
+    if config and not p["allow_config"]:
+        module.fail_json(msg="refusing to run %s: only show, ping and traceroute commands run unless "
+                             "allow_config is true" % ", ".join(repr(c) for c in config))
+    if config and module.check_mode:
+        module.exit_json(changed=True, stdout=[], stdout_lines=[], parsed={}, prompt_name=None,
+                         msg="check mode: configuration commands not run")
+    cli = es_cli.EdgeSwitchCLI(
+        p["host"], p["username"], p["password"], enable_password=p["enable_password"],
+        transport=p["connection"], port=p["port"], host_key_checking=p["host_key_checking"],
+        known_hosts_file=p["known_hosts_file"], legacy_algorithms=p["legacy_algorithms"], timeout=p["timeout"])
+    outputs = []
+    parsed = {}
+    try:
+        cli.open()
+        for command in commands:
+            out = cli.command(command, answers=[(r".", "y")] if p["allow_config"] else None)
+            outputs.append(out)
+            name, value = parse_output(command, out)
+            if name:
+                parsed[name] = value
+    except EdgeSwitchError as exc:
+        cli.abort()
+        module.fail_json(msg=str(exc), stdout=outputs, failed_command=commands[len(outputs)]
+                         if len(outputs) < len(commands) else None)
+    prompt_name = cli.hostname
+    cli.close()
+    module.exit_json(changed=bool(config), stdout=outputs, stdout_lines=[o.split("\n") for o in outputs],
+                     parsed=parsed, prompt_name=prompt_name)
+
+
+if __name__ == "__main__":
+    main()
