@@ -284,24 +284,75 @@ def _tarinfo(name, mode, size, mtime, is_dir=False):
     return info
 
 
+def _header(info):
+    """Header block(s) for ``info``, identical on Python 3.6 ... 3.13.
+
+    Newer ``tarfile`` versions leave devmajor/devminor empty for non-device members where 3.6
+    writes zeros; both are valid, so the fields are blanked and the checksum recomputed.
+    """
+    buf = bytearray(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+    offsets = [0] if len(buf) == tarfile.BLOCKSIZE else [0, len(buf) - tarfile.BLOCKSIZE]
+    for off in offsets:
+        block = buf[off:off + tarfile.BLOCKSIZE]
+        block[329:345] = b"\x00" * 16
+        block[148:156] = b" " * 8
+        chksum = sum(block)
+        block[148:155] = ("%06o\x00" % chksum).encode("ascii")
+        buf[off:off + tarfile.BLOCKSIZE] = block
+    return bytes(buf)
+
+
+class _TarWriter(object):
+    """Minimal deterministic tar writer (PAX headers from ``tarfile``, fixed layout)."""
+
+    def __init__(self, out):
+        self.out = out
+        self.written = 0
+
+    def _write(self, data):
+        self.out.write(data)
+        self.written += len(data)
+
+    def add(self, info, fileobj=None):
+        self._write(_header(info))
+        if fileobj is None:
+            return
+        remaining = info.size
+        while remaining > 0:
+            chunk = fileobj.read(min(_CHUNK, remaining))
+            if not chunk:
+                raise BuildError("changed size while the payload was being built", member=info.name,
+                                 hint="Do not modify the source directory during the build.")
+            self._write(chunk)
+            remaining -= len(chunk)
+        if fileobj.read(1):
+            raise BuildError("changed size while the payload was being built", member=info.name,
+                             hint="Do not modify the source directory during the build.")
+        self._write(b"\x00" * (-info.size % tarfile.BLOCKSIZE))
+
+    def close(self):
+        self._write(b"\x00" * (2 * tarfile.BLOCKSIZE))
+        self._write(b"\x00" * (-self.written % tarfile.RECORDSIZE))
+
+
 def write_archive(out, manifest_data, signature, dirs, files, mtime):
     """Write the deterministic tar.gz to the binary file object ``out``."""
     gz = gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=9, mtime=0)
     with gz:
-        tf = tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8")
-        with tf:
-            tf.addfile(_tarinfo(hcpayload.MANIFEST_NAME, 0o644, len(manifest_data), mtime), io.BytesIO(manifest_data))
-            if signature is not None:
-                tf.addfile(_tarinfo(hcpayload.SIGNATURE_NAME, 0o644, len(signature), mtime), io.BytesIO(signature))
-            entries = [(d, None, 0o755) for d in dirs] + list(files)
-            entries.sort(key=lambda e: e[0])
-            for rel, full, mode in entries:
-                if full is None:
-                    tf.addfile(_tarinfo(rel, 0o755, 0, mtime, is_dir=True))
-                    continue
-                with open(full, "rb") as handle:
-                    size = os.fstat(handle.fileno()).st_size
-                    tf.addfile(_tarinfo(rel, mode, size, mtime), handle)
+        tw = _TarWriter(gz)
+        tw.add(_tarinfo(hcpayload.MANIFEST_NAME, 0o644, len(manifest_data), mtime), io.BytesIO(manifest_data))
+        if signature is not None:
+            tw.add(_tarinfo(hcpayload.SIGNATURE_NAME, 0o644, len(signature), mtime), io.BytesIO(signature))
+        entries = [(d, None, 0o755) for d in dirs] + list(files)
+        entries.sort(key=lambda e: e[0])
+        for rel, full, mode in entries:
+            if full is None:
+                tw.add(_tarinfo(rel, 0o755, 0, mtime, is_dir=True))
+                continue
+            with open(full, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                tw.add(_tarinfo(rel, mode, size, mtime), handle)
+        tw.close()
 
 
 def build_payload(src_dir, dest, options=None, sign_key=None, source_date_epoch=None, check_mode=False,

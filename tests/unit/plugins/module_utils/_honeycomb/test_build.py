@@ -335,3 +335,44 @@ def test_cli_console_script(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert b"written" in proc.stdout
     assert P.inspect_archive(str(tmp_path / "x.tar.gz")).manifest["version"] == "1.0"
+
+
+PY36 = "/root/.pyenv/versions/3.6.15/bin/python3"
+
+
+def _json_src(root):
+    src = make_src(root)
+    os.unlink(os.path.join(src, "honeycomb.yml"))
+    with open(os.path.join(src, "honeycomb.json"), "w") as handle:
+        json.dump({"version": "1.0", "name": "t"}, handle)
+    deep = os.path.join(src, "deep", "n" * 60, "m" * 60)
+    os.makedirs(deep)
+    with open(os.path.join(deep, "f\u00fcr-\u00e9t\u00e9.txt"), "w") as handle:
+        handle.write("long, non-ASCII name: needs PAX headers\n")
+    return src
+
+
+def test_long_and_non_ascii_names_readable_by_gnu_tar(tmp_path):
+    src = _json_src(str(tmp_path / "src"))
+    r = B.build_payload(src, str(tmp_path / "u.tar.gz"))
+    name = "deep/%s/%s/f\u00fcr-\u00e9t\u00e9.txt" % ("n" * 60, "m" * 60)
+    assert name in r["files"]
+    assert name in P.inspect_archive(r["dest"]).manifest["files"]
+    tar = shutil.which("tar")
+    if tar:
+        listing = subprocess.run([tar, "-tzf", r["dest"]], stdout=subprocess.PIPE, check=True).stdout.decode("utf-8")
+        assert name in listing.splitlines()
+
+
+@pytest.mark.skipif(not os.path.exists(PY36), reason="Python 3.6 (pyenv 3.6.15) not installed")
+def test_identical_output_on_python36(tmp_path):
+    """The module side (Python 3.6 on nodes) and the controller side build the same bytes."""
+    src = _json_src(str(tmp_path / "src"))
+    here = B.build_payload(src, str(tmp_path / "here.tar.gz"))
+    code = ("import sys; from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import build; "
+            "print(build.build_payload(sys.argv[1], sys.argv[2])['sha256'])")
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, ".build", "collections"))
+    proc = subprocess.run([PY36, "-c", code, src, str(tmp_path / "py36.tar.gz")], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().strip() == here["sha256"]
