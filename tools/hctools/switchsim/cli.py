@@ -73,7 +73,9 @@ def match(line, specs):
                 while n < min(len(low), len(s.kw[i])) and low[n] == s.kw[i][n]:
                     n += 1
                 best = max(best, n)
-            raise CliError(INVALID, off + best)
+            # Both captured carets (reference sections 4 and 11) fit "one column past the token start when
+            # its first character still matches some command, else under the token start".
+            raise CliError(INVALID, off + (1 if best else 0))
         if len(set(s.kw[i] for s in hits)) > 1:
             raise CliError(AMBIGUOUS)
         cands = hits
@@ -254,7 +256,7 @@ class CliSession:
         self.out(banner.replace("\r\n", "\n").rstrip("\n").replace("\n", "\r\n") + "\r\n")
 
     def telnet_login(self):
-        self.term.write(bytes([255, 251, 1, 255, 251, 3]))  # IAC WILL ECHO, IAC WILL SGA
+        self.term.write_raw(bytes([255, 251, 1, 255, 251, 3]))  # IAC WILL ECHO, IAC WILL SGA
         self.show_login_banner()
         settings = self.state.settings()
         for _ in range(3):
@@ -345,7 +347,8 @@ class CliSession:
         except ValueError:
             self.error(INVALID)
             return
-        self.paging = n != 0
+        if self.state.settings().get("honour_terminal_length", True):
+            self.paging = n != 0
 
     def cmd_no_terminal_length(self, args=""):
         self.paging = True

@@ -31,6 +31,8 @@ DEFAULT_SETTINGS = {
     "exec_privileged": False,
     # Paging on by default (terminal length 24): 23 lines per page, then the pager line.
     "page_lines": 23,
+    # Test knob: when false, `terminal length 0` is accepted but paging stays on (exercises pagers).
+    "honour_terminal_length": True,
     # Seconds the switch stays away after `reload` answers y.
     "reload_delay": 3.0,
     # unconfirmed: copy accepts ftp:// URLs, shows this Mode, asks `Remote Password:`.

@@ -30,6 +30,14 @@ class Terminal:
             self.closed = True
             raise Disconnected() from exc
 
+    def write_raw(self, data):
+        """Protocol bytes (telnet option negotiation), not escaped."""
+        try:
+            self.channel.sendall(data)
+        except (OSError, EOFError) as exc:
+            self.closed = True
+            raise Disconnected() from exc
+
     def _fill(self):
         try:
             data = self.channel.recv(1024)
