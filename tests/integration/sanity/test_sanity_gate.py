@@ -184,3 +184,32 @@ def test_shipped_playbook_in_check_mode(tmp_path, sshd, switch_port, camera_port
     assert report["hosts"]["n1"]["status"] == "pass"
     assert report["gate"]["blocked"] == []
     assert Path(reports / "sanity-check.md").read_text().count("No node left out.") == 1
+
+
+CORE216 = REPO / ".venv-core216" / "bin" / "ansible-playbook"
+PY36 = Path("/root/.pyenv/versions/3.6.15/bin/python3")
+
+
+def test_role_on_ansible_core_216_with_a_python36_node(tmp_path, sshd, switch_port, camera_port, dead_port):
+    """Wild Sage nodes run Python 3.6, which only ansible-core <= 2.16 drives."""
+    if not CORE216.exists():
+        pytest.skip("ansible-core 2.16 not installed: run `make -C %s venv-core216`" % REPO)
+    if not PY36.exists():
+        pytest.skip("no Python 3.6 node interpreter at %s (pyenv install 3.6.15)" % PY36)
+    host = make_node(tmp_path / "n36", "000048B02D0766E1", "W0E1", switch_port, camera_port, dead_port,
+                     break_checks=("clock_synchronized",),
+                     tests={"warning/hang": "sleep 60", "fatal/lan0_status": "exit 0"})
+    host.update(sshd.host_vars(python=str(PY36)))
+    reports = tmp_path / "reports"
+    res = run_playbook(str(REPO / "playbooks" / "sanity.yml"), {"n36": host}, ansible_playbook=CORE216,
+                       extra_vars={"sanity_report_dir": str(reports), "sanity_test_timeout": 1})
+    assert res.rc == 0, res.output
+    result = res.result("waggle.honeycomb.sanity : Run the sanity checks on the node", "n36")
+    assert result["python"].startswith("3.6."), result
+    assert result["status"] == "warning"
+    assert result["failed_checks"] == {"warning": ["hang", "clock_synchronized"], "fatal": []}
+    hang = [c for c in result["checks"] if c["name"] == "hang"][0]
+    assert (hang["rc"], hang["timed_out"]) == (127, True)
+    report = json.loads((reports / "sanity-check.json").read_text())
+    assert report["hosts"]["n36"]["status"] == "warning"
+    assert report["gate"]["allowed"] == ["n36"]
