@@ -1,0 +1,95 @@
+"""playbooks/camera.yml through the simulated fleet's reverse tunnels, against each node's camera simulator
+at 10.31.81.10 on the node's LAN (started by simfleet with the production defaults)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hctest.camera import REPO
+from hctest.fleet import recap, running_fleet, skip_unless_fleet_possible
+
+pytestmark = [pytest.mark.fleet, pytest.mark.slow]
+
+SETTINGS = {
+    "camera_password": "honeycomb-sim-admin",
+    "camera_poll_interval": 0.2,
+    "camera_models": ["XNP-6400RW"],
+    "camera_position": {"pan": 30, "tilt": 5},
+    "camera_presets": [{"number": n, "name": "P%d" % n, "position": {"pan": 90 * (n - 1), "tilt": 0, "zoom": 1}}
+                       for n in (1, 2, 3, 4)],
+}
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    skip_unless_fleet_possible()
+    with running_fleet(2, devices="camera") as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def node_requests(tmp_path_factory):
+    """requests (pure Python) for the nodes' /usr/bin/python3, in a folder the nodes see at the same path
+    (/work is shared; /tmp and /root are private to each node). Stands in for the prerequisites role."""
+    import shutil
+    import site
+    import uuid
+    dest = REPO / ".build" / ("camera-node-pylib-" + uuid.uuid4().hex[:8])
+    src = Path(site.getsitepackages()[0]) if Path(site.getsitepackages()[0], "requests").exists() else None
+    if src is None:
+        pytest.skip("requests is not in the test venv")
+    try:
+        for pkg in ("requests", "urllib3", "idna", "certifi", "charset_normalizer"):
+            shutil.copytree(src / pkg, dest / pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        wrapper = dest / "python3"
+        wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
+        wrapper.chmod(0o755)
+        yield str(wrapper)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def run(fleet, tmp_path, settings, *args):
+    vars_file = tmp_path / "camera-vars.json"
+    vars_file.write_text(json.dumps(settings))
+    return fleet.ansible_playbook(str(REPO / "playbooks" / "camera.yml"), "-e", "@%s" % vars_file, *args)
+
+
+def camera_state(fleet, node):
+    return json.loads((Path(node["dir"]) / "camera" / "state.json").read_text())
+
+
+def test_camera_fleet_wide_through_tunnels(fleet, node_requests, tmp_path):
+    # The nodes' /usr/bin/python3 has no requests: the module says so instead of a traceback.
+    proc = run(fleet, tmp_path, SETTINGS)
+    assert proc.returncode != 0
+    assert "requests" in proc.stdout and "Traceback" not in proc.stdout, proc.stdout[-3000:]
+
+    # With a node Python that has requests (what the prerequisites role provides):
+    py = ["-e", "ansible_python_interpreter=%s" % node_requests]
+    proc = run(fleet, tmp_path, SETTINGS, *py)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    r = recap(proc.stdout)
+    assert len(r) == 2 and all(v["changed"] == 1 and v["failed"] == 0 for v in r.values()), r
+    for node in fleet.nodes:
+        st = camera_state(fleet, node)
+        assert {n: p["name"] for n, p in st["presets"].items()} == {"1": "P1", "2": "P2", "3": "P3", "4": "P4"}
+        assert st["presets"]["3"]["pan"] == 180.0
+        assert st["position"]["pan"] == 30.0 and st["position"]["tilt"] == 5.0
+
+    proc = run(fleet, tmp_path, SETTINGS, *py)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert all(v["changed"] == 0 for v in recap(proc.stdout).values()), proc.stdout[-3000:]
+
+    # Check mode with a new position: reported, not applied.
+    moved = dict(SETTINGS, camera_position={"pan": 200, "tilt": 5})
+    proc = run(fleet, tmp_path, moved, *py, "--check", "--diff")
+    assert proc.returncode == 0 and all(v["changed"] == 1 for v in recap(proc.stdout).values())
+    assert all(camera_state(fleet, n)["position"]["pan"] == 30.0 for n in fleet.nodes)
+
+    # Wrong password: one clear failure per node, no lockout afterwards.
+    proc = run(fleet, tmp_path, dict(SETTINGS, camera_password="wrong"), *py)
+    assert proc.returncode != 0 and proc.stdout.count("HTTP 401 after digest authentication") >= 2
+    proc = run(fleet, tmp_path, SETTINGS, *py)
+    assert proc.returncode == 0 and all(v["changed"] == 0 for v in recap(proc.stdout).values())
