@@ -6,7 +6,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 venv="$here/.venv"
-work="$here/.build/ansible-test/$$"
+# Outside the checkout: inside it, ansible-test would list files with the enclosing git repo,
+# where .build/ is ignored, and find no targets.
+work=$(mktemp -d /tmp/hc-ansible-test.XXXXXX)
 dest="$work/ansible_collections/waggle/honeycomb"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$dest"
