@@ -299,8 +299,25 @@ def build_cases(tmp: Path) -> tuple[dict[str, tuple[bytes, dict]], str]:
         g.write(tar_bytes(v2_entries()))
         for _ in range(300):
             g.write(zero)
-    add("bomb-padding", out.getvalue(), member=None, match="max_expanded_bytes",
-        what="a ~300 KiB archive expanding to 300 MiB of tar padding (limit 256 MiB)")
+    add("bomb-padding", out.getvalue(), member=None, match="padding after the tar end-of-archive",
+        what="a ~300 KiB archive expanding to 300 MiB of zero padding after the end-of-archive marker "
+             "(refused after 1 MiB)")
+    # Header bombs: tarfile reads a whole PAX record / GNU long name into memory before parsing it.
+    for case, hname, htype, fmt in (("bomb-pax-header", "././@PaxHeader", tarfile.XHDTYPE, tarfile.USTAR_FORMAT),
+                                    ("bomb-gnu-longname", "././@LongLink", tarfile.GNUTYPE_LONGNAME,
+                                     tarfile.GNU_FORMAT)):
+        hinfo = tarfile.TarInfo(hname)
+        hinfo.type = htype
+        hinfo.size = 64 * 1024 * 1024
+        out = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as g:
+            g.write(head)
+            g.write(hinfo.tobuf(fmt))
+            for _ in range(64):
+                g.write(b"a" * (1024 * 1024))
+            g.write(tar_bytes([Entry("lib/after.txt", DATA)]))
+        add(case, out.getvalue(), member=None, match="larger than 1048576 bytes",
+            what="a 64 MiB %s record that tarfile would read into memory (refused after 1 MiB)" % hname)
     # --- legacy 2021 --------------------------------------------------------------------------------
     bad("legacy-md5-mismatch", legacy_entries(tamper="hc_install_upgrade.sh"), "hc_install_upgrade.sh",
         "MD5 mismatch", "2021 payload with a script changed after md5sum.chk")

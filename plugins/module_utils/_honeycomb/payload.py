@@ -68,6 +68,8 @@ DEFAULT_LIMITS = {
     "max_path_depth": 32,
 }
 
+MAX_TRAILING_PADDING = 1024 * 1024  # zero bytes accepted after the tar end-of-archive marker
+
 REBUILD_HINT = "Rebuild the payload with waggle.honeycomb.upgrade_build or honeycomb-build."
 
 _TOP_LEVEL_KEYS = ("schema_version", "name", "version", "peripheral", "description", "phases",
@@ -254,6 +256,22 @@ class _LimitedReader(object):
         self._f = fileobj
         self.limit = limit
         self.count = 0
+        self._budget_start = None
+        self._budget = None
+        self._budget_error = None
+
+    def set_budget(self, budget, error):
+        """Until clear_budget(), refuse to deliver more than ``budget`` further bytes (raising ``error``).
+
+        Bounds what ``tarfile`` reads into memory for one header (PAX records, GNU long names) and
+        the zero padding after the end-of-archive marker.
+        """
+        self._budget_start = self.count
+        self._budget = budget
+        self._budget_error = error
+
+    def clear_budget(self):
+        self._budget = None
 
     def read(self, size=-1):
         if size is None or size < 0:
@@ -265,6 +283,8 @@ class _LimitedReader(object):
             raise PayloadError("archive expands to more than %d bytes (max_expanded_bytes); it looks like a "
                                "decompression bomb or is simply too large" % self.limit,
                                hint="Make the payload smaller or raise limits.max_expanded_bytes.")
+        if self._budget is not None and self.count - self._budget_start > self._budget:
+            raise self._budget_error
         return data
 
 
@@ -748,9 +768,16 @@ def _type_name(info):
     return "member of tar type %r" % (info.type,)
 
 
-def _next_member(tf):
+def _header_budget_error(lim):
+    return PayloadError("a tar header (PAX extended header or GNU long name) is larger than %d bytes "
+                        "(max_manifest_bytes); it looks like a memory bomb" % lim["max_manifest_bytes"],
+                        hint=REBUILD_HINT)
+
+
+def _next_member(tf, limited, lim):
     """Like TarFile.next() but corrupt headers in the middle are errors, not a silent end."""
     tf.fileobj.seek(tf.offset)
+    limited.set_budget(lim["max_manifest_bytes"], _header_budget_error(lim))
     try:
         return tarfile.TarInfo.fromtarfile(tf)
     except tarfile.EOFHeaderError:
@@ -761,6 +788,8 @@ def _next_member(tf):
     except tarfile.HeaderError as exc:
         raise PayloadError("corrupt tar header after %d bytes (%s)" % (tf.offset, exc),
                            hint="Copy the payload again; it looks truncated or damaged.")
+    finally:
+        limited.clear_budget()
 
 
 class _Sink(object):
@@ -895,16 +924,19 @@ def _scan_stream(hashing, lim, sink, archive):
     implicit_dirs = set()
     small = {}
     declared = 0
+    limited.set_budget(lim["max_manifest_bytes"], _header_budget_error(lim))
     try:
         tf = tarfile.open(fileobj=limited, mode="r|", errorlevel=2)
     except tarfile.ReadError as exc:
         raise PayloadError("is not a readable tar archive inside gzip (%s)" % exc,
                            hint="Payloads are gzip-compressed tar files; rebuild it with honeycomb-build.")
+    finally:
+        limited.clear_budget()
     info = tf.firstmember
     first = True
     while True:
         if not first:
-            info = _next_member(tf)
+            info = _next_member(tf, limited, lim)
         first = False
         if info is None:
             break
@@ -951,7 +983,11 @@ def _scan_stream(hashing, lim, sink, archive):
             raise PayloadError("is %d bytes, more than max_manifest_bytes (%d)" % (info.size, lim["max_manifest_bytes"]),
                                member=raw_name, hint="Keep the manifest small or raise limits.max_manifest_bytes.")
         _read_member(tf, info, entry, sink, small)
-    # Everything after the end-of-archive block must be zero padding.
+    # Everything after the end-of-archive block must be zero padding, and not much of it (tar
+    # tools pad to a 10 KiB record; a bomb pads with hundreds of MiB).
+    limited.set_budget(MAX_TRAILING_PADDING, PayloadError(
+        "more than %d bytes of padding after the tar end-of-archive marker (decompression bomb?)"
+        % MAX_TRAILING_PADDING, hint=REBUILD_HINT))
     while True:
         chunk = tf.fileobj.read(_CHUNK)
         if not chunk:

@@ -121,7 +121,8 @@ def _check_refusal(err, case):
 def test_corpus_is_complete():
     wanted = {"traversal", "absolute-path", "symlink-escape", "hardlink-escape", "char-device", "fifo",
               "setuid-file", "unlisted-file", "checksum-mismatch", "missing-script", "script-not-executable",
-              "truncated-half", "not-gzip-plain-tar", "bomb-declared-size", "bomb-padding", "manifest-huge",
+              "truncated-half", "not-gzip-plain-tar", "bomb-declared-size", "bomb-padding", "bomb-pax-header",
+              "bomb-gnu-longname", "manifest-huge",
               "manifest-malformed", "schema-version-3", "duplicate-member", "bad-signature", "valid-v2",
               "valid-legacy"}
     assert wanted <= set(CASES)
