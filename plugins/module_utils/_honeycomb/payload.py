@@ -982,7 +982,8 @@ def _scan_stream(hashing, lim, sink, archive):
         if name in _SMALL_MEMBERS and info.size > lim["max_manifest_bytes"]:
             raise PayloadError("is %d bytes, more than max_manifest_bytes (%d)" % (info.size, lim["max_manifest_bytes"]),
                                member=raw_name, hint="Keep the manifest small or raise limits.max_manifest_bytes.")
-        _read_member(tf, info, entry, sink, small)
+        # MD5 only matters for legacy payloads, which have no manifest.json.
+        _read_member(tf, info, entry, sink, small, need_md5=MANIFEST_NAME not in small)
     # Everything after the end-of-archive block must be zero padding, and not much of it (tar
     # tools pad to a 10 KiB record; a bomb pads with hundreds of MiB).
     limited.set_budget(MAX_TRAILING_PADDING, PayloadError(
@@ -1000,10 +1001,10 @@ def _scan_stream(hashing, lim, sink, archive):
     return members, small, limited.count
 
 
-def _read_member(tf, info, entry, sink, small):
+def _read_member(tf, info, entry, sink, small, need_md5=True):
     src = tf.extractfile(info)
     sha = hashlib.sha256()
-    md5 = hashlib.md5()
+    md5 = hashlib.md5() if need_md5 else None
     keep = [] if entry.name in _SMALL_MEMBERS else None
     out = sink.open_file(entry.name, info.mode) if sink is not None else None
     ok = False
@@ -1016,7 +1017,8 @@ def _read_member(tf, info, entry, sink, small):
                                    hint="Copy the payload again.")
             remaining -= len(chunk)
             sha.update(chunk)
-            md5.update(chunk)
+            if md5 is not None:
+                md5.update(chunk)
             if len(entry.head) < 4:
                 entry.head += chunk[:4 - len(entry.head)]
             if keep is not None:
@@ -1028,7 +1030,7 @@ def _read_member(tf, info, entry, sink, small):
         if out is not None:
             out.close(ok)
     entry.sha256 = sha.hexdigest()
-    entry.md5 = md5.hexdigest()
+    entry.md5 = md5.hexdigest() if md5 is not None else None
     if keep is not None:
         small[entry.name] = b"".join(keep)
 
