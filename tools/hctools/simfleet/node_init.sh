@@ -57,15 +57,17 @@ echo "$(date -u +%FT%TZ) boot node $ID" >> "$LOG/boot.log"
 
 (
     while :; do
-        date -u +"%FT%TZ tunnel start" >> "$LOG/tunnel.log"
-        ssh -N -o ServerAliveInterval=5 -o ServerAliveCountMax=2 -o ExitOnForwardFailure=yes \
-            -o BatchMode=yes -o ConnectTimeout=10 \
-            -o "ProxyCommand=socat - UNIX-CONNECT:/run/simfleet-uplink/bastion.sock" \
-            -o HostKeyAlias=bastion -o UserKnownHostsFile=/etc/waggle/bk_known_hosts \
-            -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes \
-            -i "$BK_KEY" -p "$BK_PORT" \
-            -R "/home_dirs/node-$ID/rtun.sock:localhost:22" "root@$BK_HOST" >> "$LOG/tunnel.log" 2>&1
-        echo "$(date -u +%FT%TZ) tunnel exited rc=$?" >> "$LOG/tunnel.log"
+        {
+            date -u +"%FT%TZ tunnel start"
+            ssh -N -o ServerAliveInterval=5 -o ServerAliveCountMax=2 -o ExitOnForwardFailure=yes \
+                -o BatchMode=yes -o ConnectTimeout=10 \
+                -o "ProxyCommand=socat - UNIX-CONNECT:/run/simfleet-uplink/bastion.sock" \
+                -o HostKeyAlias=bastion -o UserKnownHostsFile=/etc/waggle/bk_known_hosts \
+                -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes \
+                -i "$BK_KEY" -p "$BK_PORT" \
+                -R "/home_dirs/node-$ID/rtun.sock:localhost:22" "root@$BK_HOST" 2>&1
+            echo "$(date -u +%FT%TZ) tunnel exited rc=$?"
+        } >> "$LOG/tunnel.log"
         sleep "$DELAY"
     done
 ) &
