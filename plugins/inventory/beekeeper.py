@@ -45,12 +45,16 @@ options:
       - Paginated answers (a C(results) list and a C(next) URL) are followed.
       - Exactly one of O(url) and O(path) must be set.
     type: str
+    env:
+      - name: WAGGLE_BEEKEEPER_URL
   path:
     description:
       - Local JSON or YAML file holding the same document one of the APIs returns.
       - A relative path is relative to the directory of the inventory configuration file.
       - Exactly one of O(url) and O(path) must be set.
     type: str
+    env:
+      - name: WAGGLE_BEEKEEPER_PATH
   api_shape:
     description:
       - Which API document to expect. V(auto) recognises them by their fields.
@@ -103,22 +107,32 @@ options:
       - Private key for the login on the nodes (C(ansible_ssh_private_key_file)); not set when empty, so
         the ssh agent, C(~/.ssh) or C(private_key_file) in C(ansible.cfg) decide.
     type: str
+    env:
+      - name: WAGGLE_NODE_KEY
   bastion_host:
     description:
       - Host of the bastion whose sshd holds the nodes' tunnel sockets (Beekeeper's bk-sshd).
       - Required when O(set_connection) is true.
     type: str
+    env:
+      - name: WAGGLE_BASTION_HOST
   bastion_port:
     description: SSH port of the bastion.
     type: int
+    env:
+      - name: WAGGLE_BASTION_PORT
     default: 22
   bastion_user:
     description: User to log in as on the bastion.
     type: str
+    env:
+      - name: WAGGLE_BASTION_USER
     default: root
   bastion_key:
     description: Private key for the bastion login (C(ssh -i)); left out of the ProxyCommand when not set.
     type: path
+    env:
+      - name: WAGGLE_BASTION_KEY
   bastion_ssh_args:
     description:
       - Extra C(ssh) options for the bastion hop, inserted verbatim into the ProxyCommand.

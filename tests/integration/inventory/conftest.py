@@ -87,7 +87,7 @@ def api():
 def ansible_env(tmp_path):
     env = dict(os.environ)
     for key in list(env):
-        if key.lower().endswith('_proxy') or key.startswith('ANSIBLE_') or key == 'WAGGLE_BEEKEEPER_TOKEN':
+        if key.lower().endswith('_proxy') or key.startswith(('ANSIBLE_', 'WAGGLE_')):
             del env[key]
     env.update({
         'ANSIBLE_CONFIG': str(REPO / 'ansible.cfg'),

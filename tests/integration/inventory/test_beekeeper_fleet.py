@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from hctest.fleet import VENV_BIN, running_fleet, simfleet, skip_unless_fleet_possible
+from hctest.fleet import REPO, VENV_BIN, running_fleet, simfleet, skip_unless_fleet_possible
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -103,5 +102,18 @@ def test_ping_through_tunnels(fleet, tmp_path, control_dir, socket_client):
         assert '%s | CHANGED | rc=0 >>\n%s\n' % (node['vsn'], node['node_id']) in proc.stdout, proc.stdout
 
 
-if __name__ == '__main__':
-    sys.exit(pytest.main([__file__, '-x']))
+def test_shipped_simfleet_example(fleet, tmp_path, control_dir):
+    """inventories/simfleet.beekeeper.yml with the bastion port and keys from WAGGLE_* variables."""
+    conf = yaml.safe_load((REPO / 'inventories' / 'simfleet.beekeeper.yml').read_text())
+    nodes = tmp_path / 'simfleet-nodes.json'
+    nodes.write_text(simfleet('inventory', '--format', 'beekeeper', '--dir', str(fleet.dir)).stdout)
+    conf['path'] = str(nodes)
+    path = tmp_path / 'simfleet.beekeeper.yml'
+    path.write_text(yaml.safe_dump(conf))
+    env = fleet.ansible_env(control_dir=control_dir)
+    env.update(WAGGLE_BASTION_PORT=str(fleet.bastion_port), WAGGLE_BASTION_KEY=str(fleet.operator_key),
+               WAGGLE_NODE_KEY=str(fleet.operator_key))
+    proc = subprocess.run([str(VENV_BIN / 'ansible'), '-i', str(path), 'all', '-m', 'ansible.builtin.ping'],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count('SUCCESS') == len(fleet.nodes)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import shlex
 
@@ -42,6 +43,14 @@ class Display:
 
     def __getattr__(self, name):
         return lambda *a, **k: None
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    # the plugin reads WAGGLE_* variables (url, path, bastion, token); the caller's must not leak in
+    for key in list(os.environ):
+        if key.startswith('WAGGLE_'):
+            monkeypatch.delenv(key)
 
 
 @pytest.fixture
