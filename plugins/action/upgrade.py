@@ -20,12 +20,14 @@ import os
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
 
 MODULE = "waggle.honeycomb.upgrade"
+display = Display()
 
 
 class ActionModule(ActionBase):
@@ -76,13 +78,18 @@ class ActionModule(ActionBase):
                 return result
             if look.get("payload_missing"):
                 self._upload(src, module_args)
+            if look.get("notes"):
+                display.warning("; ".join(look["notes"]))
             res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars,
                                        wrap_async=True)
         else:
             res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
             if res.get("payload_missing") and not res.get("failed"):
+                notes = res.get("notes") or []
                 self._upload(src, module_args)
                 res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+                if notes:
+                    res["notes"] = notes + (res.get("notes") or [])
             if res.get("payload_missing"):
                 res["failed"] = True
                 res["msg"] = "the payload was transferred but the node still does not find it in its store: %s" % (

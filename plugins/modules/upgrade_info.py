@@ -81,6 +81,11 @@ inconsistent:
   returned: always
   type: list
   elements: dict
+waiting:
+  description: Upgrade runs waiting for the per-node lock (job key, name, version, since, owner pid).
+  returned: always
+  type: list
+  elements: dict
 running:
   description: The holder of the per-node lock (job_id, name, version, pid, started), or null when none.
   returned: always
@@ -121,7 +126,7 @@ def main():
     )
     state = jr.StateDir(module.params["state_dir"])
     result = {"changed": False, "state_dir_exists": state.exists(), "installed": {}, "jobs": [],
-              "interrupted": [], "inconsistent": [], "running": None}
+              "interrupted": [], "inconsistent": [], "running": None, "waiting": []}
     if not state.exists():
         module.exit_json(**result)
     if not os.access(state.root, os.R_OK | os.X_OK):
@@ -133,6 +138,12 @@ def main():
     if holder:
         result["running"] = dict((k, holder.get(k)) for k in ("job_id", "name", "version", "peripheral",
                                                                "payload_sha256", "pid", "started"))
+    waiting_dir = os.path.join(state.root, "waiting")
+    for name in sorted(os.listdir(waiting_dir)) if os.path.isdir(waiting_dir) else []:
+        waiter = jr.read_json(os.path.join(waiting_dir, name))
+        if waiter and jr.identity_alive(waiter.get("owner")):
+            result["waiting"].append(dict((k, waiter.get(k)) for k in ("name", "version", "peripheral",
+                                                                        "payload_sha256", "since", "pid")))
     jobs = state.list_jobs()
     running_id = (holder or {}).get("job_id")
     for job in jobs:

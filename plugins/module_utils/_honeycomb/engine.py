@@ -27,6 +27,9 @@ JOURNAL_TAIL_LIMIT = 8 * 1024
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 RESTART_PHASES = (None, "extract", "state_check", "backup")
 CHANGED_STATUSES = ("applied", "rolled_back", "rollback_failed")
+STORE_GRACE = 24 * 3600
+"""A store entry no kept job refers to is removed once unused for this long (a run that uploaded it may
+still be on its way to the lock)."""
 
 
 def argument_spec():
@@ -115,6 +118,8 @@ class Engine(object):
             if store_path is None:
                 base.update(payload_missing=True, msg="payload %s is not in the node's store %s; the action plugin "
                             "transfers it and runs the module again" % (self.sha, self.state.payloads_dir))
+                if self.notes:
+                    base["notes"] = self.notes
                 return base
             if self.p.get("_lookup_only"):
                 base.update(payload_missing=False, msg="payload %s is in the node's store" % self.sha)
@@ -156,6 +161,11 @@ class Engine(object):
         if os.path.isfile(store):
             actual = self.pl.sha256_file(store)
             if actual == self.sha:
+                if not self.check_mode:
+                    try:
+                        os.utime(store, None)  # recently used: kept by the store pruning
+                    except OSError:
+                        pass
                 upload = self.p.get("_payload_upload")
                 if upload and os.path.isfile(upload):
                     os.unlink(upload)  # a concurrent run stored it first
@@ -266,10 +276,21 @@ class Engine(object):
         lock = lk.NodeLock(self.state)
         info = {"job_id": None, "key": self.key, "payload_sha256": self.sha, "name": self.manifest["name"],
                 "version": self.manifest["version"], "peripheral": self.manifest["peripheral"]}
+        waiting_file = os.path.join(self.state.root, "waiting", "%d.json" % os.getpid())
+
+        def on_wait(holder):
+            # Announce ourselves once, for upgrade_info (and tests): who waits for the lock.
+            if not os.path.exists(waiting_file):
+                jr.makedirs_private(os.path.dirname(waiting_file))
+                jr.atomic_write_json(waiting_file, dict(info, since=jr.now_iso(), pid=os.getpid(),
+                                                         owner=jr.process_identity()))
         try:
-            waited_for = lock.acquire(float(self.p.get("lock_timeout", 600)), info)
+            waited_for = lock.acquire(float(self.p.get("lock_timeout", 600)), info, on_wait=on_wait)
         except lk.LockTimeout as exc:
             raise EngineFailure(str(exc), status="failed", lock_holder=exc.holder)
+        finally:
+            if os.path.exists(waiting_file):
+                os.unlink(waiting_file)
         try:
             joined = self._joined_result(waited_for)
             if joined is not None:
@@ -650,7 +671,7 @@ class Engine(object):
         what = "%s %s" % (failed_phase, self._rc_text(res)) if res else failed_phase
         details = job.data.get("rollback") or {}
         if status == "failed":
-            return "%s failed: %s; nothing was rolled back" % (what, details.get("note", ""))
+            return "%s failed: %s" % (what, details.get("note", "nothing was rolled back"))
         parts = []
         if details.get("restore"):
             r = details["restore"]
@@ -726,9 +747,14 @@ class Engine(object):
             names = os.listdir(self.state.payloads_dir)
         except OSError:
             return
+        waiting_dir = os.path.join(self.state.root, "waiting")
+        for name in os.listdir(waiting_dir) if os.path.isdir(waiting_dir) else []:
+            referenced.add((jr.read_json(os.path.join(waiting_dir, name)) or {}).get("payload_sha256"))
+        cutoff = time.time() - STORE_GRACE
         for name in names:
-            if name.endswith(".tar.gz") and name[:-7] not in referenced:
-                try:
-                    os.unlink(os.path.join(self.state.payloads_dir, name))
-                except OSError:
-                    pass
+            path = os.path.join(self.state.payloads_dir, name)
+            try:
+                if name.endswith(".tar.gz") and name[:-7] not in referenced and os.stat(path).st_mtime < cutoff:
+                    os.unlink(path)
+            except OSError:
+                pass

@@ -49,12 +49,36 @@ def _child_setup():
         signal.signal(sig, signal.SIG_DFL)
 
 
+def group_members(pgid):
+    """Pids of live (non-zombie) processes in process group ``pgid``, from /proc."""
+    members = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return members
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as handle:
+                data = handle.read().decode("utf-8", "replace")
+        except (IOError, OSError):
+            continue
+        fields = data[data.rfind(")") + 2:].split()
+        # fields[0] = state, fields[2] = pgrp
+        if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(pgid):
+            members.append(int(name))
+    return members
+
+
 def group_alive(pgid):
+    """True while a live member of the group exists (zombies waiting for a reaper do not count)."""
     try:
         os.killpg(pgid, 0)
-        return True
     except OSError as exc:
-        return exc.errno == errno.EPERM
+        if exc.errno != errno.EPERM:
+            return False
+    return bool(group_members(pgid))
 
 
 def kill_group(pgid, grace, proc=None):

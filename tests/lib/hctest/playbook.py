@@ -68,7 +68,7 @@ def run_playbook(playbook, hosts, extra_vars=None, check=False, ansible_playbook
     work = Path(tempfile.mkdtemp(prefix="hctest-pb-", dir=workdir))
     cp_dir = tempfile.mkdtemp(prefix="hc-cp-", dir="/tmp")  # short: unix socket paths are limited to 108 bytes
     try:
-        if not os.path.exists(str(playbook)) and "\n" in str(playbook):
+        if isinstance(playbook, str) and not os.path.exists(playbook):  # YAML (or JSON) text
             path = work / "playbook.yml"
             path.write_text(playbook)
             playbook = path
@@ -108,5 +108,5 @@ def run_playbook(playbook, hosts, extra_vars=None, check=False, ansible_playbook
 def close_masters(cp_dir):
     """Ask every SSH ControlMaster with a socket in ``cp_dir`` (ours only) to exit."""
     for sock in glob.glob(os.path.join(cp_dir, "*")):
-        subprocess.run(["ssh", "-o", "ControlPath=%s" % sock, "-O", "exit", "dummy"], stdout=subprocess.DEVNULL,
+        subprocess.run(["ssh", "-o", "ControlPath=%s" % sock, "-O", "exit", "127.0.0.1"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=30)

@@ -66,6 +66,7 @@ def make_legacy_payload(tmp, name="quickstart", version="1.0.0", scripts=None, r
     """A 2021 Honeycomb payload: metadata.json, md5sum.chk (with its stale self-entry), three scripts,
     members without ./ prefix, like build_upgrade.sh made them."""
     tmp = Path(tmp)
+    tmp.mkdir(parents=True, exist_ok=True)
     runs_log = runs_log or str(tmp / "runs.log")
     merged = dict(DEFAULT_SCRIPTS)
     merged.update(scripts or {})

@@ -192,6 +192,7 @@ def test_timeout_kills_the_process_group(env):
                      timeouts={"install": 1})
     r = env.run(p, kill_grace=1)
     assert r["phases"]["install"]["timed_out"] is True
+    assert r["phases"]["install"]["killed_with"] == "SIGTERM"  # SIGKILL only for scripts ignoring SIGTERM
     assert r["status"] == "failed"
     child = int(pidfile.read_text())
     assert jr.proc_start_time(child) is None or _is_zombie(child)
@@ -344,3 +345,28 @@ def test_history_is_bounded(env):
         env.run(p, keep_jobs=2)
     assert len(env.jobs()) == 2
     assert not any(os.path.exists(os.path.join(j.job_dir, "payload")) for j in env.jobs())
+
+
+def test_store_keeps_recent_and_referenced_payloads_only(env):
+    p = make_payload(env.tmp, scripts={"state_check": "exit 100"})
+    env.run(p)
+    store = env.state / "payloads"
+    stale = store / ("0" * 64 + ".tar.gz")
+    fresh = store / ("1" * 64 + ".tar.gz")
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    old = os.path.getmtime(str(stale)) - eng.STORE_GRACE - 60
+    os.utime(str(stale), (old, old))
+    env.run(p)
+    assert not stale.exists() and fresh.exists()
+    assert (store / (pl.sha256_file(p) + ".tar.gz")).exists()
+
+
+@pytest.mark.parametrize("case", ["traversal", "symlink-escape", "unlisted-file", "checksum-mismatch"])
+def test_node_refuses_hostile_payloads_itself(env, case):
+    """The controller normally refuses these; the node checks again and runs nothing."""
+    corpus = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "hostile")
+    r = env.run(os.path.join(corpus, "%s.tar.gz" % case))
+    assert r["failed"] and r["status"] == "failed" and r["payload_error"]["member"]
+    assert repr(r["payload_error"]["member"]) in r["msg"]
+    assert env.jobs() == [] and runs(env.tmp) == []
