@@ -42,7 +42,7 @@ ansible-playbook -i "$INVENTORY" tools/demo/summary.yml -e "payload=$PAYLOAD" -e
 echo
 echo "== summary"
 if [ -s "$SUMMARY" ]; then
-    column -t -s $'\t' "$SUMMARY"
+    awk -F '\t' '{printf "%-6s %-18s %-16s %s\n", $1, $2, $3, $4}' "$SUMMARY"
 else
     echo "(no summary: the playbook stopped before it; see its output above)"
 fi
