@@ -80,7 +80,7 @@ demo: venv
 	tools/demo.sh
 
 demo-down: venv
-	$(VENV)/bin/simfleet down
+	$(VENV)/bin/simfleet down --purge
 
 bench: venv
 	$(VENV)/bin/python tools/bench/run.py
