@@ -14,6 +14,11 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as hcpayload
 
 
+def _usage(message: str) -> SystemExit:
+    print(f"honeycomb-build: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
 def _phase_ints(values: list[str] | None, what: str) -> dict[str, int] | None:
     if not values:
         return None
@@ -21,11 +26,11 @@ def _phase_ints(values: list[str] | None, what: str) -> dict[str, int] | None:
     for item in values:
         phase, sep, number = item.partition("=")
         if not sep or phase not in hcpayload.PHASES:
-            raise SystemExit(f"honeycomb-build: --{what} wants PHASE=N with PHASE one of {', '.join(hcpayload.PHASES)}, got {item!r}")
+            raise _usage(f"--{what} wants PHASE=N with PHASE one of {', '.join(hcpayload.PHASES)}, got {item!r}")
         try:
             out[phase] = int(number)
         except ValueError:
-            raise SystemExit(f"honeycomb-build: --{what} {item!r}: {number!r} is not an integer") from None
+            raise _usage(f"--{what} {item!r}: {number!r} is not an integer") from None
     return out
 
 
@@ -35,7 +40,7 @@ def _codes(value: str | None) -> list[int] | None:
     try:
         return [int(v) for v in value.split(",") if v.strip() != ""]
     except ValueError:
-        raise SystemExit(f"honeycomb-build: exit codes must be comma-separated integers, got {value!r}") from None
+        raise _usage(f"exit codes must be comma-separated integers, got {value!r}") from None
 
 
 def parser() -> argparse.ArgumentParser:

@@ -376,3 +376,16 @@ def test_identical_output_on_python36(tmp_path):
                           stderr=subprocess.PIPE, env=env, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout.decode().strip() == here["sha256"]
+
+
+def test_cli_usage_errors_exit_2(tmp_path, capsys):
+    from hctools import build_cli
+    src = make_src(str(tmp_path / "src"))
+    for bad in (["--timeout", "reboot=3"], ["--retries", "verify=x"], ["--needed-codes", "a"],
+                ["--parameters", "{not json"]):
+        with pytest.raises(SystemExit) as exc:
+            code = build_cli.main([src, "-o", str(tmp_path / "x.tar.gz")] + bad)
+            raise SystemExit(code)
+        assert exc.value.code == 2, bad
+        assert "honeycomb-build:" in capsys.readouterr().err
+    assert not (tmp_path / "x.tar.gz").exists()
