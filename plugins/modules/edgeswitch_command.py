@@ -17,7 +17,7 @@ description:
   - Only C(show), C(ping) and C(traceroute) commands run unless O(allow_config=true); then any command runs and
     C((y/n)) questions are answered C(y), so C(configure), C(set clibanner ...), C(exit) and C(write memory) work.
 author:
-  - waggle.honeycomb developers
+  - waggle.honeycomb developers (@waggle-sensor)
 requirements:
   - pexpect
   - an OpenSSH client (O(connection=ssh))
@@ -26,7 +26,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: partial
-    details: Read-only commands run in check mode; with configuration commands nothing runs and RV(changed) is true.
+    details: Read-only commands run in check mode; with configuration commands nothing runs and the module reports a change.
   diff_mode:
     support: none
   platform:
@@ -38,7 +38,7 @@ options:
     elements: str
     required: true
   allow_config:
-    description: Allow commands other than show/ping/traceroute (the module then reports RV(changed)).
+    description: Allow commands other than show/ping/traceroute (the module then reports a change).
     type: bool
     default: false
   host:

@@ -24,7 +24,7 @@ description:
   - See docs/edgeswitch.md for what is still unconfirmed on real hardware (notably C(ftp://) support in C(copy);
     TFTP is the known-good fallback).
 author:
-  - waggle.honeycomb developers
+  - waggle.honeycomb developers (@waggle-sensor)
 requirements:
   - pexpect
   - pyftpdlib (O(transfer=ftp))

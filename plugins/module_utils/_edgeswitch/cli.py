@@ -8,7 +8,6 @@ __metaclass__ = type
 
 import re
 import socket
-import subprocess
 import time
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import (
@@ -47,10 +46,11 @@ def ssh_supported(ssh, what):
     key = (ssh, what)
     if key not in _SSH_QUERY_CACHE:
         try:
-            proc = subprocess.Popen([ssh, "-Q", what], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            out, _ = proc.communicate()
-            _SSH_QUERY_CACHE[key] = set(out.decode("ascii", "replace").split())
-        except OSError:
+            out = pexpect.run("%s -Q %s" % (ssh, what), timeout=15)
+            if isinstance(out, bytes):
+                out = out.decode("ascii", "replace")
+            _SSH_QUERY_CACHE[key] = set(w for w in out.split() if re.match(r"^[a-z0-9@.+-]+$", w))
+        except Exception:  # no ssh client: no legacy options, ssh itself will report the problem
             _SSH_QUERY_CACHE[key] = set()
     return _SSH_QUERY_CACHE[key]
 

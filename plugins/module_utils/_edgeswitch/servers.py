@@ -199,7 +199,7 @@ class TftpServer(_BaseServer):
         self.thread.daemon = True
         self.thread.start()
         running = getattr(self.server, "is_running", None)
-        for _ in range(100):
+        for dummy in range(100):
             if self.error is not None or not self.thread.is_alive():
                 break
             if running is not None and running.is_set():

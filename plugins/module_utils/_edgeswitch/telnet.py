@@ -68,7 +68,7 @@ class TelnetRelay(object):
     def _run(self):
         try:
             while True:
-                ready, _, _ = select.select([self.sock, self.local], [], [])
+                ready = select.select([self.sock, self.local], [], [])[0]
                 if self.sock in ready:
                     data = self.sock.recv(4096)
                     if not data:
