@@ -1,0 +1,72 @@
+"""The switch playbooks through the simulated fleet's reverse tunnels, against each node's switch
+simulator at 10.31.81.2 on the node's LAN (started by simfleet with the simulator's defaults)."""
+
+import json
+import shutil
+import site
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hctest.fleet import recap, running_fleet, skip_unless_fleet_possible
+from hctest.playbook import REPO
+
+pytestmark = [pytest.mark.fleet, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    skip_unless_fleet_possible()
+    with running_fleet(2, devices="switch") as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def node_python():
+    """pexpect/ptyprocess/pyftpdlib/tftpy (pure Python) for the nodes' /usr/bin/python3, in a folder the
+    nodes see at the same path (/work is shared). Stands in for the prerequisites role."""
+    src = Path(site.getsitepackages()[0])
+    dest = REPO / ".build" / ("edgeswitch-node-pylib-" + uuid.uuid4().hex[:8])
+    try:
+        for pkg in ("pexpect", "ptyprocess", "pyftpdlib", "tftpy"):
+            if not (src / pkg).exists():
+                pytest.skip("%s is not in the test venv" % pkg)
+            shutil.copytree(src / pkg, dest / pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        wrapper = dest / "python3"
+        wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
+        wrapper.chmod(0o755)
+        yield str(wrapper)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def test_backup_and_canary_deploy_through_tunnels(fleet, node_python, tmp_path):
+    backups = tmp_path / "backups"
+    common = {"edgeswitch_password": "ubnt", "edgeswitch_backup_root": str(backups),
+              "ansible_python_interpreter": node_python, "edgeswitch_reload_timeout": 120}
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text(json.dumps(common))
+    proc = fleet.ansible_playbook(str(REPO / "playbooks" / "switch_backup.yml"), "-e", "@%s" % vars_file)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    for node in fleet.nodes:
+        files = list((backups / node["vsn"]).glob("switch-*.cfg"))
+        assert len(files) == 1, sorted(backups.rglob("*"))
+        assert files[0].read_text() == (Path(node["dir"]) / "switch" / "startup-config").read_text()
+
+    template = tmp_path / "switch.cfg.j2"
+    template.write_text(files[0].read_text().replace("description 'lidar'", "description 'lidar {{ inventory_hostname }}'"))
+    deploy = dict(common, edgeswitch_config_template=str(template), edgeswitch_config_version="8.0.0")
+    vars_file.write_text(json.dumps(deploy))
+    proc = fleet.ansible_playbook(str(REPO / "playbooks" / "switch_deploy.yml"), "-e", "@%s" % vars_file)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    r = recap(proc.stdout)
+    assert len(r) == 2 and all(v["failed"] == 0 and v["changed"] == 1 for v in r.values()), r
+    # canary first: the first play ran on exactly one node
+    assert proc.stdout.index("Deploy the switch configuration on the canary node") < \
+        proc.stdout.index("Deploy the switch configuration on the other nodes")
+    for node in fleet.nodes:
+        sd = Path(node["dir"]) / "switch"
+        assert "description 'lidar " in (sd / "startup-config").read_text()
+        assert (sd / "cli.bnr").read_text() == "waggle config version: 8.0.0"
+        assert json.loads((sd / "status.json").read_text())["reloads"] == 1
