@@ -427,7 +427,7 @@ class FleetRun(object):
                     _phase_entry(p, self.started) for p in n['phases']
                 ],
                 'installed_version': n['installed_version'],
-                'previous_version': n['previous_version'],
+                'previous_version': n['previous_version'] or n['annotations'].get('previous_version'),
                 'job_id': n['job_id'], 'payload_bytes_sent': n['payload_bytes_sent'],
                 'payload': n['payload'], 'failed_task': n['failed_task'], 'msg': n['msg'],
                 'upgrade_offset': (round(n['upgrade_started'] - self.started, 3)
@@ -437,6 +437,7 @@ class FleetRun(object):
             }
             extra = dict(n['annotations'])
             extra.pop('status', None)
+            extra.pop('previous_version', None)
             if extra:
                 entry['annotations'] = extra
             nodes.append(entry)

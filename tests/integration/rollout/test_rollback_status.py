@@ -1,0 +1,54 @@
+"""playbooks/rollback.yml (selected nodes back to an older payload) and playbooks/status.yml (version table)."""
+
+import json
+
+import pytest
+from hctest.playbook import REPO, run_playbook
+from hctest.rollout import REPORT_CALLBACKS, build_payload
+
+pytestmark = pytest.mark.slow
+
+
+def test_rollback_selected_nodes_then_status_table(make_fleet, rollout, payload, tmp_path):
+    new_payload = build_payload(tmp_path / "p2" / "rollout-test-2.0.0.tar.gz", version="2.0.0")
+    fleet = make_fleet(2)
+    res, run_dir = rollout(fleet, payload=new_payload, rollout_batches=[1, "100%"])
+    assert res.rc == 0, res.output
+    assert fleet.marker("n1") == fleet.marker("n2") == "2.0.0"
+
+    # no node selected: refused before anything runs
+    res = run_playbook(REPO / "playbooks" / "rollback.yml", fleet.hosts, extra_vars={"rollback_payload": payload})
+    assert res.rc != 0 and "select the nodes with -e rollout_hosts=<pattern>" in res.stdout
+    assert fleet.marker("n1") == "2.0.0"
+
+    reports = tmp_path / "rollback-reports"
+    res = run_playbook(REPO / "playbooks" / "rollback.yml", fleet.hosts, extra_vars={
+        "rollback_payload": payload, "rollout_hosts": "n1", "rollout_sanity_gate": False,
+        "rollout_post_check": False, "rollout_poll_interval": 1,
+    }, env={"ANSIBLE_CALLBACKS_ENABLED": REPORT_CALLBACKS, "HONEYCOMB_FLEET_REPORT_DIR": str(reports)})
+    assert res.rc == 0, res.output
+    assert fleet.marker("n1") == "1.0.0" and fleet.marker("n2") == "2.0.0"
+    report = json.loads((reports / "latest" / "report.json").read_text())
+    assert report["kind"] == "rollback" and report["result"] == "success"
+    (n1,) = report["nodes"]
+    assert n1["name"] == "n1" and n1["status"] == "applied"
+    assert n1["previous_version"] == "2.0.0" and n1["installed_version"] == "1.0.0"
+
+    res = run_playbook(REPO / "playbooks" / "status.yml", fleet.hosts)
+    assert res.rc == 0, res.output
+    table = res.result("Build the version table")["ansible_facts"]["honeycomb_versions"]
+    assert table["peripherals"] == ["rollout-test"]
+    assert table["nodes"]["n1"]["versions"] == {"rollout-test": "1.0.0"}
+    assert table["nodes"]["n2"]["versions"] == {"rollout-test": "2.0.0"}
+    lines = res.result("Show which version of each peripheral runs on which node")["msg"]
+    assert lines[0].split() == ["node", "rollout-test", "notes"]
+    assert lines[1].split() == ["n1", "1.0.0"] and lines[2].split() == ["n2", "2.0.0"]
+
+
+def test_status_flags_unreachable_nodes(make_fleet):
+    fleet = make_fleet(2, unreachable=["n2"])
+    res = run_playbook(REPO / "playbooks" / "status.yml", fleet.hosts)
+    assert res.rc == 0, res.output
+    lines = res.result("Show which version of each peripheral runs on which node")["msg"]
+    assert lines[0].split() == ["node", "notes"]
+    assert lines[1].split() == ["n1"] and lines[2].startswith("n2") and "UNREACHABLE" in lines[2]

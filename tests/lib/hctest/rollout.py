@@ -1,0 +1,40 @@
+"""Helpers for the rollout tests (tests/integration/rollout): a test payload and the report callbacks.
+
+The payload's scripts keep their state in ``$HC_STATE_DIR/marker`` (the version applied); a
+``fail-install`` file in the state dir makes the install exit 3, so the engine rolls back.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+PAYLOAD_SCRIPTS = {
+    "hc_state_check.sh": (
+        "#!/bin/sh\n"
+        "# already applied when the marker holds this version\n"
+        "if [ \"$(cat \"$HC_STATE_DIR/marker\" 2>/dev/null)\" = \"$HC_PAYLOAD_VERSION\" ]; then exit 100; fi\n"
+        "exit 0\n"),
+    "hc_install_upgrade.sh": (
+        "#!/bin/sh\n"
+        "if [ -e \"$HC_STATE_DIR/fail-install\" ]; then echo 'install refused: fail-install marker' >&2; exit 3; fi\n"
+        "echo \"$HC_PAYLOAD_VERSION\" > \"$HC_STATE_DIR/marker\"\n"),
+    "hc_verify_upgrade.sh": (
+        "#!/bin/sh\n"
+        "[ \"$(cat \"$HC_STATE_DIR/marker\" 2>/dev/null)\" = \"$HC_PAYLOAD_VERSION\" ]\n"),
+    "hc_rollback_upgrade.sh": "#!/bin/sh\nrm -f \"$HC_STATE_DIR/marker\"\n",
+}
+
+REPORT_CALLBACKS = "hctest_results,waggle.honeycomb.fleet_report"
+
+
+def build_payload(dest, version="1.0.0"):
+    src = Path(dest).parent / ("src-" + version)
+    src.mkdir(parents=True, exist_ok=True)
+    for name, text in PAYLOAD_SCRIPTS.items():
+        (src / name).write_text(text)
+        (src / name).chmod(0o755)
+    build = Path(sys.executable).parent / "honeycomb-build"
+    subprocess.run([str(build), str(src), "-o", str(dest), "--name", "rollout-test", "--version", version,
+                    "--peripheral", "rollout-test", "--retries", "install=0"], check=True,
+                   capture_output=True, text=True)
+    return str(dest)
