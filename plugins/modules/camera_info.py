@@ -14,7 +14,7 @@ description:
     its current position and presets. Changes nothing.
   - Fixed-lens models are reported with RV(ptz=false) and no position or presets.
 author:
-  - waggle.honeycomb developers
+  - waggle.honeycomb developers (@waggle-sensor)
 requirements:
   - requests (on the node; 2.20 or later for SHA-256 digest)
 extends_documentation_fragment:
@@ -48,10 +48,13 @@ options:
     type: str
     required: true
   driver:
-    description: Camera API. Only Hanwha SUNAPI is implemented.
+    description:
+      - Camera API. V(sunapi) for Hanwha (Wisenet) cameras, V(vapix) for AXIS cameras.
+      - With V(vapix), pan is -180 to 180 degrees (positions are compared modulo 360 either way), zoom is
+        the camera's raw 1 to 9999 scale, and ranges come from the camera (C(query=limits)).
     type: str
     default: sunapi
-    choices: [sunapi]
+    choices: [sunapi, vapix]
   channel:
     description: SUNAPI channel (0-based).
     type: int

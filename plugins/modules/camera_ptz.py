@@ -10,7 +10,7 @@ short_description: Set the position and presets of a PTZ camera idempotently
 version_added: 0.1.0
 description:
   - Runs on a Waggle node and talks to a PTZ camera on the node's LAN (by default the Hanwha camera at
-    10.31.81.10) with Hanwha SUNAPI over HTTP digest authentication.
+    10.31.81.10) with Hanwha SUNAPI (or AXIS VAPIX, O(driver=vapix)) over HTTP digest authentication.
   - Reads the device facts, the current position and the presets, compares them with the desired state
     and sends only what differs. All input is validated against the model's ranges before the first
     change is sent.
@@ -22,7 +22,7 @@ description:
     the camera to the preset to find out).
   - A fixed-lens camera model (no pan/tilt/zoom) is refused with a clear message before anything is sent.
 author:
-  - waggle.honeycomb developers
+  - waggle.honeycomb developers (@waggle-sensor)
 requirements:
   - requests (on the node; 2.20 or later for SHA-256 digest)
 extends_documentation_fragment:
@@ -67,10 +67,13 @@ options:
     type: str
     required: true
   driver:
-    description: Camera API. Only Hanwha SUNAPI is implemented.
+    description:
+      - Camera API. V(sunapi) for Hanwha (Wisenet) cameras, V(vapix) for AXIS cameras.
+      - With V(vapix), pan is -180 to 180 degrees (positions are compared modulo 360 either way), zoom is
+        the camera's raw 1 to 9999 scale, and ranges come from the camera (C(query=limits)).
     type: str
     default: sunapi
-    choices: [sunapi]
+    choices: [sunapi, vapix]
   channel:
     description: SUNAPI channel (0-based).
     type: int

@@ -6,9 +6,9 @@ __metaclass__ = type
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import sunapi
+from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import sunapi, vapix
 
-DRIVERS = ("sunapi",)
+DRIVERS = ("sunapi", "vapix")
 
 
 def connection_argument_spec():
@@ -31,19 +31,19 @@ def connection_argument_spec():
 def make_driver(module):
     """Builds the driver from module params; fails the module for a missing library."""
     p = module.params
-    if p["driver"] == "sunapi":
-        if sunapi.requests is None:
-            module.fail_json(msg=missing_required_lib("requests"), exception=sunapi.REQUESTS_IMPORT_ERROR)
-        port = p["port"] or (443 if p["use_https"] else 80)
-        if not 1 <= port <= 65535:
-            module.fail_json(msg="port=%d is not a TCP port (1..65535)" % port)
-        if p["timeout"] <= 0:
-            module.fail_json(msg="timeout must be positive, got %s" % p["timeout"])
-        return sunapi.SunapiDriver(
-            p["host"], port=port, username=p["username"], password=p["password"], channel=p["channel"],
-            timeout=p["timeout"], use_https=p["use_https"], validate_certs=p["validate_certs"],
-            digest_algorithm=p["digest_algorithm"], accept_json=p["accept_json"])
-    module.fail_json(msg="driver=%s is not implemented" % p["driver"])
+    if sunapi.requests is None:
+        module.fail_json(msg=missing_required_lib("requests"), exception=sunapi.REQUESTS_IMPORT_ERROR)
+    port = p["port"] or (443 if p["use_https"] else 80)
+    if not 1 <= port <= 65535:
+        module.fail_json(msg="port=%d is not a TCP port (1..65535)" % port)
+    if p["timeout"] <= 0:
+        module.fail_json(msg="timeout must be positive, got %s" % p["timeout"])
+    if p["channel"] < 0:
+        module.fail_json(msg="channel must be 0 or more, got %d" % p["channel"])
+    cls = vapix.VapixDriver if p["driver"] == "vapix" else sunapi.SunapiDriver
+    return cls(p["host"], port=port, username=p["username"], password=p["password"], channel=p["channel"],
+               timeout=p["timeout"], use_https=p["use_https"], validate_certs=p["validate_certs"],
+               digest_algorithm=p["digest_algorithm"], accept_json=p["accept_json"])
 
 
 def fail(module, exc, **extra):

@@ -78,6 +78,10 @@ class CameraDriver(object):
         """-> dict with at least model, serial, firmware (and 'raw': everything reported)."""
         raise NotImplementedError
 
+    def get_limits(self):
+        """-> {axis: [min, max]} reported by the camera, or None when it cannot tell."""
+        return None
+
     def get_position(self):
         raise NotImplementedError
 

@@ -9,6 +9,7 @@ one a move, a wait until settled, then an add), and last the final position or g
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
 import re
 import time
 
@@ -89,7 +90,7 @@ def normalise_position(pos, limits, model, where="position"):
             value = float(value)
         except (TypeError, ValueError):
             raise CameraInputError("%s.%s must be a number, got %r" % (where, axis, value))
-        if value != value or value in (float("inf"), float("-inf")):
+        if math.isnan(value) or math.isinf(value):
             raise CameraInputError("%s.%s must be a finite number" % (where, axis))
         rng = limits.get(axis)
         if axis == "pan" and (rng is None or rng[1] - rng[0] >= 360.0):
@@ -215,8 +216,11 @@ class PtzManager(object):
             raise CameraNoPTZ("the %s is a %s, a fixed-lens model without pan, tilt or zoom: nothing was sent. "
                               "Leave it out of the PTZ settings (camera_info still reports its facts)"
                               % (driver.where(), model))
-        limits, max_presets = resolve_limits(model, self.limits_override)
-        if spec is None and not self.limits_override and (position or presets):
+        override = self.limits_override
+        if spec is None and not override and (position or presets):
+            override = driver.get_limits()
+        limits, max_presets = resolve_limits(model, override)
+        if spec is None and not override and (position or presets):
             self.warnings.append("camera model %r is not in the model table: positions are not range-checked "
                                  "(set limits to check them)" % model)
         target = normalise_position(position, limits, model)
@@ -288,8 +292,8 @@ class PtzManager(object):
                 self.mover.move_to(p["position"])
                 moved = True
             driver.add_preset(p["number"], p["name"])
-            self.actions.append("add preset %d %r at %s" % (p["number"], p["name"],
-                                                         fmt_pos(p["position"]) if p["position"] else "the current position"))
+            where = fmt_pos(p["position"]) if p["position"] else "the current position"
+            self.actions.append("add preset %d %r at %s" % (p["number"], p["name"], where))
             changed = True
         for p in verifies:
             driver.goto_preset(p["number"])
@@ -303,8 +307,8 @@ class PtzManager(object):
                 continue
             self.mover.move_to(p["position"])
             self._overwrite_preset(p["number"], p["name"])
-            self.actions.append("re-record preset %d %r at %s (was %s)" % (p["number"], p["name"],
-                                                                        fmt_pos(p["position"]), fmt_pos(stored)))
+            self.actions.append("re-record preset %d %r at %s (was %s)"
+                                % (p["number"], p["name"], fmt_pos(p["position"]), fmt_pos(stored)))
             changed = True
         if target is not None:
             if moved or move_needed:

@@ -166,16 +166,14 @@ def _float(value, what):
         raise CameraError("camera reported %s=%r, which is not a number" % (what, value))
 
 
-class SunapiDriver(CameraDriver):
-    name = "sunapi"
+class DigestHttpDriver(CameraDriver):
+    """HTTP transport with digest authentication shared by the SUNAPI and VAPIX drivers."""
 
-    def __init__(self, host, port=80, username="admin", password="", channel=0, timeout=10.0,
-                 use_https=False, validate_certs=True, digest_algorithm="auto", accept_json=True,
-                 session=None):
+    def __init__(self, host, port=80, username="admin", password="", timeout=10.0, use_https=False,
+                 validate_certs=True, digest_algorithm="auto", session=None):
         if requests is None:
-            raise CameraError("the sunapi driver needs the Python 'requests' library on the node")
+            raise CameraError("the %s driver needs the Python 'requests' library on the node" % self.name)
         self.host = host
-        self.channel = channel
         self.timeout = timeout
         self.username = username
         default_port = 443 if use_https else 80
@@ -194,27 +192,17 @@ class SunapiDriver(CameraDriver):
         self.session.verify = validate_certs
         self.auth = _ChallengePickingDigestAuth(username, password, preference)
         self.session.auth = self.auth
-        self.accept_json = accept_json
         self.requests_sent = 0
 
-    # ---- transport -----------------------------------------------------------------------------
     def where(self):
         return "camera at %s" % self.base
 
-    def call(self, cgi, submenu, action, params=None, channel=True):
-        """One SUNAPI request -> parsed dict. Every failure becomes a CameraError subclass."""
-        query = [("msubmenu", submenu), ("action", action)]
-        if channel and self.channel is not None:
-            query.append(("Channel", str(self.channel)))
-        for key, value in (params or []):
-            query.append((key, value))
-        url = "%s/stw-cgi/%s.cgi?%s" % (self.base, cgi, "&".join(
-            "%s=%s" % (k, requests.utils.quote(str(v), safe=",")) for k, v in query))
-        what = "%s.cgi %s/%s" % (cgi, submenu, action)
-        headers = {"Accept": "application/json"} if self.accept_json else {}
+    def send(self, method, path, what, headers=None, body=None):
+        """One request -> requests.Response; transport, 401 and 490 become CameraError subclasses."""
+        url = self.base + path
         self.requests_sent += 1
         try:
-            r = self.session.get(url, headers=headers, timeout=self.timeout)
+            r = self.session.request(method, url, headers=headers or {}, data=body, timeout=self.timeout)
         except requests.exceptions.Timeout:
             raise CameraUnreachable("%s did not answer %s within %s s: check that the camera is powered "
                                     "and on the node's LAN, or raise timeout" % (self.where(), what, self.timeout))
@@ -239,6 +227,35 @@ class SunapiDriver(CameraDriver):
                 "the %s rejected user %r (HTTP 401 after digest authentication): wrong user name or password. "
                 "Stopped after one attempt; repeated failures lock the account (HTTP 490)"
                 % (self.where(), self.username), code=401)
+        return r
+
+
+class SunapiDriver(DigestHttpDriver):
+    name = "sunapi"
+
+    def __init__(self, host, port=80, username="admin", password="", channel=0, timeout=10.0,
+                 use_https=False, validate_certs=True, digest_algorithm="auto", accept_json=True,
+                 session=None):
+        DigestHttpDriver.__init__(self, host, port=port, username=username, password=password, timeout=timeout,
+                                  use_https=use_https, validate_certs=validate_certs,
+                                  digest_algorithm=digest_algorithm, session=session)
+        self.channel = channel
+        self.accept_json = accept_json
+
+    # ---- transport -----------------------------------------------------------------------------
+    def call(self, cgi, submenu, action, params=None, channel=True):
+        """One SUNAPI request -> parsed dict. Every failure becomes a CameraError subclass."""
+        query = [("msubmenu", submenu), ("action", action)]
+        if channel and self.channel is not None:
+            query.append(("Channel", str(self.channel)))
+        for key, value in (params or []):
+            query.append((key, value))
+        path = "/stw-cgi/%s.cgi?%s" % (cgi, "&".join(
+            "%s=%s" % (k, requests.utils.quote(str(v), safe=",")) for k, v in query))
+        what = "%s.cgi %s/%s" % (cgi, submenu, action)
+        headers = {"Accept": "application/json"} if self.accept_json else {}
+        r = self.send("GET", path, what, headers=headers)
+        status = r.status_code
         body = r.text
         try:
             data = parse_reply(body, r.headers.get("Content-Type", ""))

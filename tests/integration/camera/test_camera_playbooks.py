@@ -27,7 +27,7 @@ def ptz_task(sim, user=ADMIN, **args):
 
 
 def one(tasks, tmp_path, **kw):
-    rc, results, _ = run_playbook(tasks, tmp_path, **kw)
+    rc, results, _out = run_playbook(tasks, tmp_path, **kw)
     return rc, results[0]
 
 
@@ -127,7 +127,7 @@ def test_camera_info_and_text_replies(camsim, tmp_path):
     tasks = [{"name": "info", "waggle.honeycomb.camera_info": dict(info_conn(sim), accept_json=False)},
              ptz_task(sim, accept_json=False, presets=[{"number": 7, "state": "absent"}],
                       position={"pan": 46})]
-    rc, results, _ = run_playbook(tasks, tmp_path)
+    rc, results, _out = run_playbook(tasks, tmp_path)
     info, ptz = results
     assert rc == 0, results
     assert info["changed"] is False and info["ptz"] is True
@@ -155,7 +155,7 @@ def test_faults_fail_clearly_without_changes(camsim, tmp_path):
         ptz_task(sim, presets=[{"number": 2, "name": "X", "record_position": True}]),
         ptz_task(sim, user=USER, position={"tilt": 10}),                        # 609
     ]
-    rc, results, _ = run_playbook(tasks, tmp_path)
+    rc, results, _out = run_playbook(tasks, tmp_path)
     msgs = [r.get("msg", "") for r in results]
     assert all(r.get("failed") for r in results), results
     assert "position.tilt=95.0 is outside the XNP-6400RW range -20.0..90.0" in msgs[0]
@@ -168,9 +168,10 @@ def test_faults_fail_clearly_without_changes(camsim, tmp_path):
     assert sim.state()["presets"] == before["presets"] and sim.state()["position"] == before["position"]
 
     # Wrong password: one attempt, then the lockout: 490, no retry, even with the right password.
-    rc, results, _ = run_playbook([ptz_task(sim, user=("admin", "nope"), position={"tilt": 10}),
-                                   ptz_task(sim, user=("admin", "nope"), position={"tilt": 10}),
-                                   ptz_task(sim, position={"tilt": 10})], tmp_path)
+    attempts = [ptz_task(sim, user=("admin", "nope"), position={"tilt": 10}),
+                ptz_task(sim, user=("admin", "nope"), position={"tilt": 10}),
+                ptz_task(sim, position={"tilt": 10})]
+    rc, results, _out = run_playbook(attempts, tmp_path)
     wrong, locked, right = results
     assert wrong["error_kind"] == "auth" and "HTTP 401" in wrong["msg"], wrong
     assert locked["error_kind"] == "lockout" and "HTTP 490" in locked["msg"], locked
@@ -180,7 +181,7 @@ def test_faults_fail_clearly_without_changes(camsim, tmp_path):
 
 def test_fixed_lens_model(camsim, tmp_path):
     sim = camsim(model="XNV-8082R")
-    rc, results, _ = run_playbook(
+    rc, results, _out = run_playbook(
         [ptz_task(sim, position={"pan": 10}),
          {"name": "info", "waggle.honeycomb.camera_info": info_conn(sim), "register": "i"}], tmp_path)
     ptz, info = results
@@ -198,7 +199,23 @@ def test_never_settles_and_unreachable(camsim, tmp_path):
     tasks = [ptz_task(sim, position={"pan": 90}, settle_timeout=1.5),
              {"name": "down", "waggle.honeycomb.camera_info": dict(info_conn(free), port=free_port, timeout=2),
               "ignore_errors": True}]
-    rc, results, _ = run_playbook(tasks, tmp_path)
+    rc, results, _out = run_playbook(tasks, tmp_path)
     hunting, down = results
     assert hunting.get("error_kind") == "not_settled" and "did not settle at pan 90.00" in hunting["msg"], hunting
     assert down["error_kind"] == "unreachable" and "cannot connect" in down["msg"], down
+
+
+def test_vapix_driver_idempotent(camsim, tmp_path):
+    sim = camsim(model="Q6135-LE")
+    task = ptz_task(sim, driver="vapix", position={"pan": 300, "tilt": -20, "zoom": 500},
+                    presets=[{"number": 1, "name": "Gate", "position": {"pan": 10, "tilt": -45, "zoom": 1}}])
+    bad = ptz_task(sim, driver="vapix", position={"tilt": 45})      # above the camera's MaxTilt 20
+    rc, results, _out = run_playbook([task, task, bad], tmp_path)
+    first, second, refused = results
+    assert first["changed"] is True and first["info"]["model"] == "Q6135-LE", first
+    assert first["after"]["presets"] == {"1": "Gate"}
+    assert first["after"]["position"]["pan"] == pytest.approx(-60, abs=0.5)   # VAPIX reports -180..180
+    assert second["changed"] is False, second
+    assert refused["error_kind"] == "input" and "position.tilt=45.0 is outside the Q6135-LE range -90.0..20.0" \
+        in refused["msg"], refused
+    assert sim.state()["presets"]["1"]["pan"] == 10.0

@@ -61,7 +61,7 @@ def test_wrong_password_is_one_attempt(camsim):
 
 def test_lockout_490_is_not_retried(camsim):
     sim = camsim(lockout_after=2, lockout_seconds=300)
-    for _ in range(2):
+    for _attempt in range(2):
         with pytest.raises(drv.CameraError):
             make(sim, user=("admin", "wrong")).get_info()
     before = len(sim.requests_logged(490))
@@ -175,3 +175,51 @@ def test_state_persists_across_restart_and_sigterm(camsim):
     pos = d.get_position()
     assert pos["pan"] == pytest.approx(123) and pos["tilt"] == pytest.approx(45)
     assert sim.stop() == 0   # clean exit on SIGTERM
+
+
+# ---- AXIS VAPIX -------------------------------------------------------------------------------
+def make_vapix(sim, user=ADMIN):
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.vapix import VapixDriver
+    return VapixDriver("127.0.0.1", port=sim.port, username=user[0], password=user[1], timeout=5)
+
+
+def test_vapix_driver_against_simulator(camsim):
+    sim = camsim(model="Q6135-LE")
+    d = make_vapix(sim)
+    info = d.get_info()
+    assert info["model"] == "Q6135-LE" and info["firmware"] == "10.12.114" and info["serial"]
+    assert d.get_limits() == {"pan": [-180.0, 180.0], "tilt": [-90.0, 20.0], "zoom": [1.0, 9999.0]}
+    assert d.list_presets() == {}
+    d.move_absolute(pan=350.0, tilt=-30, zoom=2000)     # 350 is sent as -10
+    pos = settle(d, {"pan": -10.0, "tilt": -30, "zoom": 2000})
+    assert pos["pan"] == -10.0
+    d.add_preset(3, "Gate")
+    assert d.list_presets() == {3: "Gate"}
+    assert sim.state()["presets"]["3"]["pan"] == 350.0
+    d.rename_preset(3, "Gate 2")
+    assert d.list_presets() == {3: "Gate 2"}
+    d.move_absolute(pan=0)
+    settle(d, {"pan": 0.0})
+    d.goto_preset(3)
+    settle(d, {"pan": -10.0})
+    d.remove_preset(3)
+    assert d.list_presets() == {}
+    with pytest.raises(drv.CameraDeviceError) as exc:
+        d.goto_preset(9)
+    assert "preset 9 not found" in str(exc.value)
+    with pytest.raises(drv.CameraNotAuthorized):
+        make_vapix(sim, user=USER).get_position()
+    with pytest.raises(drv.CameraAuthError):
+        make_vapix(sim, user=("admin", "bad")).get_info()
+
+
+def test_vapix_fixed_lens(camsim):
+    sim = camsim(model="M3106-L")
+    with pytest.raises(drv.CameraNoPTZ):
+        make_vapix(sim).get_position()
+
+
+def test_lowercase_algorithm_names_on_the_command_line(camsim):
+    sim = camsim(digest_algorithms="sha256")   # the simfleet contract spells them md5,sha256
+    d = make(sim, digest_algorithm="SHA-256")
+    assert d.get_info()["model"] == "XNP-6400RW" and d.auth.offered == ["SHA-256"]

@@ -39,6 +39,11 @@ MODELS = {
     "XNV-8082R": {"ptz": False, "firmware": "2.21.01_20220517_R276"},
     "XNV-8080R": {"ptz": False, "firmware": "2.10.02_20220308_R251"},
     "XNF-8010RV": {"ptz": False, "firmware": "1.41.01_20200318_R342"},
+    # AXIS models for the VAPIX driver: pan -180..180, raw zoom 1..9999 (moves 250x faster than a
+    # Hanwha zoom factor), ranges reported by ptz.cgi?query=limits.
+    "Q6135-LE": {"api": "vapix", "ptz": True, "pan": (-180.0, 180.0), "tilt": (-90.0, 20.0),
+                 "zoom": (1.0, 9999.0), "zoom_scale": 250.0, "max_presets": 100, "firmware": "10.12.114"},
+    "M3106-L": {"api": "vapix", "ptz": False, "firmware": "10.12.114"},
 }
 
 DEFAULT_USERS = {
@@ -155,7 +160,8 @@ class CameraSim:
             except (OSError, ValueError) as exc:
                 sys.stderr.write("camerasim: ignoring unreadable %s: %s\n" % (path, exc))
         cfg.update({k: v for k, v in self.overrides.items() if k in KNOBS and v is not None})
-        algs = [a.strip().upper() for a in str(cfg["digest_algorithms"]).split(",") if a.strip()]
+        algs = [a.strip().upper().replace("SHA256", "SHA-256") for a in str(cfg["digest_algorithms"]).split(",")
+                if a.strip()]
         for a in algs:
             if a not in ("MD5", "SHA-256"):
                 raise SystemExit("camerasim: digest algorithm %r not supported (MD5, SHA-256)" % a)
@@ -186,7 +192,8 @@ class CameraSim:
         now = self.clock() if now is None else now
         m = self.move
         dt = max(0.0, now - m["t0"])
-        speed, zspeed = self.config["speed"], self.config["zoom_speed"]
+        speed = self.config["speed"]
+        zspeed = self.config["zoom_speed"] * self.spec.get("zoom_scale", 1.0)
         frm, to = m["from"], m["to"]
         dpan = _shortest(frm["pan"], to["pan"])
         pan = _norm_pan(frm["pan"] + math.copysign(min(abs(dpan), speed * dt), dpan))
@@ -239,7 +246,13 @@ class CameraSim:
         return nonce
 
     @property
+    def api(self):
+        return self.spec.get("api", "sunapi")
+
+    @property
     def realm(self):
+        if self.api == "vapix":
+            return "AXIS_" + self.mac.replace(":", "")
         return "iPolis_" + self.mac.replace(":", "")
 
     def challenges(self, stale=False):
@@ -323,6 +336,101 @@ class CameraSim:
             with self.lock:
                 return getattr(self, "_" + cgi)(submenu, action, params)
         raise SunapiError(600)
+
+    # ---- VAPIX (AXIS) ----------------------------------------------------------------------------
+    def vapix(self, path, params, user, body):
+        """Returns (status, text body, content type)."""
+        if path == "/axis-cgi/basicdeviceinfo.cgi":
+            try:
+                req = json.loads(body or b"{}")
+            except ValueError:
+                req = {}
+            if req.get("method") != "getAllProperties":
+                return 200, json.dumps({"apiVersion": "1.0", "error": {"code": 2002, "message": "Method not supported"}}), \
+                    "application/json"
+            props = {"Brand": "AXIS", "ProdNbr": self.model, "ProdFullName": "AXIS %s PTZ Camera" % self.model,
+                     "ProdType": "PTZ Dome Network Camera", "SerialNumber": self.mac.replace(":", ""),
+                     "Version": self.spec["firmware"], "Architecture": "armv7hf"}
+            return 200, json.dumps({"apiVersion": "1.0", "data": {"propertyList": props}}), "application/json"
+        if path not in ("/axis-cgi/com/ptz.cgi", "/axis-cgi/com/ptzconfig.cgi") or not self.spec["ptz"]:
+            return 404, "Not Found\r\n", "text/plain"
+        if not self.users[user].get("ptz"):
+            return 403, "Forbidden\r\n", "text/plain"
+        with self.lock:
+            try:
+                return self._vapix_ptz(path.endswith("ptzconfig.cgi"), params)
+            except SunapiError as exc:
+                return 200, "Error: %s\r\n" % exc.details, "text/plain"
+
+    def _vapix_pos(self):
+        p = self.read_position()
+        pan = p["pan"] - 360.0 if p["pan"] > 180.0 else p["pan"]
+        return {"pan": round(pan, 4), "tilt": p["tilt"], "zoom": int(round(p["zoom"]))}
+
+    def _vapix_ptz(self, config, params):
+        text = "text/plain"
+        if not config:
+            query = params.get("query")
+            if query == "position":
+                pos = self._vapix_pos()
+                return 200, "pan=%s\ntilt=%s\nzoom=%s\niris=6427\nfocus=8265\nbrightness=4999\nautofocus=on\n" \
+                    "autoiris=on\n" % (pos["pan"], pos["tilt"], pos["zoom"]), text
+            if query == "limits":
+                s = self.spec
+                return 200, ("MinPan=%g\nMaxPan=%g\nMinTilt=%g\nMaxTilt=%g\nMinZoom=%g\nMaxZoom=%g\n"
+                             % (s["pan"] + s["tilt"] + s["zoom"])), text
+            if query == "presetposall":
+                lines = ["Preset Positions for camera 1"]
+                lines += ["presetposno%d=%s" % (n, p["name"]) for n, p in sorted(self.presets.items())]
+                return 200, "\n".join(lines) + "\n", text
+            if query:
+                raise SunapiError(602, "query=%s not supported" % query)
+            if "gotoserverpresetno" in params:
+                n = self._preset_number(params["gotoserverpresetno"])
+                if n not in self.presets:
+                    raise SunapiError(602, "preset %d not found" % n)
+                stored = self.presets[n]
+                self.start_move({"pan": stored["pan"], "tilt": stored["tilt"], "zoom": stored["zoom"]})
+                return 204, "", text
+            if params.get("move") == "stop":
+                pos = self.true_position()
+                self.move = {"from": pos, "to": pos, "t0": self.clock()}
+                return 204, "", text
+            target = dict(self.true_position())
+            given = False
+            for key in ("pan", "tilt", "zoom"):
+                if key in params:
+                    try:
+                        value = float(params[key])
+                    except ValueError:
+                        raise SunapiError(602, "%s=%s is not a number" % (key, params[key]))
+                    target[key] = self._range(key, value)
+                    given = True
+            if not given:
+                raise SunapiError(602, "no supported parameter in %s" % ",".join(sorted(params)))
+            self.start_move(target)
+            return 204, "", text
+        if "setserverpresetno" in params:
+            n = self._preset_number(params["setserverpresetno"])
+            pos = self.true_position()
+            self.presets[n] = {"name": self.presets.get(n, {}).get("name", "Preset%d" % n),
+                               "pan": round(pos["pan"], 2), "tilt": round(pos["tilt"], 2), "zoom": round(pos["zoom"], 2)}
+        elif "renameserverpresetno" in params:
+            n = self._preset_number(params["renameserverpresetno"])
+            name = params.get("newname", "")
+            if n not in self.presets:
+                raise SunapiError(602, "preset %d not found" % n)
+            if not name or len(name) > 31 or any(c in name for c in '"<>~:'):
+                raise SunapiError(602, "invalid preset name")
+            self.presets[n]["name"] = name
+        elif "removeserverpresetno" in params:
+            self.presets.pop(self._preset_number(params["removeserverpresetno"]), None)
+        elif params.get("removeallserverpresets") == "yes":
+            self.presets.clear()
+        else:
+            raise SunapiError(602, "no supported parameter")
+        self.save()
+        return 204, "", text
 
     def deviceinfo(self):
         return {
@@ -459,8 +567,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self._body = self.rfile.read(length) if length else b""
         self.do_GET()
 
     def do_GET(self):
@@ -481,6 +588,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send(401, body, "text/html", [("WWW-Authenticate", c) for c in sim.challenges(stale)])
             return
         parts = urlsplit(self.path)
+        if sim.api == "vapix":
+            params = dict(parse_qsl(parts.query, keep_blank_values=True))
+            status, body, ctype = sim.vapix(parts.path, params, user, self.__dict__.pop("_body", b""))
+            self._send(status, body, ctype)
+            return
         m = re.match(r"^/stw-cgi/(\w+)\.cgi$", parts.path)
         if not m:
             self._send(404, "Not Found\r\n")

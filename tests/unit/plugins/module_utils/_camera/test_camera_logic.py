@@ -169,9 +169,8 @@ def pos(pan, tilt=0.0, zoom=1.0):
 
 def test_check_mode_plans_without_control_calls():
     cam = FakeCamera(presets={1: ("Old", pos(5)), 9: ("Nine", pos(9))})
-    res = manager(cam).run(position=pos(45, 10, 2), presets=[{"number": 1, "name": "North"},
-                                                            {"number": 2, "name": "East", "position": pos(90)}],
-                           purge_presets=True, check_mode=True)
+    wanted = [{"number": 1, "name": "North"}, {"number": 2, "name": "East", "position": pos(90)}]
+    res = manager(cam).run(position=pos(45, 10, 2), presets=wanted, purge_presets=True, check_mode=True)
     assert cam.calls == []
     assert res["changed"] is True
     assert res["before"]["presets"] == {"1": "Old", "9": "Nine"}
@@ -261,3 +260,15 @@ def test_passing_through_target_is_not_settled():
     m = manager(cam)
     assert m.mover.move_to(pos(90)) == pos(90)
     assert m.mover.polls == 6   # 90 alone (then 97) and 91 do not count; two readings of 90 in a row do
+
+
+# ---- VAPIX parsing ----------------------------------------------------------------------------
+def test_vapix_parsing():
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import vapix
+    fixture = "pan=51.2891 tilt=46.1914 zoom=1 iris=6427 focus=8265 brightness=4999 autofocus=off autoiris=on"
+    assert vapix.parse_pairs(fixture)["pan"] == "51.2891"
+    assert vapix.parse_pairs("pan=-10.5\ntilt=2\nzoom=300\n") == {"pan": "-10.5", "tilt": "2", "zoom": "300"}
+    assert vapix.parse_presets("Preset Positions for camera 1\r\npresetposno1=Home\r\npresetposno12=Gate 2\r\n") \
+        == {1: "Home", 12: "Gate 2"}
+    assert vapix.vapix_error("Error: preset not found\r\n") == "preset not found"
+    assert vapix.vapix_error("pan=1") is None
