@@ -8,7 +8,7 @@
    payload never reaches the node.
 3. One module run that looks the payload up in the node's store by SHA-256. Only when the module
    answers ``payload_missing`` is the archive transferred to the remote tmp dir and the module run
-   again with ``_payload_upload``; it verifies the hash and moves the file into the store.
+   again with ``_honeycomb.payload_upload``; it verifies the hash and moves the file into the store.
    With ``async`` the look-up is a quick synchronous run and only the real run is wrapped.
 """
 
@@ -67,12 +67,13 @@ class ActionModule(ActionBase):
 
         module_args = dict((k, v) for k, v in self._task.args.items() if not k.startswith("_"))
         module_args["src"] = src
-        module_args["_payload_sha256"] = payload.archive_sha256
+        module_args["_honeycomb"] = {"payload_sha256": payload.archive_sha256}
 
         wrap_async = bool(self._task.async_val)
         if wrap_async:
-            look = self._execute_module(module_name=MODULE, module_args=dict(module_args, _lookup_only=True),
-                                        task_vars=task_vars, wrap_async=False)
+            lookup_args = dict(module_args, _honeycomb=dict(module_args["_honeycomb"], lookup_only=True))
+            look = self._execute_module(module_name=MODULE, module_args=lookup_args, task_vars=task_vars,
+                                        wrap_async=False)
             if look.get("failed"):
                 result.update(look)
                 return result
@@ -106,5 +107,5 @@ class ActionModule(ActionBase):
         remote = self._connection._shell.join_path(tmpdir, "honeycomb-payload.tar.gz")
         self._transfer_file(src, remote)
         self._fixup_perms2((tmpdir, remote), execute=False)
-        module_args["_payload_upload"] = remote
-        module_args["_payload_bytes_sent"] = os.path.getsize(src)
+        module_args["_honeycomb"] = dict(module_args["_honeycomb"], payload_upload=remote,
+                                         payload_bytes_sent=os.path.getsize(src))

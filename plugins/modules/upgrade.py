@@ -23,7 +23,7 @@ description:
     later (the task is ok and unchanged with RV(status=retry_later), it does not fail), anything else a failed
     precondition.
 author:
-  - waggle.honeycomb developers
+  - waggle.honeycomb developers (@waggle-sensor)
 extends_documentation_fragment:
   - waggle.honeycomb._attributes
   - waggle.honeycomb._attributes.action_async
@@ -32,7 +32,7 @@ attributes:
     support: full
     details:
       - Runs only the state check (read-only by contract) from a temporary job directory that is removed
-        afterwards, and reports RV(changed=true) when the upgrade would be applied.
+        afterwards, and reports C(changed=true) when the upgrade would be applied.
       - A payload that is not in the node's store is copied to the remote temporary directory only.
   diff_mode:
     support: none
@@ -124,6 +124,12 @@ options:
     type: str
     choices: [readme, strict]
     default: readme
+  _honeycomb:
+    description:
+      - Internal, set by the action plugin (payload SHA-256, path of the uploaded copy, look-up mode).
+        Do not set it.
+    type: dict
+    default: {}
   clear_inconsistent:
     description:
       - Clear C(inconsistent) jobs of the payload's peripheral (after the operator brought it into a known
@@ -159,7 +165,13 @@ EXAMPLES = r"""
 - name: Clear an inconsistent job after fixing the peripheral by hand
   waggle.honeycomb.upgrade:
     src: payloads/camera-firmware-2.0.tar.gz
-    clear_inconsistent: true
+    _honeycomb:
+    description:
+      - Internal, set by the action plugin (payload SHA-256, path of the uploaded copy, look-up mode).
+        Do not set it.
+    type: dict
+    default: {}
+  clear_inconsistent: true
 """
 
 RETURN = r"""
@@ -249,7 +261,11 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 def main():
     module = AnsibleModule(argument_spec=engine.argument_spec(), supports_check_mode=True)
     runner.install_signal_handlers()
-    result = engine.Engine(module.params, check_mode=module.check_mode).run()
+    try:
+        params = engine.engine_params(module.params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    result = engine.Engine(params, check_mode=module.check_mode).run()
     if result.pop("failed", False):
         module.fail_json(**result)
     module.exit_json(**result)

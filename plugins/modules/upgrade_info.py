@@ -10,12 +10,12 @@ module: upgrade_info
 short_description: Read a node's Honeycomb upgrade history and installed versions
 version_added: 0.1.0
 description:
-  - Reads the state directory written by M(waggle.honeycomb.upgrade) on a node: the job history (what ran,
+  - Reads the state directory written by M(waggle.honeycomb.upgrade) on a node - the job history (what ran,
     when, with what result), the version installed per peripheral, jobs that were interrupted or are
     C(inconsistent), and the job holding the per-node lock right now.
   - Reads only; never takes the lock and never changes anything.
 author:
-  - waggle.honeycomb developers
+  - waggle.honeycomb developers (@waggle-sensor)
 extends_documentation_fragment:
   - waggle.honeycomb._attributes.info_module
 options:
@@ -136,14 +136,14 @@ def main():
     lock = lk.NodeLock(state)
     holder = lock.holder() if os.path.exists(state.lock_path) else None
     if holder:
-        result["running"] = dict((k, holder.get(k)) for k in ("job_id", "name", "version", "peripheral",
-                                                               "payload_sha256", "pid", "started"))
+        keys = ("job_id", "name", "version", "peripheral", "payload_sha256", "pid", "started")
+        result["running"] = dict((k, holder.get(k)) for k in keys)
     waiting_dir = os.path.join(state.root, "waiting")
     for name in sorted(os.listdir(waiting_dir)) if os.path.isdir(waiting_dir) else []:
         waiter = jr.read_json(os.path.join(waiting_dir, name))
         if waiter and jr.identity_alive(waiter.get("owner")):
-            result["waiting"].append(dict((k, waiter.get(k)) for k in ("name", "version", "peripheral",
-                                                                        "payload_sha256", "since", "pid")))
+            keys = ("name", "version", "peripheral", "payload_sha256", "since", "pid")
+            result["waiting"].append(dict((k, waiter.get(k)) for k in keys))
     jobs = state.list_jobs()
     running_id = (holder or {}).get("job_id")
     for job in jobs:

@@ -53,12 +53,24 @@ def argument_spec():
         retry_later_rc=dict(type="list", elements="int"),
         legacy_state_check=dict(type="str", default="readme", choices=["readme", "strict"]),
         clear_inconsistent=dict(type="bool", default=False),
-        # Internal, set by the action plugin.
-        _payload_sha256=dict(type="str"),
-        _payload_upload=dict(type="str"),
-        _payload_bytes_sent=dict(type="int", default=0),
-        _lookup_only=dict(type="bool", default=False),
+        # Internal, set by the action plugin: payload_sha256, payload_upload, payload_bytes_sent, lookup_only.
+        _honeycomb=dict(type="dict", default={}),
     )
+
+
+INTERNAL_KEYS = ("payload_sha256", "payload_upload", "payload_bytes_sent", "lookup_only")
+
+
+def engine_params(module_params):
+    """Flatten the module's internal ``_honeycomb`` option into ``_payload_sha256``-style keys."""
+    params = dict(module_params)
+    internal = params.pop("_honeycomb", None) or {}
+    unknown = sorted(set(internal) - set(INTERNAL_KEYS))
+    if unknown:
+        raise ValueError("unknown key(s) %s in _honeycomb (internal option of the action plugin)" % ", ".join(unknown))
+    for key in INTERNAL_KEYS:
+        params["_" + key] = internal.get(key)
+    return params
 
 
 class EngineFailure(Exception):
@@ -144,7 +156,7 @@ class Engine(object):
     # ------------------------------------------------------------------ options, payload
     def _check_options(self):
         if not SHA256_RE.match(self.sha):
-            raise EngineFailure("_payload_sha256 must be the 64-hex-digit SHA-256 of the payload (the action "
+            raise EngineFailure("the payload SHA-256 must be 64 hex digits of the payload (the action "
                                 "plugin sets it); got %r. Run the task through waggle.honeycomb.upgrade, not the "
                                 "bare module." % self.p.get("_payload_sha256"))
         for name in ("lock_timeout", "keep_jobs", "kill_grace", "max_resumes"):
@@ -282,8 +294,8 @@ class Engine(object):
             # Announce ourselves once, for upgrade_info (and tests): who waits for the lock.
             if not os.path.exists(waiting_file):
                 jr.makedirs_private(os.path.dirname(waiting_file))
-                jr.atomic_write_json(waiting_file, dict(info, since=jr.now_iso(), pid=os.getpid(),
-                                                         owner=jr.process_identity()))
+                record = dict(info, since=jr.now_iso(), pid=os.getpid(), owner=jr.process_identity())
+                jr.atomic_write_json(waiting_file, record)
         try:
             waited_for = lock.acquire(float(self.p.get("lock_timeout", 600)), info, on_wait=on_wait)
         except lk.LockTimeout as exc:
@@ -622,8 +634,8 @@ class Engine(object):
         for stream in ("stdout", "stderr"):
             for line in (res.get("%s_tail" % stream) or "").splitlines():
                 lines.append((dict(extra, HC_STREAM=stream), line))
-        lines.append((extra, "%s %s attempt %d: rc %s%s" % (job.job_id, phase, attempt, res["rc"],
-                                                             " (timed out)" if res.get("timed_out") else "")))
+        timed_out = " (timed out)" if res.get("timed_out") else ""
+        lines.append((extra, "%s %s attempt %d: rc %s%s" % (job.job_id, phase, attempt, res["rc"], timed_out)))
         runner.send_to_system_journal("honeycomb", lines)
 
     # ------------------------------------------------------------------ rollback

@@ -162,7 +162,9 @@ def run_script(script, cwd, env, timeout, kill_grace, log_dir, log_name, output_
         argv = [script] if os.access(script, os.X_OK) else ["/bin/sh", script]
     started = time.time()
     with open(out_path, "wb") as out, open(err_path, "wb") as err, open(os.devnull, "rb") as devnull:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=devnull, stdout=out, stderr=err,
+        # Not AnsibleModule.run_command: scripts need their own session, files as stdout/stderr and a
+        # group kill on timeout.
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=devnull, stdout=out, stderr=err,  # pylint: disable=ansible-bad-function
                                 close_fds=True, start_new_session=True, preexec_fn=_child_setup)
     pgid = proc.pid
     result = {"timed_out": False, "killed_with": None, "stdout_path": out_path, "stderr_path": err_path}

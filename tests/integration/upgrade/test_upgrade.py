@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from hctest.upgrade import count, make_legacy_payload, make_payload, runs
 pytestmark = pytest.mark.slow
 
 CORPUS = REPO / "tests" / "data" / "hostile"
+EXAMPLES = REPO / "examples" / "payloads"
 
 
 def playbook(tasks, hosts="nodes"):
@@ -110,6 +112,13 @@ def test_scenarios(sshd, make_node, tmp_path):
     tasks.append(upgrade_task("legacy readme rc 1", legacy_again, n))
     tasks.append(upgrade_task("legacy strict rc 1", legacy_again, n, legacy_state_check="strict"))
 
+    n = nodes["quickstart"] = make_node("quickstart")
+    quickstart = n.root / "quickstart.tar.gz"
+    with tarfile.open(str(quickstart), "w:gz") as tar:  # as the 2021 build_upgrade.sh made it: names at the root
+        for member in sorted(os.listdir(str(EXAMPLES / "legacy-quickstart"))):
+            tar.add(str(EXAMPLES / "legacy-quickstart" / member), arcname=member)
+    tasks.append(upgrade_task("legacy quickstart example", quickstart, n))
+
     n = nodes["async"] = make_node("async")
     pay["async"] = make_payload(n.root, name="async")
     tasks.append(upgrade_task("async", pay["async"], n, **{"async": 120, "poll": 1}))
@@ -138,19 +147,19 @@ def test_scenarios(sshd, make_node, tmp_path):
     # --- retry later: ok, unchanged, nothing else ran
     r = res.result("retry later")
     assert res.status("retry later") == "ok" and r["status"] == "retry_later" and not r["changed"]
-    assert [p for p, _ in runs(nodes["retry"].root)] == ["state_check"]
+    assert [p for p, dummy in runs(nodes["retry"].root)] == ["state_check"]
 
     # --- failed precondition: retried, then failed; nothing else ran
     r = res.result("failed precondition")
     assert res.status("failed precondition") == "failed" and r["status"] == "failed" and not r["changed"]
     assert r["phases"]["state_check"]["attempts"] == 2 and "no disk" in r["phases"]["state_check"]["stderr_tail"]
-    assert [p for p, _ in runs(nodes["precondition"].root)] == ["state_check", "state_check"]
+    assert [p for p, dummy in runs(nodes["precondition"].root)] == ["state_check", "state_check"]
 
     # --- install fails: retried, rollback script ran once, verify never ran
     r = res.result("install fails with rollback")
     assert r["status"] == "rolled_back" and res.status("install fails with rollback") == "failed"
     assert r["phases"]["install"]["attempts"] == 2 and r["rollback"]["script"]["rc"] == 0
-    assert [p for p, _ in runs(nodes["install_rb"].root)] == ["state_check", "install", "install", "rollback"]
+    assert [p for p, dummy in runs(nodes["install_rb"].root)] == ["state_check", "install", "install", "rollback"]
     assert not (nodes["install_rb"].target / "half").exists()
 
     # --- verify fails: backup_paths restored
@@ -172,7 +181,7 @@ def test_scenarios(sshd, make_node, tmp_path):
     # --- check mode: only the state check, nothing stored
     r = res.result("check mode")
     assert r["changed"] is True and r["status"] == "needed" and res.status("check mode") == "ok"
-    assert [p for p, _ in runs(nodes["check"].root)] == ["state_check"]
+    assert [p for p, dummy in runs(nodes["check"].root)] == ["state_check"]
     assert not nodes["check"].state.exists()
 
     # --- legacy 2021 payload
@@ -182,6 +191,10 @@ def test_scenarios(sshd, make_node, tmp_path):
     assert res.result("legacy readme rc 1")["status"] == "already_applied"
     strict = res.result("legacy strict rc 1")
     assert strict["status"] == "failed" and "precondition" in strict["msg"]
+
+    r = res.result("legacy quickstart example")
+    assert r["status"] == "applied" and r["payload"]["name"] == "quickstart", r
+    assert "quickstart verification passed" in r["phases"]["verify"]["stdout_tail"]
 
     # --- async
     r = res.result("async")
@@ -309,7 +322,7 @@ def test_two_runs_on_one_node(sshd, make_node, tmp_path):
     bres = outcomes["B"].result("B")
     assert bres["status"] == "applied" and bres["job_id"] != a_job, bres
     assert count(node.root, "install") == 2  # A and B, never C
-    log = [p for p, _ in runs(node.root)]
+    log = [p for p, dummy in runs(node.root)]
     second_install = [i for i, p in enumerate(log) if p == "install"][1]
     assert log.index("verify") < second_install  # A finished before B installed: one job at a time
 

@@ -94,7 +94,7 @@ def run_playbook(playbook, hosts, extra_vars=None, check=False, ansible_playbook
             cmd.append("--check")
         cmd += list(args)
         proc = subprocess.run(cmd, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              timeout=timeout, cwd=str(REPO))
+                              timeout=timeout, cwd=str(REPO), check=False)
         records = []
         if results_file.exists():
             records = [json.loads(line) for line in results_file.read_text().splitlines() if line.strip()]
@@ -109,4 +109,4 @@ def close_masters(cp_dir):
     """Ask every SSH ControlMaster with a socket in ``cp_dir`` (ours only) to exit."""
     for sock in glob.glob(os.path.join(cp_dir, "*")):
         subprocess.run(["ssh", "-o", "ControlPath=%s" % sock, "-O", "exit", "127.0.0.1"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=30)
+                       stderr=subprocess.DEVNULL, timeout=30, check=False)

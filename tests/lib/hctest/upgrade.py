@@ -110,7 +110,7 @@ def count(tmp_or_log, phase):
 def engine_params(state_dir, **overrides):
     """Module params (defaults of the argument spec) for calling the engine directly in unit tests."""
     from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
-    params = dict((k, v.get("default")) for k, v in engine.argument_spec().items())
+    params = engine.engine_params(dict((k, v.get("default")) for k, v in engine.argument_spec().items()))
     params.update(src="unused", state_dir=str(state_dir), kill_grace=1,
                   node_id_file=os.devnull, vsn_file=os.devnull)
     params.update(overrides)
