@@ -535,6 +535,9 @@ class CameraSim:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in one segment (flushed after each request): no Nagle/delayed-ACK stalls.
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server_version = "camerasim"
     sys_version = ""
     timeout = 60
