@@ -51,7 +51,8 @@ def test_canary_then_batches_all_applied_and_reports_written(make_fleet, rollout
 
 def test_failing_canary_stops_the_rollout_before_the_next_batch(make_fleet, rollout):
     fleet = make_fleet(3, failing=["n1"])
-    res, run_dir = rollout(fleet, rollout_batches=[1, "100%"], max_fail_percentage=50)
+    # batches as text, as an AWX survey gives them
+    res, run_dir = rollout(fleet, rollout_batches='[1, "100%"]', max_fail_percentage=50)
     assert res.rc != 0
     assert "Rollout stopped, later batches are not started" in res.stdout
     assert fleet.jobs("n1") and fleet.marker("n1") is None  # ran, failed, rolled back
