@@ -9,6 +9,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import errno
 import hashlib
 import json
 import os
@@ -148,6 +149,8 @@ class Engine(object):
             result.update(exc.fields)
         except runner.Interrupted as exc:
             result = self._interrupted(exc)
+        except (IOError, OSError) as exc:
+            result = self._state_dir_error(exc)
         base.update(result)
         if self.notes:
             base["notes"] = self.notes
@@ -200,24 +203,45 @@ class Engine(object):
         self.state.ensure()
         tmp = os.path.join(self.state.payloads_dir, ".%s.partial.%d" % (self.sha, os.getpid()))
         try:
-            os.rename(upload, tmp)
-        except OSError:
-            shutil.copyfile(upload, tmp)
-            os.unlink(upload)
-        os.chmod(tmp, 0o600)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, store)
+            try:
+                os.rename(upload, tmp)
+            except OSError:
+                shutil.copyfile(upload, tmp)  # another file system (e.g. a full or separate state dir)
+                os.unlink(upload)
+            os.chmod(tmp, 0o600)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, store)
+        except BaseException:
+            # e.g. ENOSPC half-way through the copy: leave no partial file in the store
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            raise
         jr.fsync_dir(self.state.payloads_dir)
         return store, True
+
+    def _drop_refused_from_store(self, path):
+        """A payload refused on the node does not stay in the store (nothing of a refused payload is
+        kept outside a job dir), unless a job journal still refers to it."""
+        if self.check_mode or path != self.state.payload_path(self.sha) or not os.path.isfile(path):
+            return
+        if any(j.data.get("payload_sha256") == self.sha for j in self.state.list_jobs()):
+            return
+        try:
+            os.unlink(path)
+        except OSError:
+            return
+        jr.fsync_dir(self.state.payloads_dir)
+        self.notes.append("the refused payload was removed from the node's store")
 
     def _inspect(self, path):
         try:
             self.payload = self.pl.inspect_archive(path, legacy_state_check=self.p.get("legacy_state_check", "readme"))
         except self.pl.PayloadError as exc:
+            self._drop_refused_from_store(path)
             raise EngineFailure(str(exc), status="failed", payload_error={"member": exc.member, "reason": exc.reason})
         self.manifest = dict(self.payload.manifest)
         codes = dict(self.manifest.get("state_check_codes") or pl.DEFAULT_STATE_CHECK_CODES)
@@ -479,9 +503,19 @@ class Engine(object):
         try:
             self.pl.extract_archive(store_path, dest, legacy_state_check=self.p.get("legacy_state_check", "readme"))
         except self.pl.PayloadError as exc:
+            self._end_step(job, "extract", 1)
             job.finish("failed", str(exc), changed=False, payload_error={"member": exc.member, "reason": exc.reason})
             return False
+        self._end_step(job, "extract", 0)
         return True
+
+    @staticmethod
+    def _end_step(job, phase, rc):
+        """Journal the end of a step that has no script (extract, backup) when it is the open phase:
+        every "phase_started" event gets its "phase_finished"."""
+        if job.data.get("phase") == phase and job.data.get("phase_state") == "started":
+            job.data["phase_state"] = "finished"
+            job.event("phase_finished", phase=phase, rc=rc)
 
     def _execute(self, job, store_path):
         jr.makedirs_private(os.path.join(job.job_dir, "logs"))
@@ -505,6 +539,7 @@ class Engine(object):
         try:
             backup.snapshot(self.manifest.get("backup_paths") or [], os.path.join(job.job_dir, "backup"))
         except (IOError, OSError) as exc:
+            self._end_step(job, "backup", 1)
             job.finish("failed", "could not snapshot backup_paths before install (%s); nothing was installed" % exc,
                        changed=False)
             return
@@ -585,6 +620,10 @@ class Engine(object):
         total = 0.0
         res = {}
         for attempt in range(1, attempts + 1):
+            # The log name's run number is journaled with "phase started": a power cut between the
+            # script's start and the next journal write must not make the resumed run reuse (and
+            # overwrite) the interrupted attempt's logs.
+            job.data["runs"] = job.data.get("runs", 0) + 1
             job.phase_started(phase, attempt=attempt)
 
             def on_start(pid, _job=job):
@@ -593,7 +632,6 @@ class Engine(object):
                 _job.data["child"] = ident
                 _job.save()
 
-            job.data["runs"] = job.data.get("runs", 0) + 1
             res = self._run_one(spec.get("interpreter"), script, payload_dir, self._env(job, phase, attempt), spec,
                                 log_dir, "%03d-%s-%d" % (job.data["runs"], phase, attempt), on_start)
             job.data["child"] = None
@@ -710,6 +748,30 @@ class Engine(object):
                 job.data.get("phase"), job.job_id)
         return {"failed": True, "status": "interrupted", "msg": msg,
                 "job_id": job.job_id if job else None, "journal": job.path if job else None}
+
+    def _state_dir_error(self, exc):
+        """A file-system error (typically ENOSPC: the state dir is full) while the engine had to write:
+        stop at once without writing anything more. The journal keeps its last complete state (every
+        write is atomic), so the job is exactly as interrupted as after a power cut and the next run
+        resolves it by the resume rules."""
+        what = "%s%s" % (exc.strerror or exc, (" (%s)" % exc.filename) if getattr(exc, "filename", None) else "")
+        full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+        advice = ("free space in the state dir %s" % self.state.root) if full else (
+            "fix the state dir %s (permissions, read-only or failing file system)" % self.state.root)
+        job = self.current_job
+        result = {"failed": True, "state_dir_error": {"errno": getattr(exc, "errno", None), "error": what}}
+        if job is None:
+            result.update(status="failed", job_id=None, journal=None,
+                          msg="could not write to the node's state dir: %s. Nothing was run; %s and re-run the "
+                              "task." % (what, advice))
+            return result
+        job.data["child"] = None
+        result.update(status="interrupted", job_id=job.job_id, journal=job.path,
+                      msg="could not write to the node's state dir during phase %s of job %s: %s. The job stopped "
+                          "there; its journal keeps the last recorded step and the next run resumes it by the rules "
+                          "in docs/upgrade.md: %s, then re-run the task." % (
+                              job.data.get("phase"), job.job_id, what, advice))
+        return result
 
     def _result(self, job):
         d = job.data

@@ -126,7 +126,14 @@ class NodeLock(object):
             os.close(fd)
             raise
         self.fd = fd
-        self.update(info)
+        try:
+            self.update(info)
+        except BaseException:
+            # e.g. a full state dir: do not keep the lock of a run that cannot go on
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            self.fd = None
+            raise
         return waited_for
 
     def update(self, info):

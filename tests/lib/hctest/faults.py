@@ -1,0 +1,260 @@
+"""Checks and payloads of the fault-injection suite (tests/faults/, docs/reliability.md).
+
+``journal_problems(data)`` parses one job journal (``jobs/<id>/journal.json``) and lists every way it is
+inconsistent: a non-final status, a phase that started and neither ended nor was resolved by the resume
+rule (a ``resumed`` event), a final status its phases do not support, a resume count that does not
+match its ``resumed`` events. An empty list means consistent.
+
+``fault_payload(tmp, name)`` builds the payload every fault test uses. Its scripts keep a simulated
+peripheral in ``/etc/waggle/hcf/<name>/periph/`` (``part1``, ``part2``, ``version``, ``complete``; install
+writes them in steps, ``complete`` last), count their own runs in ``/etc/waggle/hcf/<name>/runs.log``
+and report anomalies in ``anomalies``: ``double-install`` (install found the target already complete:
+a phase that must not repeat ran again), ``dirty-start`` (install found a half-written peripheral: a
+rollback that was due did not restore the backup), ``rollback-saw-dirty`` (the rollback script ran before
+the snapshot was restored). Per-node files in the same directory inject the fault:
+
+=================== ===========================================================================
+``fault-phase``     the phase (``state_check``, ``install``, ``verify``, ``rollback``) that fires once
+``fault-mode``      ``mark``: write ``inside`` and go on slowly (the test cuts power / SIGTERMs at a
+                    random moment); ``wait``: write ``inside`` and wait for ``go`` (tunnel drop, disk
+                    full); ``hang``: write ``inside`` and hang past the phase timeout
+``fail-verify-once`` make the first verify fail (to get a rollback to interrupt)
+``step``            seconds per install/rollback step (default 0.05)
+=================== ===========================================================================
+
+/etc/waggle is the node's persistent disk; the host sees it as ``<fleet>/nodes/<VSN>/etc-waggle``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+TERMINAL = {"applied", "already_applied", "retry_later", "failed", "rolled_back", "rollback_failed", "inconsistent"}
+OLD, NEW = "1.0", "2.0"
+PHASES = ("state_check", "install", "verify", "rollback")
+
+_PROLOGUE = r'''#!/bin/sh
+D=/etc/waggle/hcf/$HC_PAYLOAD_NAME
+R=$D/periph
+P=$HC_PHASE
+T=$HC_PAYLOAD_VERSION
+mkdir -p "$D"
+echo "start $P $HC_ATTEMPT $HC_JOB_ID $HC_RESUMED" >> "$D/runs.log"
+STEP=$(cat "$D/step" 2>/dev/null || echo 0.05)
+get() { cat "$R/$1" 2>/dev/null; }
+anomaly() { echo "$1 $P $HC_JOB_ID" >> "$D/anomalies"; }
+clean_at() {  # clean_at VERSION: the peripheral is completely at VERSION
+    [ "$(get complete)" = "$1" ] && [ "$(get version)" = "$1" ] && [ "$(get part1)" = "p1-$1" ] && [ "$(get part2)" = "p2-$1" ]
+}
+fault_point() {  # fires once per node, in the configured phase
+    [ "$(cat "$D/fault-phase" 2>/dev/null)" = "$P" ] || return 0
+    mkdir "$D/fired" 2>/dev/null || return 0
+    echo "$1" > "$D/inside.tmp" && mv "$D/inside.tmp" "$D/inside"
+    case "$(cat "$D/fault-mode" 2>/dev/null)" in
+        hang) while :; do sleep 1; done ;;
+        wait) while [ ! -e "$D/go" ]; do sleep 0.05; done ;;
+    esac
+}
+'''
+
+SCRIPTS = {
+    "hc_state_check.sh": _PROLOGUE + r'''fault_point check
+for i in 1 2 3 4 5 6; do sleep "$STEP"; done
+clean_at "$T" && exit 100
+exit 0
+''',
+    "hc_install_upgrade.sh": _PROLOGUE + r'''if clean_at "$T"; then anomaly double-install
+elif ! clean_at "$(get version)"; then anomaly dirty-start; fi
+fault_point install
+mkdir -p "$R"
+rm -f "$R/complete"
+sleep "$STEP"; echo "p1-$T" > "$R/part1"
+sleep "$STEP"; sleep "$STEP"; echo "p2-$T" > "$R/part2"
+sleep "$STEP"; sleep "$STEP"; echo "$T" > "$R/version"
+sleep "$STEP"; echo "$T" > "$R/complete"
+''',
+    "hc_verify_upgrade.sh": _PROLOGUE + r'''fault_point verify
+for i in 1 2 3 4 5 6; do sleep "$STEP"; done
+if [ -e "$D/fail-verify-once" ] && mkdir "$D/verify-failed" 2>/dev/null; then exit 1; fi
+clean_at "$T"
+''',
+    "hc_rollback_upgrade.sh": _PROLOGUE + r'''clean_at "$(get version)" || anomaly rollback-saw-dirty
+fault_point rollback
+for i in 1 2 3 4 5 6; do sleep "$STEP"; done
+exit 0
+''',
+}
+
+
+def fault_payload(tmp: Path, name: str, version: str = NEW, timeout: int = 60, step: float | None = None) -> Path:
+    """Build the fault payload ``<tmp>/<name>-<version>.tar.gz`` with honeycomb-build (peripheral = name,
+    backup_paths = the simulated peripheral, every phase ``timeout`` seconds, no retries)."""
+    src = Path(tmp) / f"src-{name}-{version}"
+    src.mkdir(parents=True, exist_ok=True)
+    for fname, body in SCRIPTS.items():
+        (src / fname).write_text(body)
+        (src / fname).chmod(0o755)
+    (src / "honeycomb.yml").write_text(
+        f'name: {name}\nversion: "{version}"\nperipheral: {name}\ndescription: fault-injection payload\n'
+        f"backup_paths: [/etc/waggle/hcf/{name}/periph]\n"
+        f"timeouts:\n  state_check: {timeout}\n  install: {timeout}\n  verify: {timeout}\n  rollback: {timeout}\n")
+    out = Path(tmp) / f"{name}-{version}.tar.gz"
+    build = Path(sys.executable).parent / "honeycomb-build"
+    subprocess.run([str(build), str(src), "-o", str(out)], check=True, capture_output=True, text=True)
+    return out
+
+
+def seed_peripheral(hcf_dir: Path, version: str = OLD) -> None:
+    """Put the simulated peripheral completely at ``version`` (as an earlier upgrade left it)."""
+    periph = hcf_dir / "periph"
+    periph.mkdir(parents=True, exist_ok=True)
+    for fname, value in (("part1", f"p1-{version}"), ("part2", f"p2-{version}"), ("version", version),
+                         ("complete", version)):
+        (periph / fname).write_text(value + "\n")
+
+
+def peripheral(hcf_dir: Path) -> dict:
+    """{"clean": bool, "version": str|None} of the simulated peripheral."""
+    periph = hcf_dir / "periph"
+
+    def get(name):
+        p = periph / name
+        return p.read_text().strip() if p.exists() else None
+    v = get("version")
+    clean = v is not None and get("complete") == v and get("part1") == f"p1-{v}" and get("part2") == f"p2-{v}"
+    return {"clean": clean, "version": v if clean else None, "raw": {n: get(n) for n in
+                                                                   ("part1", "part2", "version", "complete")}}
+
+
+def script_runs(hcf_dir: Path) -> list[tuple[str, int, str, str]]:
+    """(phase, attempt, job_id, resumed) of every script start, in order."""
+    p = hcf_dir / "runs.log"
+    out = []
+    for line in (p.read_text().splitlines() if p.exists() else []):
+        f = line.split()
+        if len(f) >= 4 and f[0] == "start":
+            out.append((f[1], int(f[2]), f[3], f[4] if len(f) > 4 else ""))
+    return out
+
+
+def anomalies(hcf_dir: Path) -> list[str]:
+    p = hcf_dir / "anomalies"
+    return p.read_text().splitlines() if p.exists() else []
+
+
+def journal_problems(data: dict) -> list[str]:
+    """Everything inconsistent about one job journal (see the module docstring)."""
+    problems = []
+    jid = data.get("job_id", "?")
+    status = data.get("status")
+    if status not in TERMINAL:
+        problems.append(f"{jid}: status {status!r} is not final")
+    events = data.get("events") or []
+    if not events or events[0].get("event") != "created":
+        problems.append(f"{jid}: first event is not 'created'")
+    truncated = len(events) >= 200
+    open_phase = None
+    resumed_events = 0
+    finished = None
+    for i, ev in enumerate(events):
+        name = ev.get("event")
+        if name == "phase_started":
+            ph = ev.get("phase")
+            if open_phase is not None and open_phase != ph:
+                problems.append(f"{jid}: event {i}: {ph} started while {open_phase} had not ended")
+            open_phase = ph
+        elif name == "phase_finished":
+            if open_phase != ev.get("phase"):
+                problems.append(f"{jid}: event {i}: {ev.get('phase')} finished but {open_phase} was open")
+            open_phase = None
+        elif name == "rollback_finished":
+            if open_phase not in (None, "rollback"):
+                problems.append(f"{jid}: event {i}: rollback finished while {open_phase} was open")
+            open_phase = None
+        elif name == "resumed":
+            resumed_events += 1
+            if open_phase is not None and ev.get("from_phase") != open_phase:
+                problems.append(f"{jid}: event {i}: resumed from {ev.get('from_phase')} but {open_phase} was open")
+            open_phase = None  # resolved by the resume rule
+        elif name == "finished":
+            finished = ev.get("status")
+            if open_phase is not None and ev.get("status") != "inconsistent":
+                problems.append(f"{jid}: finished {ev.get('status')} with phase {open_phase} still open")
+    if finished != status and status in TERMINAL:
+        problems.append(f"{jid}: last 'finished' event says {finished}, status says {status}")
+    if not truncated and resumed_events != data.get("resumes", 0) and status != "inconsistent":
+        problems.append(f"{jid}: resumes={data.get('resumes')} but {resumed_events} 'resumed' events")
+    phases = data.get("phases") or {}
+    if status == "applied" and (phases.get("verify") or {}).get("rc") != 0:
+        problems.append(f"{jid}: applied without a passing verify")
+    if status == "already_applied" and (phases.get("state_check") or {}).get("rc") is None:
+        problems.append(f"{jid}: already_applied without a state check")
+    if status in ("rolled_back", "rollback_failed"):
+        ok = (data.get("rollback") or {}).get("ok")
+        if ok is not (status == "rolled_back"):
+            problems.append(f"{jid}: status {status} but rollback.ok={ok}")
+    return problems
+
+
+def lost_entries(data: dict, starts: list[tuple[str, int, str, str]]) -> int:
+    """Script starts of this job (from the scripts' own log) with no 'phase_started' journal event
+    for that phase and attempt: journal entries that were lost."""
+    jid = data.get("job_id")
+    want: dict[tuple[str, int], int] = {}
+    for ph, att, job, _res in starts:
+        if job == jid:
+            want[(ph, att)] = want.get((ph, att), 0) + 1
+    have: dict[tuple[str, int], int] = {}
+    for ev in data.get("events") or []:
+        if ev.get("event") == "phase_started" and ev.get("attempt") is not None:
+            key = (ev.get("phase"), int(ev["attempt"]))
+            have[key] = have.get(key, 0) + 1
+    if len(data.get("events") or []) >= 200:
+        return 0  # bounded event list: cannot tell
+    return sum(max(0, n - have.get(k, 0)) for k, n in want.items())
+
+
+def double_installs(starts: list[tuple[str, int, str, str]], jobs: dict[str, dict]) -> list[str]:
+    """Install runs of one job with no rollback run in between (the resume rule only re-installs after
+    a rollback), and installs of a job that had already applied."""
+    out = []
+    by_job: dict[str, list[str]] = {}
+    for ph, _att, job, _res in starts:
+        by_job.setdefault(job, []).append(ph)
+    for job, seq in by_job.items():
+        installs_since_rollback = 0
+        for ph in seq:
+            if ph == "install":
+                installs_since_rollback += 1
+                if installs_since_rollback > 1:
+                    out.append(f"{job}: install ran again without a rollback in between ({' '.join(seq)})")
+            elif ph == "rollback":
+                installs_since_rollback = 0
+    return out
+
+
+def read_jobs(state_dir: Path) -> dict[str, dict]:
+    """{job_id: journal} of a node's state dir as seen from the host."""
+    out = {}
+    jobs = state_dir / "jobs"
+    for d in sorted(jobs.iterdir()) if jobs.is_dir() else []:
+        p = d / "journal.json"
+        if p.exists():
+            try:
+                out[d.name] = json.loads(p.read_text())
+            except ValueError:
+                out[d.name] = {"job_id": d.name, "status": "<unreadable journal>"}
+    return out
+
+
+def stray_files(state_dir: Path) -> list[str]:
+    """Temporary files a crash may leave: atomic-write temps, partial store entries, staging dirs."""
+    out = []
+    for p in state_dir.rglob("*") if state_dir.is_dir() else []:
+        n = p.name
+        if ".tmp." in n or ".partial." in n or ".staging-" in n or n.endswith(".hc-restore"):
+            out.append(str(p.relative_to(state_dir)))
+    return sorted(out)
