@@ -74,7 +74,7 @@ def start_run(fleet, payload: Path, report: Path) -> subprocess.Popen:
 
 def run(fleet, payload: Path, report: Path) -> tuple[int, str, dict]:
     p = start_run(fleet, payload, report)
-    out, _ = p.communicate(timeout=600)
+    out, _err = p.communicate(timeout=600)
     return p.returncode, out, json.loads(report.read_text()) if report.exists() else {}
 
 
@@ -106,7 +106,7 @@ def test_power_cut_during_install_then_resume(fleet, tmp_path):
     proc = start_run(fleet, payload, tmp_path / "r1.json")
     wait_for(node_file(fleet, "W002", "powercut", "install-started"), proc)
     fleet.power_cut("W002")
-    out, _ = proc.communicate(timeout=600)
+    out, _err = proc.communicate(timeout=600)
     rc = recap(out)
     assert rc["W002"]["unreachable"] == 1 and rc["W002"]["failed"] == 0, out
     assert rc["W001"]["failed"] == 0 and rc["W003"]["failed"] == 0, out
@@ -132,7 +132,7 @@ def test_tunnel_drop_during_run_converges_without_installing_twice(fleet, tmp_pa
     proc = start_run(fleet, payload, tmp_path / "r1.json")
     wait_for(node_file(fleet, "W003", "tunneldrop", "install-started"), proc)
     fleet.drop_tunnel("W003")
-    out, _ = proc.communicate(timeout=600)
+    out, _err = proc.communicate(timeout=600)
     rc = recap(out)
     assert rc["W003"]["unreachable"] == 1 and rc["W003"]["failed"] == 0, out
     fleet.restore_tunnel("W003")

@@ -43,6 +43,22 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("node", metavar="NODE", help="VSN (W001) or node ID")
         if name in ("power-on", "restore-tunnel"):
             s.add_argument("--no-wait", action="store_true", help="do not wait for the tunnel to come back")
+    fl = sub.add_parser("fault", parents=[common], help="switch a fault of a node on or off (--list: all faults)",
+                        description="Make one input of the sanity checks wrong on a node, the way the real "
+                                    "fault would; `simfleet fault --list` names every fault, the checks it "
+                                    "makes fail and whether it survives a power cut. `simfleet fault NODE` "
+                                    "shows the node's active faults.")
+    fl.add_argument("node", metavar="NODE", nargs="?", help="VSN (W001) or node ID")
+    fl.add_argument("fault", metavar="FAULT", nargs="?", help="fault name (see --list)")
+    fl.add_argument("--off", action="store_true", help="switch the fault off (idempotent)")
+    fl.add_argument("--list", action="store_true", help="list the faults and exit")
+    fl.add_argument("--json", action="store_true", help="with --list or NODE alone: print JSON")
+    fl.add_argument("--line", help="psu: the line that reads 0: acok, pg1 (default), pg2, pg3, pg4")
+    fl.add_argument("--severity", help="sanity-fail, sanity-hang: the test folder, warning (default) or fatal")
+
+    wd = sub.add_parser("wait-devices", parents=[common],
+                        help="wait until every running switch and camera simulator accepts connections")
+    wd.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     return p
 
 
@@ -53,6 +69,13 @@ def _need_state(fleet: Fleet) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.cmd == "fault" and (args.list or not args.node):
+        from .faults import FAULTS, as_json, describe
+        if not args.list:
+            print("simfleet: fault needs NODE and FAULT (or --list); faults: " + ", ".join(FAULTS), file=sys.stderr)
+            return 2
+        sys.stdout.write(json.dumps(as_json(), indent=1) + "\n" if args.json else describe())
+        return 0
     try:
         fleet = Fleet(resolve_dir(args.dir))
         with fleet.locked() if args.cmd not in ("status", "inventory") else _null():
@@ -60,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     except FleetError as e:
         print(f"simfleet: {e}", file=sys.stderr)
         return 2
+
+
+def _fault_text(name: str, opts: dict) -> str:
+    return name + "".join(f" --{k} {v}" for k, v in sorted(opts.items()))
 
 
 class _null:
@@ -94,10 +121,11 @@ def _dispatch(args, fleet: Fleet) -> int:
             return 0
         print(f"fleet {st['dir']}  prefix {st['prefix']}  bastion "
               f"{'127.0.0.1:%s' % st['bastion_port'] if st['running'] else 'DOWN'}")
-        print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'TUNNEL':6} DEVICES")
+        print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'TUNNEL':6} {'DEVICES':32} FAULTS")
         for n in st["nodes"]:
             devs = " ".join(f"{k}={v}" for k, v in n["devices"].items()) or "-"
-            print(f"{n['vsn']:6} {n['node_id']:18} {n['power']:5} {n['link']:5} {n['tunnel']:6} {devs}")
+            faults = ",".join(sorted(n.get("faults") or {})) or "-"
+            print(f"{n['vsn']:6} {n['node_id']:18} {n['power']:5} {n['link']:5} {n['tunnel']:6} {devs:32} {faults}")
         print(f"inventory: {st['inventory']}\nssh:       ssh -F {st['ssh_config']} <VSN>")
         return 0
     if args.cmd == "inventory":
@@ -105,6 +133,24 @@ def _dispatch(args, fleet: Fleet) -> int:
         render = {"yaml": inventory.render_yaml, "beekeeper": inventory.render_beekeeper,
                   "ssh-config": inventory.render_ssh_config}[args.format]
         sys.stdout.write(render(fleet))
+        return 0
+    if args.cmd == "fault":
+        n = fleet.find(args.node)
+        if not args.fault:
+            active = n.get("faults") or {}
+            if args.json:
+                print(json.dumps(active, indent=1))
+            else:
+                print(f"{n['vsn']}: " + (", ".join(_fault_text(k, v) for k, v in sorted(active.items())) or "no faults"))
+            return 0
+        active = fleet.fault(args.node, args.fault, on=not args.off, line=args.line, severity=args.severity)
+        state = "off" if args.off else "on"
+        print(f"simfleet: {n['vsn']} ({n['node_id']}) fault {args.fault} {state}; active: "
+              + (", ".join(_fault_text(k, v) for k, v in sorted(active.items())) or "none"))
+        return 0
+    if args.cmd == "wait-devices":
+        fleet.wait_devices(timeout=args.timeout)
+        print(f"simfleet: device simulators of {len(fleet.nodes)} nodes are listening")
         return 0
     if args.cmd == "power-cut":
         n = fleet.power_cut(args.node)

@@ -17,20 +17,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import procs
+from . import nodefiles, procs
 
 DEFAULT_DIR = "/tmp/hc-simfleet"
 STATE_FILE = "fleet.json"
 NODE_INIT = str(Path(__file__).with_name("node_init.sh"))
 SSHD = "/usr/sbin/sshd"
 # Mountpoints the namespaces bind onto; created on the host only if absent (documented).
-HOST_MOUNTPOINTS = ("/etc/waggle", "/var/lib/honeycomb", "/home_dirs")
+HOST_MOUNTPOINTS = ("/etc/waggle", "/var/lib/honeycomb", "/home_dirs") + tuple(nodefiles.MEDIA_MOUNTS)
 LAN_NODE_ADDR = "10.31.81.1/24"
 DEVICES = {
     # name: (module, address on the node's LAN)
     "switch": ("hctools.switchsim", "10.31.81.2"),
     "camera": ("hctools.camerasim", "10.31.81.10"),
 }
+# the port `wait-devices` and the device faults probe
+DEVICE_PORTS = {"switch": 22, "camera": 80}
 LAN_ADDRS = ("10.31.81.2/24", "10.31.81.10/24")
 STATE_DIR_ON_NODE = "/var/lib/honeycomb"
 MAX_NODES = 999
@@ -170,12 +172,16 @@ class Fleet:
         self.state = {"version": 1, "dir": str(self.dir), "prefix": self.prefix, "nodes": nodes,
                       "devices": devices, "restart_delay": restart_delay, "created": time.time()}
         self._keys()
+        nodefiles.write_sim_dir(self.dir / "sim", _write)
         port = self._start_bastion()
         self.state["bastion_port"] = port
         self.save()
         self._make_netns(nodes)
+        from .inventory import beekeeper_nodes
+        manifests = {m["vsn"]: m for m in beekeeper_nodes(self)}
         for n in nodes:
             self._prepare_node(n, port)
+            nodefiles.write_node_inputs(self.node_dir(n), n, manifests[n["vsn"]], _write)
         self.save()
         for n in nodes:
             self._start_relay(n)
@@ -190,7 +196,7 @@ class Fleet:
     def _node_record(self, i: int) -> dict:
         vsn, node_id = node_identity(self.dir, i)
         return {"index": i, "vsn": vsn, "node_id": node_id, "netns": f"{self.prefix}-{vsn}",
-                "lan_netns": f"{self.prefix}-{vsn}-lan", "init": None, "relay": None, "devices": {}}
+                "lan_netns": f"{self.prefix}-{vsn}-lan", "init": None, "relay": None, "devices": {}, "faults": {}}
 
     def _keys(self) -> None:
         op = self.dir / "operator"
@@ -256,7 +262,7 @@ class Fleet:
         ew = nd / "etc-waggle"
         _write(ew / "node-id", n["node_id"] + "\n")
         _write(ew / "vsn", n["vsn"] + "\n")
-        _write(ew / "config.ini", NODE_CONFIG_INI.format(port=port))
+        _write(ew / "config.ini", NODE_CONFIG_INI.format(port=port) + "\n" + nodefiles.wagman_ini())
         host_pub = (self.dir / "bastion" / "ssh_host_ed25519_key.pub").read_text().split()
         _write(ew / "bk_known_hosts", f"bastion {host_pub[0]} {host_pub[1]}\n")
         _write(nd / "root" / ".ssh" / "authorized_keys", self.operator_key.with_suffix(".pub").read_text(), 0o600)
@@ -276,8 +282,13 @@ class Fleet:
 
     def _boot(self, n: dict) -> None:
         nd = self.node_dir(n)
+        from .faults import FAULTS
+        # volatile faults end with the power; the persistent ones node_init.sh re-creates are passed on
+        faults = {k: v for k, v in (n.get("faults") or {}).items() if FAULTS[k].persistent}
+        n["faults"] = faults
         env = self.env(SIMFLEET_NODE_DIR=str(nd), SIMFLEET_RESTART_DELAY=str(self.state.get("restart_delay", 2)),
-                       SIMFLEET_SSHD=SSHD)
+                       SIMFLEET_SSHD=SSHD, SIMFLEET_SIM_DIR=str(self.dir / "sim"),
+                       SIMFLEET_FAULTS=" ".join(sorted(faults)))
         n["init"] = procs.spawn(["/bin/sh", NODE_INIT], env, str(nd / "console.log"), netns=n["netns"],
                                 new_ns=os.CLONE_NEWNS | os.CLONE_NEWPID | os.CLONE_NEWUTS,
                                 hostname=f"ws-nxcore-{n['node_id']}")
@@ -290,7 +301,7 @@ class Fleet:
             if not _importable(module):
                 n["devices"][dev] = None
                 continue
-            if procs.alive(n["devices"].get(dev)):
+            if procs.alive(n["devices"].get(dev)) or f"{dev}-down" in (n.get("faults") or {}):
                 continue
             nd = self.node_dir(n)
             (nd / dev).mkdir(exist_ok=True)
@@ -325,7 +336,30 @@ class Fleet:
             raise FleetError(f"tunnels of {names} did not come up within {timeout:.0f} s; see "
                              f"{self.dir}/nodes/<VSN>/var-log/simfleet/tunnel.log and {self.dir}/bastion/sshd.log")
 
+    def wait_devices(self, nodes: list[dict] | None = None, devices: list[str] | None = None,
+                     timeout: float = 60) -> None:
+        """Wait until every running device simulator accepts TCP connections on its LAN address."""
+        from .faults import tcp_in_netns
+        deadline = time.monotonic() + timeout
+        late = []
+        for n in nodes if nodes is not None else self.nodes:
+            for dev in devices if devices is not None else self.state.get("devices", []):
+                if not procs.alive((n.get("devices") or {}).get(dev)):
+                    continue  # absent (module not importable) or stopped by a fault
+                left = max(0.5, deadline - time.monotonic())
+                if not tcp_in_netns(n["lan_netns"], DEVICES[dev][1], DEVICE_PORTS[dev], True, left):
+                    late.append(f"{n['vsn']} {dev}")
+        if late:
+            raise FleetError(f"device simulators not listening after {timeout:.0f} s: {', '.join(late)}; see "
+                             f"{self.dir}/nodes/<VSN>/<device>.log")
+
     # ------------------------------------------------------------------ faults
+    def fault(self, name: str, fault: str, on: bool = True, line: str | None = None,
+              severity: str | None = None) -> dict:
+        from . import faults
+        n = self.find(name)
+        return faults.switch(self, n, fault, on, line=line, severity=severity)
+
     def power_cut(self, name: str) -> dict:
         n = self.find(name)
         if not procs.alive(n.get("init")):
@@ -396,7 +430,8 @@ class Fleet:
                 devs[dev] = "absent" if p is None else ("running" if procs.alive(p) else "stopped")
             nodes.append({"vsn": n["vsn"], "node_id": n["node_id"], "power": "on" if power else "off",
                           "link": "up" if link else "down", "tunnel": "up" if tunnel else "down",
-                          "devices": devs, "netns": n["netns"], "lan_netns": n["lan_netns"],
+                          "devices": devs, "faults": dict(n.get("faults") or {}),
+                          "netns": n["netns"], "lan_netns": n["lan_netns"],
                           "dir": str(self.node_dir(n))})
         return {"dir": str(self.dir), "prefix": self.prefix, "running": self.up_running(),
                 "bastion_port": self.state.get("bastion_port"), "operator_key": str(self.operator_key),

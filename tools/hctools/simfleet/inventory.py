@@ -8,6 +8,7 @@ import shlex
 import yaml
 
 from .fleet import STATE_DIR_ON_NODE, Fleet
+from .nodefiles import resources
 
 SSH_OPTS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
 
@@ -97,7 +98,7 @@ def beekeeper_nodes(fleet: Fleet) -> list[dict]:
             "tags": ["simfleet"] + (["even"] if i % 2 == 0 else ["odd"]),
             "computes": computes,
             "sensors": sensors,
-            "resources": [],
+            "resources": resources(),
             "lorawanconnections": [],
         })
     return out

@@ -8,13 +8,19 @@
 # namespace at once.
 #
 # Environment (set by simfleet): SIMFLEET_NODE_DIR (the node's persistent directory on the host),
-# SIMFLEET_RESTART_DELAY (seconds between tunnel restarts), SIMFLEET_SSHD (path of sshd).
+# SIMFLEET_RESTART_DELAY (seconds between tunnel restarts), SIMFLEET_SSHD (path of sshd),
+# SIMFLEET_SIM_DIR (files shared by the fleet's nodes: bin/kubectl, fsck log bodies),
+# SIMFLEET_FAULTS (the persistent faults this boot re-creates, space separated; see faults.py).
 set -u
 D="${SIMFLEET_NODE_DIR:?SIMFLEET_NODE_DIR must be set}"
+S="${SIMFLEET_SIM_DIR:?SIMFLEET_SIM_DIR must be set}"
 DELAY="${SIMFLEET_RESTART_DELAY:-2}"
 SSHD="${SIMFLEET_SSHD:-/usr/sbin/sshd}"
+FAULTS=" ${SIMFLEET_FAULTS:-} "
 
 die() { echo "node_init: $*" >&2; exit 1; }
+warn() { echo "node_init: WARNING: $*" >&2; }
+fault() { case "$FAULTS" in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Mounts made here stay in this node's mount namespace and die with it.
 mount --make-rprivate / || die "cannot make / private"
@@ -26,14 +32,45 @@ mount --bind "$D/root" /root || die "bind /root"
 mount --bind "$D/etc-ssh" /etc/ssh || die "bind /etc/ssh"
 mount --bind "$D/var-log" /var/log || die "bind /var/log"
 mount --bind "$D/etc-hosts" /etc/hosts || die "bind /etc/hosts"
+if [ -f /etc/hostname ]; then
+    mount --bind "$D/etc-hostname" /etc/hostname || die "bind /etc/hostname"
+else
+    warn "the host has no /etc/hostname to bind onto; the node has none either"
+fi
+# The Wild Sage NX layout the sanity checks expect: eMMC root read-only, NVMe overlay and plugin data
+# read-write (`simfleet fault NODE mount-ro` remounts root-rw read-only at run time).
+mount --bind "$D/media-root-ro" /media/root-ro || die "bind /media/root-ro"
+mount -o remount,bind,ro /media/root-ro || die "remount /media/root-ro read-only"
+mount --bind "$D/media-root-rw" /media/root-rw || die "bind /media/root-rw"
+mount --bind "$D/media-plugin-data" /media/plugin-data || die "bind /media/plugin-data"
 # Volatile: a fresh /run and /tmp at every boot.
 mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev tmpfs /run || die "tmpfs /run"
-mkdir -p /run/sshd /run/simfleet-uplink
+mkdir -p /run/sshd /run/simfleet-uplink /run/simfleet /run/initramfs /run/systemd/timesync
 # The node's only way out: a unix socket whose other end (a relay in the host) leads to the bastion.
 mount --bind "$D/uplink" /run/simfleet-uplink || die "bind uplink"
-mount -t tmpfs -o mode=1777,size=256m,nosuid,nodev tmpfs /tmp || die "tmpfs /tmp"
+# What the boot leaves on /run: the initramfs fsck log of the root device (logsave format) and
+# systemd-timesyncd's flag file (it would appear once synchronised; a simulated clock is at once).
+if fault fsck; then body="$S/fsck-error.log"; else body="$S/fsck-clean.log"; fi
+stamp=$(date -u '+%a %b %d %H:%M:%S %Y')
+{ printf 'Log of fsck -C -a -T -t ext4 /dev/mmcblk0p1 \n%s\n\n' "$stamp"; cat "$body"
+  printf '\n%s\n----------------\n' "$stamp"; } > /run/initramfs/fsck.log
+fault clock || : > /run/systemd/timesync/synchronized
 mount -t proc -o nosuid,nodev,noexec proc /proc || die "proc"
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys || die "sysfs"
+# PSU status GPIOs: the node's own gpio tree on /sys/class/gpio. Without GPIO sysfs in the host
+# kernel there is no /sys/class/gpio to bind onto, so a read-only overlay adds it to /sys/class.
+if [ -d /sys/class/gpio ]; then
+    mount --bind "$D/sys-class/gpio" /sys/class/gpio || die "bind /sys/class/gpio"
+else
+    mount -t overlay simfleet-gpio -o "lowerdir=$D/sys-class:/sys/class" /sys/class \
+        || warn "cannot add /sys/class/gpio (overlayfs missing?): the psu_gpio check will fail"
+fi
+# A stand-in kubectl ahead of the host's own in PATH (/usr/local/bin), keeping the host's files there.
+# Without overlayfs the fleet's bin folder replaces /usr/local/bin: the host's kubectl must not answer.
+mount -t overlay simfleet-bin -o "lowerdir=$S/bin:/usr/local/bin" /usr/local/bin \
+    || mount --bind "$S/bin" /usr/local/bin || die "cannot put kubectl on /usr/local/bin"
+# Last: the node directory itself may live under /tmp on the host.
+mount -t tmpfs -o mode=1777,size=256m,nosuid,nodev tmpfs /tmp || die "tmpfs /tmp"
 
 ID=$(cat /etc/waggle/node-id) || die "no /etc/waggle/node-id"
 ini() {  # ini SECTION KEY: a value from /etc/waggle/config.ini
