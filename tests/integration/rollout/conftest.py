@@ -14,6 +14,7 @@ from hctest import sshd as sshd_mod
 from hctest.playbook import REPO, run_playbook
 from hctest.rollout import REPORT_CALLBACKS, build_payload
 
+
 @pytest.fixture(scope="session")
 def payload(tmp_path_factory):
     return build_payload(tmp_path_factory.mktemp("payload") / "rollout-test-1.0.0.tar.gz")
