@@ -27,9 +27,12 @@ the snapshot was restored). Per-node files in the same directory inject the faul
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 TERMINAL = {"applied", "already_applied", "retry_later", "failed", "rolled_back", "rollback_failed", "inconsistent"}
@@ -43,6 +46,8 @@ P=$HC_PHASE
 T=$HC_PAYLOAD_VERSION
 mkdir -p "$D"
 echo "start $P $HC_ATTEMPT $HC_JOB_ID $HC_RESUMED" >> "$D/runs.log"
+echo "start $P $HC_JOB_ID" >> /etc/waggle/hcf/all.log
+trap 'echo "end $P $HC_JOB_ID" >> /etc/waggle/hcf/all.log' EXIT
 STEP=$(cat "$D/step" 2>/dev/null || echo 0.05)
 get() { cat "$R/$1" 2>/dev/null; }
 anomaly() { echo "$1 $P $HC_JOB_ID" >> "$D/anomalies"; }
@@ -138,6 +143,14 @@ def script_runs(hcf_dir: Path) -> list[tuple[str, int, str, str]]:
         if len(f) >= 4 and f[0] == "start":
             out.append((f[1], int(f[2]), f[3], f[4] if len(f) > 4 else ""))
     return out
+
+
+def node_script_log(hcf_root: Path) -> list[tuple[str, str, str]]:
+    """("start"|"end", phase, job id) of every script of every fault payload on the node, in order
+    (``<etc-waggle>/hcf/all.log``)."""
+    p = hcf_root / "all.log"
+    return [tuple(line.split()[:3]) for line in (p.read_text().splitlines() if p.exists() else [])
+            if len(line.split()) >= 3]
 
 
 def anomalies(hcf_dir: Path) -> list[str]:
@@ -258,3 +271,125 @@ def stray_files(state_dir: Path) -> list[str]:
         if ".tmp." in n or ".partial." in n or ".staging-" in n or n.endswith(".hc-restore"):
             out.append(str(p.relative_to(state_dir)))
     return sorted(out)
+
+
+def wait_until(predicate, what: str, timeout: float = 120, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something true (returned); AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+STATE_TMPFS_SIZE = "8m"
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "faults" / "playbooks"
+REPO = Path(__file__).resolve().parents[3]
+
+
+class FaultFleet:
+    """A running fleet plus the fault tools of this suite."""
+
+    def __init__(self, fleet):
+        self.f = fleet
+        self.mounted: list[Path] = []
+
+    # node files as seen from the host ----------------------------------------------------------
+    def node_dir(self, vsn: str) -> Path:
+        return self.f.dir / "nodes" / vsn
+
+    def state_dir(self, vsn: str) -> Path:
+        return self.node_dir(vsn) / "honeycomb"
+
+    def hcf(self, vsn: str, name: str) -> Path:
+        return self.node_dir(vsn) / "etc-waggle" / "hcf" / name
+
+    # playbook runs -------------------------------------------------------------------------------
+    def start_run(self, payload: Path, report: Path, *extra: str, target: str | None = None) -> subprocess.Popen:
+        argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(self.f.inventory),
+                str(PLAYBOOKS / "upgrade_report.yml"), "-e", f"payload={payload}", "-e", f"report={report}",
+                *extra]
+        if target:
+            argv += ["-e", f"target={target}"]
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=self.f.ansible_env(), cwd=str(REPO))
+
+    def run(self, payload: Path, report: Path, *extra: str, target: str | None = None,
+            timeout: float = 600) -> tuple[int, str, dict]:
+        p = self.start_run(payload, report, *extra, target=target)
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+            raise AssertionError(f"ansible-playbook did not finish in {timeout} s:\n{out[-5000:]}")
+        res = json.loads(report.read_text()) if report.exists() else {}
+        return p.returncode, out, res
+
+    # faults ----------------------------------------------------------------------------------------
+    def power_cut(self, vsn: str) -> None:
+        self.f.power_cut(vsn)
+
+    def power_on(self, vsn: str) -> None:
+        self.f.power_on(vsn)
+
+    def drop_tunnel(self, vsn: str) -> None:
+        self.f.drop_tunnel(vsn)
+
+    def restore_tunnel(self, vsn: str) -> None:
+        self.f.restore_tunnel(vsn)
+
+    def sigterm_module(self, vsn: str) -> int:
+        """SIGTERM to the upgrade module that holds the node's lock (its pid in the node's pid namespace,
+        from lock.json), sent on the node through its tunnel as an operator would."""
+        info = json.loads((self.state_dir(vsn) / "lock.json").read_text())
+        pid = int(info["pid"])
+        self.f.ssh(vsn, f"kill -TERM {pid}")
+        return pid
+
+    def fill_state_dir(self, vsn: str) -> int:
+        """Fill the node's state-dir tmpfs completely (a ballast file); returns the bytes written."""
+        ballast = self.state_dir(vsn) / ".ballast"
+        written = 0
+        fd = os.open(str(ballast), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for chunk in (1 << 20, 1 << 16, 4096, 1):
+                data = b"\0" * chunk
+                while True:
+                    try:
+                        written += os.write(fd, data)
+                    except OSError as exc:
+                        if exc.errno != errno.ENOSPC:
+                            raise
+                        break
+        finally:
+            os.close(fd)
+        return written
+
+    def free_state_dir(self, vsn: str) -> None:
+        (self.state_dir(vsn) / ".ballast").unlink(missing_ok=True)
+
+    # state-dir tmpfs -------------------------------------------------------------------------------
+    def mount_state_tmpfs(self, vsns: list[str]) -> None:
+        """Power the nodes off, put a tmpfs (with the old content) on their state dirs, power them on."""
+        for vsn in vsns:
+            self.f.power_cut(vsn)
+        for vsn in vsns:
+            d = self.state_dir(vsn)
+            keep = d.parent / "honeycomb.disk"
+            d.rename(keep)
+            d.mkdir(mode=0o700)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={STATE_TMPFS_SIZE},mode=0700", "tmpfs", str(d)],
+                           check=True)
+            self.mounted.append(d)
+            subprocess.run(["cp", "-a", f"{keep}/.", str(d)], check=True)
+        for vsn in vsns:
+            self.f.power_on(vsn)
+
+    def unmount_all(self) -> None:
+        for d in self.mounted:
+            subprocess.run(["umount", "-l", str(d)], check=False)
+        self.mounted = []
