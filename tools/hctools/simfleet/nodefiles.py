@@ -106,7 +106,8 @@ KUBECTL = r"""#!/bin/sh
 # simfleet: stands in for k3s's kubectl on a simulated Wild Sage node (docs/simfleet.md).
 # Simulates only `kubectl [--kubeconfig F] get node[s] [NAME] [-o json|wide|name]` for this node;
 # Ready unless `simfleet fault <node> k3s-notready` is on (/run/simfleet/k3s-notready exists).
-output= words=
+output=''
+words=''
 while [ $# -gt 0 ]; do
     case "$1" in
         --kubeconfig|--namespace|-n|--context|--server|-s) shift ;;
@@ -121,7 +122,7 @@ done
 # shellcheck disable=SC2086  # word splitting wanted
 set -- $words
 id=$(cat /etc/waggle/node-id 2>/dev/null) || { echo "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?" >&2; exit 1; }
-me="$(echo "$id" | tr 'A-Z' 'a-z').ws-nxcore"
+me="$(echo "$id" | tr '[:upper:]' '[:lower:]').ws-nxcore"
 case "${1:-}/${2:-}" in
     get/node|get/nodes|get/no) ;;
     *) echo "error: simfleet's kubectl only simulates 'kubectl get node(s) [NAME] [-o json]'" >&2; exit 1 ;;
