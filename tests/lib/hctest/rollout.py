@@ -1,7 +1,8 @@
 """Helpers for the rollout tests (tests/integration/rollout): a test payload and the report callbacks.
 
-The payload's scripts keep their state in ``$HC_STATE_DIR/marker`` (the version applied); a
-``fail-install`` file in the state dir makes the install exit 3, so the engine rolls back.
+The payload's scripts keep their state in ``$HC_STATE_DIR/marker`` (the version applied); the install
+touches ``install-started``, sleeps the seconds written in a ``slow-install`` file if there is one, and
+exits 3 when there is a ``fail-install`` file, so the engine rolls back.
 """
 
 import subprocess
@@ -16,6 +17,8 @@ PAYLOAD_SCRIPTS = {
         "exit 0\n"),
     "hc_install_upgrade.sh": (
         "#!/bin/sh\n"
+        "touch \"$HC_STATE_DIR/install-started\"\n"
+        "if [ -e \"$HC_STATE_DIR/slow-install\" ]; then sleep \"$(cat \"$HC_STATE_DIR/slow-install\")\"; fi\n"
         "if [ -e \"$HC_STATE_DIR/fail-install\" ]; then echo 'install refused: fail-install marker' >&2; exit 3; fi\n"
         "echo \"$HC_PAYLOAD_VERSION\" > \"$HC_STATE_DIR/marker\"\n"),
     "hc_verify_upgrade.sh": (

@@ -1,0 +1,103 @@
+"""playbooks/upgrade.yml through the reverse tunnels of a simulated fleet (tools/hctools/simfleet):
+the sanity gate leaves a broken node out, and an install survives its tunnel dropping mid-way."""
+
+import json
+import subprocess
+import time
+
+import pytest
+from hctest.fleet import REPO, running_fleet, skip_unless_fleet_possible
+from hctest.rollout import build_payload
+
+pytestmark = [pytest.mark.fleet, pytest.mark.slow]
+
+# What the simulated nodes do not have is configured away (as in tests/integration/sanity).
+SANITY_SETTINGS = {
+    "mounts": {"expected": {"/etc/waggle": "rw", "/var/lib/honeycomb": "rw", "/run": "rw"}},
+    "fsck_clean": {"missing_log": "skip"},
+    "clock_synchronized": {"sources": ["timesync_file"]},
+    "k3s_node_ready": {"kubectl": "/nonexistent/kubectl"},
+    "free_space_root": {"min_free_mb": 1},
+    "free_space_state": {"min_free_mb": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    skip_unless_fleet_possible()
+    with running_fleet(3, devices="switch,camera", restart_delay=1.0) as f:
+        yield f
+
+
+def rollout_env(fleet, reports):
+    env = fleet.ansible_env()
+    env["ANSIBLE_CALLBACKS_ENABLED"] = "waggle.honeycomb.fleet_report"
+    env["HONEYCOMB_FLEET_REPORT_DIR"] = str(reports)
+    return env
+
+
+def test_sanity_gate_leaves_a_fatal_node_out(fleet, payload, tmp_path):
+    w1, w2, w3 = (n["vsn"] for n in fleet.nodes)
+    fleet.ssh(w3, "ip link set lan0 down")
+    try:
+        reports = tmp_path / "reports"
+        extra = {"payload": payload, "rollout_batches": [1, "100%"], "rollout_poll_interval": 2,
+                 "sanity_report_dir": str(tmp_path / "sanity"), "sanity_settings": SANITY_SETTINGS,
+                 "sanity_test_timeout": 5, "rollout_post_check_fail_on": ["fatal"]}
+        run = fleet.ansible_playbook(REPO / "playbooks" / "upgrade.yml", "-e", json.dumps(extra),
+                                     env=rollout_env(fleet, reports))
+        assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-4000:]
+    finally:
+        fleet.ssh(w3, "ip link set lan0 up", check=False)
+    report = json.loads((reports / "latest" / "report.json").read_text())
+    nodes = {n["name"]: n for n in report["nodes"]}
+    assert {h: n["status"] for h, n in nodes.items()} == {w1: "applied", w2: "applied", w3: "excluded"}
+    assert nodes[w3]["annotations"]["reason"].startswith("sanity pre-check: fatal")
+    assert [b["hosts"] for b in report["batches"]] == [[w1], [w2]]
+    assert (tmp_path / "sanity" / "sanity-pre.json").exists()
+    assert (tmp_path / "sanity" / ("sanity-post-%s.json" % w1)).exists()
+    assert fleet.ssh(w3, "test -e /var/lib/honeycomb/marker", check=False).returncode != 0
+
+
+def test_install_survives_a_dropped_tunnel(fleet, payload, tmp_path):
+    w1 = fleet.nodes[0]["vsn"]
+    new_payload = build_payload(tmp_path / "p" / "rollout-test-3.0.0.tar.gz", version="3.0.0")
+    fleet.ssh(w1, "mkdir -p /var/lib/honeycomb && echo 25 > /var/lib/honeycomb/slow-install"
+                  " && rm -f /var/lib/honeycomb/install-started")
+    reports = tmp_path / "reports"
+    extra = {"payload": new_payload, "rollout_hosts": w1, "rollout_batches": [1], "rollout_sanity_gate": False,
+             "rollout_post_check": False, "rollout_poll_interval": 2, "rollout_reconnect_timeout": 120}
+    argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(fleet.inventory),
+            str(REPO / "playbooks" / "upgrade.yml"), "-e", json.dumps(extra)]
+    out = open(tmp_path / "run.log", "w")  # pylint: disable=consider-using-with  # closed in finally
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=rollout_env(fleet, reports),
+                            cwd=str(REPO))
+    try:
+        deadline = time.time() + 180
+        while fleet.ssh(w1, "test -e /var/lib/honeycomb/install-started", check=False).returncode != 0:
+            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-6000:]
+            assert time.time() < deadline, "the install did not start"
+            time.sleep(1)
+        fleet.drop_tunnel(w1)
+        time.sleep(8)  # the controller's polls fail meanwhile: node unreachable
+        fleet.restore_tunnel(w1)
+        rc = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        out.close()
+        fleet.ssh(w1, "rm -f /var/lib/honeycomb/slow-install", check=False)
+    log = (tmp_path / "run.log").read_text()
+    assert rc == 0, log[-8000:]
+    # the poll found the node unreachable, the playbook waited for the tunnel and collected the job
+    assert "UNREACHABLE!" in log
+    assert "TASK [Wait for the tunnel to come back] ****" in log
+    assert log.split("TASK [Wait for the tunnel to come back]")[1].split("TASK [")[0].strip().endswith("ok: [%s]" % w1)
+    report = json.loads((reports / "latest" / "report.json").read_text())
+    (node,) = [n for n in report["nodes"] if n["name"] == w1]
+    assert node["status"] == "applied" and node["installed_version"] == "3.0.0"
+    assert fleet.ssh(w1, "cat /var/lib/honeycomb/marker").stdout.strip() == "3.0.0"
+    # one job only: the install was not restarted after the reconnect
+    jobs = fleet.ssh(w1, "ls /var/lib/honeycomb/jobs").stdout.split()
+    assert len([j for j in jobs if j.endswith(node["job_id"][-4:])]) == 1
