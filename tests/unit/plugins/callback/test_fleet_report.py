@@ -477,3 +477,32 @@ def test_unwritable_output_dir_warns_and_does_not_raise(make_cb, tmp_path):
     d.upgrade({'n1': ('ok', upgrade_result('applied'))})
     assert d.end() is None
     assert cb._display.warnings and 'HONEYCOMB_FLEET_REPORT_DIR' in cb._display.warnings[0]
+
+
+def test_controller_side_tasks_do_not_make_an_unreachable_node_reachable(make_cb):
+    cb = make_cb()
+    d = Driver(cb, ['n1', 'n2'], [])
+    d.batch(['n1', 'n2'])
+    d.task('Read versions', 'waggle.honeycomb.upgrade_info', {
+        'n1': ('unreachable', {'unreachable': True, 'msg': 'tunnel down'}), 'n2': ('ok', {})})
+    d.task('Record', 'ansible.builtin.set_fact', {'n1': ('ok', {'ansible_facts': {'x': 1}}), 'n2': ('ok', {})})
+    d.task('Gate', 'ansible.builtin.debug', {'n1': ('ok', {'msg': 'x'})})
+    d.upgrade({'n2': ('ok', upgrade_result('applied'))})
+    n = nodes_by_name(load(d.end()))
+    assert n['n1']['status'] == 'unreachable' and n['n1']['unreachable_msg'] == 'tunnel down'
+    assert n['n2']['status'] == 'applied'
+
+
+def test_nodes_seen_before_the_rollout_but_never_batched_are_not_started(make_cb):
+    cb = make_cb()
+    d = Driver(cb, ['n1', 'n2', 'n3'], [])
+    d.batch(['n1', 'n2', 'n3'])  # a gate play without serial touches every node
+    d.task('Check settings', 'ansible.builtin.assert', {h: ('ok', {}) for h in ('n1', 'n2', 'n3')})
+    rollout = Play('Roll out', d.inventory, [1, '100%'])
+    d.inventory.restriction = {'n1'}
+    cb.v2_playbook_on_play_start(rollout)
+    d.upgrade({'n1': ('failed', upgrade_result('failed', install_rc=1))})
+    rep = load(d.end())
+    assert {n['name']: n['status'] for n in rep['nodes']} == {'n1': 'failed', 'n2': 'not_started', 'n3': 'not_started'}
+    assert [b['hosts'] for b in rep['batches']] == [['n1']]  # only the serial play has batches
+    assert rep['stopped'] and rep['batches'][0]['total'] == 2
