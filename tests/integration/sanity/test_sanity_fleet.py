@@ -78,7 +78,7 @@ def test_pre_check_and_gate_through_the_tunnels(fleet, tmp_path):
         by_name = {c["name"]: c for c in entry["checks"]}
         assert by_name["node_identity"]["result"] == "pass"  # matches the inventory's node_id and vsn
         assert by_name["k3s_node_ready"]["result"] == "skipped"
-        assert by_name["psu_gpio"]["result"] == "skipped"
+        assert by_name["psu_gpio"]["result"] == "pass"  # simulated nodes provide the PSU GPIO lines
     ok = {c["name"]: c for c in hosts[w1]["checks"]}
     for name in ("reverse_tunnel", "lan0_up", "switch_reachable", "cameras_http", "mounts"):
         assert ok[name]["result"] == "pass", ok[name]
