@@ -579,6 +579,9 @@ class CliSession:
         drop = faults.get("drop_mid_transfer") == direction
         if drop:
             self.state.fault_fired("drop_mid_transfer")
+        delay = float(faults.get("transfer_delay") or 0)
+        if delay:  # a slow transfer: the server must still be there when the switch fetches the file
+            time.sleep(delay)
         from . import transfer as xfer
         try:
             if direction == "upload":
