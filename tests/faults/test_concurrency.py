@@ -34,7 +34,7 @@ def test_concurrent_runs_through_the_tunnels(fault_fleet, tmp_path):
     a = ff.start_run(pa, tmp_path / "a.json", target=NODE)
     procs = [a]
     try:
-        hf.wait_until(lambda: (hcf / "inside").exists(), "A's install to start", timeout=180)
+        hf.wait_until((hcf / "inside").exists, "A's install to start", timeout=180)
         a_job = json.loads((ff.state_dir(NODE) / "lock.json").read_text())["job_id"]
         b = ff.start_run(pa, tmp_path / "b.json", target=NODE)                          # same payload
         c = ff.start_run(pc, tmp_path / "c.json", "-e", "lock_timeout=600", target=NODE)  # another one

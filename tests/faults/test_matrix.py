@@ -81,7 +81,7 @@ def _inject(ff, fault, phase, vsn, name, rng, log, errors):
     """Wait for the node's payload to be inside ``phase``, then inject ``fault`` (runs in a thread)."""
     hcf = ff.hcf(vsn, name)
     try:
-        hf.wait_until(lambda: (hcf / "inside").exists(), f"{vsn} to enter {phase}", timeout=180)
+        hf.wait_until((hcf / "inside").exists, f"{vsn} to enter {phase}", timeout=180)
         if fault in ("power_cut", "sigterm"):
             delay = rng.uniform(0, 1.5)
             log["delay"] = round(delay, 3)
@@ -142,7 +142,7 @@ def run_scenario(ff, fault, tmp, rng) -> dict:
             ff.restore_tunnel(vsn)
         for phase, vsn in NODE.items():
             hf.wait_until(lambda v=vsn: (_newest_job(ff, v, name) or {}).get("status") in hf.TERMINAL,
-                       f"{vsn}'s job to finish without its controller", timeout=180)
+                          f"{vsn}'s job to finish without its controller", timeout=180)
             sc["log"][phase]["job_status"] = _newest_job(ff, vsn, name)["status"]
     elif fault == "disk_full":
         before = {v: hf.read_jobs(ff.state_dir(v)) for v in NODE.values()}

@@ -130,8 +130,8 @@ def peripheral(hcf_dir: Path) -> dict:
         return p.read_text().strip() if p.exists() else None
     v = get("version")
     clean = v is not None and get("complete") == v and get("part1") == f"p1-{v}" and get("part2") == f"p2-{v}"
-    return {"clean": clean, "version": v if clean else None, "raw": {n: get(n) for n in
-                                                                   ("part1", "part2", "version", "complete")}}
+    raw = {n: get(n) for n in ("part1", "part2", "version", "complete")}
+    return {"clean": clean, "version": v if clean else None, "raw": raw}
 
 
 def script_runs(hcf_dir: Path) -> list[tuple[str, int, str, str]]:
@@ -321,10 +321,10 @@ class FaultFleet:
             timeout: float = 600) -> tuple[int, str, dict]:
         p = self.start_run(payload, report, *extra, target=target)
         try:
-            out, _ = p.communicate(timeout=timeout)
+            out = p.communicate(timeout=timeout)[0]
         except subprocess.TimeoutExpired:
             p.kill()
-            out, _ = p.communicate()
+            out = p.communicate()[0]
             raise AssertionError(f"ansible-playbook did not finish in {timeout} s:\n{out[-5000:]}")
         res = json.loads(report.read_text()) if report.exists() else {}
         return p.returncode, out, res
