@@ -23,6 +23,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "soak: the long randomized soak (make soak)")
     config.addinivalue_line("markers", "fleet: needs the simulated fleet (root, network namespaces)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "faults_full: only in the full fault run (make faults), not in make test's "
+                                       "subset: what tests/integration already proves without the fleet")
 
 
 def pytest_collection_modifyitems(config, items):

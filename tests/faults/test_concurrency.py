@@ -15,7 +15,7 @@ import signal
 import pytest
 from hctest import faults as hf
 
-pytestmark = [pytest.mark.fleet, pytest.mark.slow]
+pytestmark = [pytest.mark.fleet, pytest.mark.slow, pytest.mark.faults_full]
 NODE = "W002"
 
 

@@ -31,7 +31,7 @@ import pytest
 from hctest import faults as hf
 from hctest.fleet import running_fleet, skip_unless_fleet_possible
 
-pytestmark = [pytest.mark.fleet, pytest.mark.slow]
+pytestmark = [pytest.mark.fleet, pytest.mark.slow, pytest.mark.faults_full]
 REPO = Path(__file__).resolve().parents[2]
 VSN = "W001"
 BACKUPS = "/var/lib/honeycomb/edgeswitch-faults"

@@ -166,3 +166,41 @@ def test_every_started_step_is_journaled_as_finished(env):
     finished = [e["phase"] for e in data["events"] if e["event"] == "phase_finished"]
     assert started == finished == ["extract", "state_check", "backup", "install", "verify"]
     assert "extract" not in r["phases"]
+
+
+# ---------------------------------------------------------------------------- the suite's own checker
+
+def test_journal_checker_sees_what_is_wrong(env, monkeypatch):
+    """hctest.faults.journal_problems (used by tests/faults and the soak) is not vacuous: it accepts a real
+    resumed journal and flags an open phase, a status without its 'finished' event, a wrong resume count
+    and a non-final status; lost_entries flags a script start that has no 'phase_started'."""
+    from hctest.faults import journal_problems, lost_entries
+    done = env.target / "done"
+    p = make_payload(env.tmp, scripts={"install": "touch %s" % done, "verify": "[ -f %s ]" % done})
+
+    def cut(script, cwd, env_, *a, **kw):
+        if env_.get("HC_PHASE") == "install":
+            raise PowerCut()
+        return real(script, cwd, env_, *a, **kw)
+    real = runner.run_script
+    monkeypatch.setattr(runner, "run_script", cut)
+    with pytest.raises(PowerCut):
+        env.run(p)
+    monkeypatch.undo()
+    interrupted = dict(env.jobs()[0].data)
+    assert any("not final" in x for x in journal_problems(interrupted))
+    env.reboot()
+    assert env.run(p)["resumed"] is True
+    good = env.jobs()[0].data
+    assert good["resumed"] and journal_problems(good) == [], journal_problems(good)
+
+    no_end = dict(good, events=[e for e in good["events"]
+                                if not (e["event"] == "phase_finished" and e.get("phase") == "state_check")])
+    assert any("state_check" in x for x in journal_problems(no_end))
+    assert any("resumes" in x for x in journal_problems(dict(good, resumes=2)))
+    other = "applied" if good["status"] != "applied" else "already_applied"
+    assert any("finished" in x for x in journal_problems(dict(good, status=other)))
+    starts = [("install", 1, good["job_id"], "0"), ("install", 1, good["job_id"], "0"), ("install", 1, "other", "0")]
+    want = sum(1 for e in good["events"] if e["event"] == "phase_started" and e.get("phase") == "install")
+    assert lost_entries(good, starts) == max(0, 2 - want)
+    assert lost_entries(good, starts + [("verify", 7, good["job_id"], "1")]) == max(0, 2 - want) + 1
