@@ -6,16 +6,28 @@
 2. ``payload.inspect_archive(src)``; verify the signature when ``allowed_signers`` is set or
    ``require_signature`` is true; check ``parameters`` against the manifest's schema. A refused
    payload never reaches the node.
-3. One module run that looks the payload up in the node's store by SHA-256. Only when the module
-   answers ``payload_missing`` is the archive transferred to the remote tmp dir and the module run
-   again with ``_honeycomb.payload_upload``; it verifies the hash and moves the file into the store.
-   With ``async`` the look-up is a quick synchronous run and only the real run is wrapped.
+3. Look the payload up in the node's store by SHA-256: one raw ``test -f <store path>`` (no Python
+   started, no module sent). Only when it is missing is the archive transferred; then one module run,
+   which verifies the hash of the stored (or uploaded, ``_honeycomb.payload_upload``) archive and moves
+   an upload into the store. A store entry that fails that check is reported ``payload_missing`` and
+   the payload is sent and the module run once more. When the node itself must expand ``state_dir``
+   (not a plain absolute path) the look-up is a module run instead, as with ``async``, where the look-up
+   is a quick synchronous module run and only the real run is wrapped.
+
+Round trips (docs/benchmarks.md): no remote tmp dir is made up front (``TRANSFERS_FILES`` is off), so
+with pipelining a re-run is two ssh execs (look-up, module) and a first run three (look-up, transfer,
+module). The transfer is ``cat`` from stdin into ``<state_dir>/payloads/.upload-*`` next to the store,
+when modules are pipelined, the run is neither check mode nor async and the payload is at most
+RAW_UPLOAD_LIMIT bytes (it is held in memory); otherwise the remote tmp dir and the connection's file
+transfer (sftp/scp, streamed) are used as before.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import secrets
+import shlex
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
@@ -27,12 +39,16 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
 
 MODULE = "waggle.honeycomb.upgrade"
+RAW_UPLOAD_LIMIT = 16 * 1024 * 1024
+"""Largest payload sent as the stdin of one command (read into the worker's memory); larger ones are
+streamed by the connection's file transfer into the remote tmp dir."""
 display = Display()
 
 
 class ActionModule(ActionBase):
 
-    TRANSFERS_FILES = True
+    # The remote tmp dir is made only when it is needed (see the module docstring).
+    TRANSFERS_FILES = False
     _supports_check_mode = True
     _supports_async = True
 
@@ -78,17 +94,26 @@ class ActionModule(ActionBase):
                 result.update(look)
                 return result
             if look.get("payload_missing"):
-                self._upload(src, module_args)
+                self._upload(src, module_args, raw=False)
             if look.get("notes"):
                 display.warning("; ".join(look["notes"]))
             res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars,
                                        wrap_async=True)
         else:
-            res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+            res = None
+            store = self._store_path(module_args)
+            if store is not None:
+                look = self._low_level_execute_command("test -f %s" % shlex.quote(store))
+                if look["rc"] != 0:
+                    res = {"payload_missing": True}
+            if res is None:
+                res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
             if res.get("payload_missing") and not res.get("failed"):
                 notes = res.get("notes") or []
-                self._upload(src, module_args)
+                raw_upload = self._upload(src, module_args, raw=not self._task.check_mode)
                 res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+                if raw_upload and (res.get("failed") or res.get("unreachable")):
+                    self._remove_raw_upload(raw_upload)
                 if notes:
                     res["notes"] = notes + (res.get("notes") or [])
             if res.get("payload_missing"):
@@ -100,12 +125,56 @@ class ActionModule(ActionBase):
             result["signed_by"] = principal
         return result
 
-    def _upload(self, src, module_args):
-        tmpdir = self._connection._shell.tmpdir
-        if tmpdir is None:
-            tmpdir = self._make_tmp_path()
-        remote = self._connection._shell.join_path(tmpdir, "honeycomb-payload.tar.gz")
-        self._transfer_file(src, remote)
-        self._fixup_perms2((tmpdir, remote), execute=False)
-        module_args["_honeycomb"] = dict(module_args["_honeycomb"], payload_upload=remote,
-                                         payload_bytes_sent=os.path.getsize(src))
+    def _upload(self, src, module_args, raw):
+        """Send the payload for the module's next run; returns the node path when it was written
+        straight into the store directory (see the module docstring), else None."""
+        size = os.path.getsize(src)
+        raw_path = self._raw_upload_path(module_args) if raw and size <= RAW_UPLOAD_LIMIT else None
+        if raw_path is not None:
+            remote = raw_path
+            with open(src, "rb") as handle:
+                data = handle.read()
+            cmd = "umask 077 && mkdir -p %s && cat > %s" % (shlex.quote(os.path.dirname(remote)), shlex.quote(remote))
+            res = self._low_level_execute_command(cmd, in_data=data)
+            if res["rc"] != 0:
+                raise AnsibleError("could not write the payload to %s on the node (rc %s): %s; check that the "
+                                   "state_dir is writable by the connection user"
+                                   % (remote, res["rc"], to_text(res.get("stderr")).strip()))
+        else:
+            tmpdir = self._connection._shell.tmpdir
+            if tmpdir is None:
+                tmpdir = self._make_tmp_path()
+            remote = self._connection._shell.join_path(tmpdir, "honeycomb-payload.tar.gz")
+            self._transfer_file(src, remote)
+            self._fixup_perms2((tmpdir, remote), execute=False)
+        module_args["_honeycomb"] = dict(module_args["_honeycomb"], payload_upload=remote, payload_bytes_sent=size)
+        return raw_path
+
+    @staticmethod
+    def _payloads_dir(module_args):
+        """``<state_dir>/payloads`` when state_dir is a plain absolute path, else None (the node expands it)."""
+        state_dir = module_args.get("state_dir") or "/var/lib/honeycomb"
+        if not isinstance(state_dir, str) or not state_dir.startswith("/") or any(c in state_dir for c in "~$`\n"):
+            return None
+        return "%s/payloads" % state_dir.rstrip("/")
+
+    def _store_path(self, module_args):
+        """The store entry ``<state_dir>/payloads/<sha256>.tar.gz`` the raw look-up tests, or None."""
+        payloads = self._payloads_dir(module_args)
+        if payloads is None:
+            return None
+        return "%s/%s.tar.gz" % (payloads, module_args["_honeycomb"]["payload_sha256"])
+
+    def _raw_upload_path(self, module_args):
+        """``<state_dir>/payloads/.upload-<sha256>-<random>`` when the upload can be one piped command."""
+        payloads = self._payloads_dir(module_args)
+        if payloads is None or self._task.async_val or not self._is_pipelining_enabled("new"):
+            return None
+        return "%s/.upload-%s-%s" % (payloads, module_args["_honeycomb"]["payload_sha256"], secrets.token_hex(8))
+
+    def _remove_raw_upload(self, remote):
+        """The module failed before it moved the upload into the store: do not leave it behind."""
+        try:
+            self._low_level_execute_command("rm -f %s" % shlex.quote(remote))
+        except AnsibleError as exc:
+            display.vvv("could not remove %s: %s" % (remote, to_text(exc)))

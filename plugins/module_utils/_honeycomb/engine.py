@@ -830,5 +830,7 @@ class Engine(object):
             try:
                 if name.endswith(".tar.gz") and name[:-7] not in referenced and os.stat(path).st_mtime < cutoff:
                     os.unlink(path)
+                elif name.startswith(".upload-") and os.stat(path).st_mtime < cutoff:
+                    os.unlink(path)  # left by a transfer whose connection died before the module ran
             except OSError:
                 pass

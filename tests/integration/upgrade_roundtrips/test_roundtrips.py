@@ -1,0 +1,124 @@
+"""How many connections one waggle.honeycomb.upgrade task opens per node (issue 2: at most one look-up,
+one transfer when needed and one module run), read from ansible-playbook -vvv against a real sshd.
+
+These are behaviour tests (what is sent, and what is left on the node), not timing tests: the speed
+figures are in docs/benchmarks.md (`make bench`).
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hctest.playbook import run_playbook
+from hctest.upgrade import make_payload
+
+pytestmark = pytest.mark.slow
+
+EXEC_RE = re.compile(r"SSH: EXEC (ssh|sftp|scp) .*")
+
+
+def playbook(task_args, check=False):
+    task = {"name": "upgrade", "waggle.honeycomb.upgrade": task_args}
+    if check:
+        task["check_mode"] = True
+    return json.dumps([{"name": "round trips", "hosts": "nodes", "gather_facts": False, "tasks": [task]}])
+
+
+def connections(output):
+    """Kinds of the connections ansible opened, in order, from a -vvv log."""
+    kinds = []
+    for match in EXEC_RE.finditer(output):
+        line = match.group(0)
+        if match.group(1) != "ssh":
+            kinds.append("file-transfer")
+        elif "test -f " in line:
+            kinds.append("look-up")
+        elif "cat > " in line:
+            kinds.append("upload")
+        elif "ansible-tmp-" in line and "mkdir" in line:
+            kinds.append("make-tmp")
+        elif "rm -f -r " in line:
+            kinds.append("remove-tmp")
+        elif "echo ~" in line:
+            kinds.append("expand-home")
+        elif re.search(r"python[0-9.]*'?$", line) or "AnsiballZ" in line:
+            kinds.append("module")
+        else:
+            kinds.append("other: " + line[-120:])
+    return kinds
+
+
+@pytest.fixture
+def node(tmp_path):
+    state = tmp_path / "state"
+    remote_tmp = tmp_path / "remote-tmp"
+    remote_tmp.mkdir()
+    scripts = {"state_check": "test -e %s/applied && exit 100; exit 0" % tmp_path,
+               "install": "touch %s/applied" % tmp_path}
+    payload = Path(make_payload(tmp_path, scripts=scripts))
+    args = {"src": str(payload), "state_dir": str(state), "node_id_file": os.devnull, "vsn_file": os.devnull}
+    return {"state": state, "payload": payload, "args": args, "remote_tmp": remote_tmp,
+            "env": {"ANSIBLE_REMOTE_TMP": str(remote_tmp)}}
+
+
+def store_files(state):
+    payloads = Path(state) / "payloads"
+    return sorted(os.listdir(str(payloads))) if payloads.is_dir() else []
+
+
+def run(sshd, node, check=False, env=None, args=None):
+    res = run_playbook(playbook(args or node["args"], check=check), {"node1": sshd.host_vars()},
+                       env=dict(node["env"], **(env or {})), args=("-vvv",))
+    assert res.rc == 0, res.output
+    return res.result("upgrade"), connections(res.stdout)
+
+
+def test_first_run_three_connections_rerun_two(sshd, node):
+    sha = hashlib.sha256(node["payload"].read_bytes()).hexdigest()
+    r, conns = run(sshd, node)
+    assert r["status"] == "applied" and r["payload_bytes_sent"] == node["payload"].stat().st_size, r
+    # no remote tmp dir, no sftp: look-up, the payload piped into the store dir, one module run
+    assert conns == ["look-up", "upload", "module"], conns
+    assert store_files(node["state"]) == [sha + ".tar.gz"]  # the upload was moved into the store
+
+    r, conns = run(sshd, node)
+    assert r["status"] == "already_applied" and r["payload_bytes_sent"] == 0 and not r["payload_transferred"], r
+    assert conns == ["look-up", "module"], conns
+    assert os.listdir(str(node["remote_tmp"])) == []
+
+
+def test_without_pipelining_the_payload_goes_through_the_remote_tmp_dir(sshd, node):
+    r, conns = run(sshd, node, env={"ANSIBLE_PIPELINING": "False"})
+    assert r["status"] == "applied" and r["payload_transferred"] is True, r
+    assert "upload" not in conns and "file-transfer" in conns, conns
+    assert conns[0] == "look-up" and "remove-tmp" in conns, conns
+    assert len(store_files(node["state"])) == 1
+    assert os.listdir(str(node["remote_tmp"])) == []  # the remote tmp dir was removed
+
+
+def test_check_mode_leaves_the_store_alone(sshd, node):
+    r, conns = run(sshd, node, check=True)
+    assert r["status"] == "needed" and r["changed"] is True, r
+    assert conns[0] == "look-up" and "upload" not in conns, conns
+    assert store_files(node["state"]) == []  # check mode sent the payload to the remote tmp dir only
+    assert os.listdir(str(node["remote_tmp"])) == []
+
+
+def test_state_dir_the_node_expands_uses_a_module_look_up(sshd, node):
+    """``~`` in state_dir is the node user's home: only the module can resolve it, so the look-up is a
+    module run and the transfer goes through the remote tmp dir, as before."""
+    name = ".hc-roundtrips-%s" % uuid.uuid4().hex[:12]
+    home = Path(os.path.expanduser("~root"))  # the test sshd logs in as root on this machine
+    try:
+        r, conns = run(sshd, node, args=dict(node["args"], state_dir="~/" + name))
+        assert r["status"] == "applied", r
+        assert "look-up" not in conns and "upload" not in conns and conns.count("module") == 2, conns
+        assert len(store_files(home / name)) == 1
+    finally:
+        shutil.rmtree(str(home / name), ignore_errors=True)
