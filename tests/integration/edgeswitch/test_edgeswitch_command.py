@@ -13,8 +13,8 @@ def args(switch, **extra):
 def test_show_commands_raw_and_parsed_through_the_pager(switch):
     switch.settings(honour_terminal_length=False)      # the switch keeps paging: the driver pages through
     (switch.state_dir / "cli.bnr").write_text("waggle config version: 5.6.7")
-    r = switch.run_module("edgeswitch_command", args(switch, commands=["sh ver", "show clibanner",
-                                                                        "show running-config"]))
+    r = switch.run_module("edgeswitch_command", args(
+        switch, commands=["sh ver", "show clibanner", "show running-config"]))
     assert r["_rc"] == 0, r
     assert r["changed"] is False
     assert r["parsed"]["version"]["software_version"] == "1.9.2.5322630"

@@ -13,7 +13,7 @@ def role_vars(switch, **extra):
 
 
 def test_backup_playbook_keeps_the_newest(switch):
-    for _ in range(2):
+    for _run in range(2):
         res = switch.run_playbook(str(REPO / "playbooks" / "switch_backup.yml"),
                                   extra_vars=role_vars(switch, edgeswitch_backup_keep=1))
         assert res.rc == 0, res.output

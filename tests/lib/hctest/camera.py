@@ -152,4 +152,4 @@ def run_ansible_playbook(args, timeout=240, env=None, prefix=()):
     })
     full_env.update(env or {})
     return subprocess.run(list(prefix) + [str(VENV / "bin" / "ansible-playbook")] + list(args), capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=str(REPO))
+                          check=False, env=full_env, timeout=timeout, cwd=str(REPO))

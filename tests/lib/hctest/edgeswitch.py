@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -162,8 +161,8 @@ class SwitchLab:
         try:
             result = json.loads(proc.stdout)
         except ValueError:
-            raise AssertionError("module %s printed no JSON: rc=%s\n%s\n%s" % (module, proc.returncode,
-                                                                            proc.stdout, proc.stderr))
+            raise AssertionError("module %s printed no JSON: rc=%s\n%s\n%s" % (
+                module, proc.returncode, proc.stdout, proc.stderr))
         result["_rc"] = proc.returncode
         return result
 

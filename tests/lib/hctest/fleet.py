@@ -52,7 +52,7 @@ def skip_unless_fleet_possible() -> None:
 def simfleet(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
     """Run the simfleet CLI (the same Python as pytest) and return the completed process."""
     r = subprocess.run([sys.executable, "-m", "hctools.simfleet", *args], capture_output=True, text=True,
-                       timeout=timeout)
+                       check=False, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"simfleet {' '.join(args)} failed rc={r.returncode}:\n{r.stdout}\n{r.stderr}")
     return r
@@ -96,7 +96,8 @@ class FleetHandle:
                 node, command]
 
     def ssh(self, node: str, command: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        r = subprocess.run(self.ssh_argv(node, command), capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(self.ssh_argv(node, command), capture_output=True, text=True, check=False,
+                           timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError(f"ssh {node} {command!r} rc={r.returncode}: {r.stderr}")
         return r
@@ -116,7 +117,7 @@ class FleetHandle:
                          env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run ansible-playbook with this fleet's inventory; does not check the return code."""
         argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), str(playbook), *args]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
                               env=env or self.ansible_env(), cwd=str(REPO))
 
 

@@ -1,7 +1,6 @@
 """Shared fixtures of the sanity_check unit tests: fixture files and small real servers on 127.0.0.1."""
 
 import http.server
-import os
 import pathlib
 import socket
 import stat
