@@ -8,19 +8,34 @@ bastion sshd), then measures with the same parallelism (forks):
   ansible         playbooks/upgrade_one.yml doing the same upgrade
   ansible-rerun   the same playbook again, every node already in the target state
 
-and appends a table to docs/benchmarks.md with the date and the machine. Run with `make bench`;
-`python tools/bench/run.py --nodes 10 --nodes 50` picks the sizes.
+  ansible-cold    the re-run once more after closing the ssh ControlMasters (cold, like the baseline)
+
+and appends a table to docs/benchmarks.md with the date, the machine and the load average. Run with
+`make bench`; `python tools/bench/run.py --nodes 10 --nodes 50` picks the sizes, `--set NAME=VALUE`
+passes settings to the ansible runs (e.g. `--set ANSIBLE_SSH_ARGS=...`, `--set ANSIBLE_STRATEGY=free`)
+and `--label` names such a variant in the table. docs/benchmarks.md explains the method.
+
+Controller CPU time is that of ansible-playbook, its workers and every ssh client including the
+ControlMasters, which daemonise: this process makes itself their child subreaper so that their CPU
+time is counted when they exit. Fleet CPU time is that of the bastion sshd, every node's processes
+(sshd, sessions, modules, scripts) and the tunnel clients, summed from /proc. On a machine shared with
+other work, CPU time is a steadier measure than wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import ctypes
 import datetime
+import glob
+import re
 import json
 import os
 import platform
 import resource
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +47,7 @@ VENV_BIN = Path(sys.executable).parent
 DOC = REPO / "docs" / "benchmarks.md"
 PAYLOAD_SRC = REPO / "examples" / "payloads" / "honeycomb-version"
 NODE_PYTHON = "/usr/bin/python3"
+STATS_FILE = "/var/lib/honeycomb/bench-module-stats"
 CALLBACKS = REPO / "tests" / "lib" / "hctest" / "callback_plugins"
 
 # The targets of issue 9, checked (not asserted) and printed beside the figures.
@@ -51,18 +67,112 @@ def simfleet(*args):
     return run([str(VENV_BIN / "simfleet"), *args], timeout=900).stdout
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper():
+    """Orphans (daemonised ssh ControlMasters) get reparented to us, so their CPU time is counted."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def reap_orphans():
+    """Wait for exited orphans so that their rusage is added to RUSAGE_CHILDREN."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def close_masters(cp_dir: Path, wait_s=10.0):
+    """Ask every ssh ControlMaster with a socket in cp_dir (ours only) to exit, then reap it."""
+    for sock in glob.glob(os.path.join(str(cp_dir), "*")):
+        subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True, timeout=30,
+                       check=False)
+    deadline = time.monotonic() + wait_s
+    while glob.glob(os.path.join(str(cp_dir), "*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    reap_orphans()
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table():
+    """{pid: (ppid, CPU seconds of the process and of its waited-for children)} of every process."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(b")") + 2:].split()
+        # fields[0] is state (field 3): ppid is field 4, utime..cstime are fields 14-17
+        table[int(name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]) / CLK_TCK)
+    return table
+
+
+class FleetCPU:
+    """CPU seconds used by the simulated fleet: the bastion sshd, every node's processes (init, sshd,
+    sessions, modules, scripts) and the nodes' tunnel clients. The sum over live processes of their own
+    and their reaped children's CPU time only grows, so a difference measures what happened in between."""
+
+    def __init__(self, fleet_dir: Path):
+        state = json.loads((fleet_dir / "fleet.json").read_text())
+        self.roots = {state["bastion"]["pid"]}
+        for node in state["nodes"]:
+            for key in ("init", "relay"):
+                if node.get(key):
+                    self.roots.add(node[key]["pid"])
+
+    def seconds(self):
+        table = _proc_table()
+        children = {}
+        for pid, (ppid, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        total, todo = 0.0, [pid for pid in self.roots if pid in table]
+        while todo:
+            pid = todo.pop()
+            total += table[pid][1]
+            todo.extend(children.get(pid, ()))
+        return total
+
+
 class Timed:
-    """Wall time and the CPU time of the child processes that finished inside the block."""
+    """Wall time, the CPU time of the child processes that finished inside the block and, with a
+    FleetCPU, the fleet's CPU time."""
+
+    def __init__(self, fleet: FleetCPU | None = None):
+        self.fleet = fleet
+        self.fleet_cpu = None
 
     def __enter__(self):
+        reap_orphans()  # exited orphans from before the block (e.g. a stopped fleet's daemons) do not count
+        self.f0 = self.fleet.seconds() if self.fleet else None
         self.t0 = time.monotonic()
         self.r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         return self
 
+    def mark(self):
+        """Wall time so far (what follows inside the block counts for CPU only)."""
+        self.marked = time.monotonic() - self.t0
+
     def __exit__(self, *exc):
+        reap_orphans()
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.wall = time.monotonic() - self.t0
         self.cpu = (r1.ru_utime - self.r0.ru_utime) + (r1.ru_stime - self.r0.ru_stime)
+        if self.fleet:
+            self.fleet_cpu = self.fleet.seconds() - self.f0
         return False
 
 
@@ -107,34 +217,57 @@ def baseline_check(ssh_config, hosts, forks):
 
 def reset_nodes(ssh_config, hosts, forks):
     script = ("rm -rf /var/lib/honeycomb/hc-baseline /var/lib/honeycomb/jobs /var/lib/honeycomb/installed.json "
-              "/var/lib/honeycomb/payloads /etc/waggle/honeycomb; rm -f /var/lib/honeycomb/bench-maxrss")
+              f"/var/lib/honeycomb/payloads /etc/waggle/honeycomb {STATS_FILE}")
     parallel(hosts, forks, lambda h: ssh(ssh_config, h, script) == 0)
 
 
 def write_interpreter_wrapper(path: Path):
-    """A Python interpreter stand-in that records the peak RSS of the module process it runs."""
+    """A Python interpreter stand-in that records peak RSS (KiB), CPU and wall seconds of the module
+    process it runs, one line per module run. Used only in untimed runs: it costs a Python start."""
     path.write_text(
         "#!/usr/bin/python3\n"
-        "import resource, subprocess, sys\n"
+        "import resource, subprocess, sys, time\n"
+        "t0 = time.monotonic()\n"
         f"rc = subprocess.call([{NODE_PYTHON!r}] + sys.argv[1:])\n"
-        "kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "with open('/var/lib/honeycomb/bench-maxrss', 'a') as fh:\n"
-        "    fh.write('%d\\n' % kib)\n"
+        "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        f"with open({STATS_FILE!r}, 'a') as fh:\n"
+        "    fh.write('%d %.3f %.3f\\n' % (ru.ru_maxrss, ru.ru_utime + ru.ru_stime, time.monotonic() - t0))\n"
         "sys.exit(rc)\n")
     path.chmod(0o755)
 
 
-def module_peak_kib(ssh_config, hosts):
-    peak = 0
-    for host in hosts:
-        out = subprocess.run(["ssh", "-F", str(ssh_config), host, "cat /var/lib/honeycomb/bench-maxrss"],
-                             capture_output=True, text=True, timeout=60).stdout
-        peak = max([peak] + [int(x) for x in out.split() if x.isdigit()])
-    return peak
+def module_stats(ssh_config, hosts, forks):
+    """[(peak KiB, CPU s, wall s)] of every module run the wrapper recorded on these hosts; clears them."""
+    runs = []
+
+    def one(host):
+        out = subprocess.run(["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", host,
+                              f"cat {STATS_FILE} 2>/dev/null; rm -f {STATS_FILE}"],
+                             capture_output=True, text=True, timeout=120).stdout
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) == 3:
+                runs.append((int(fields[0]), float(fields[1]), float(fields[2])))
+        return True
+    parallel(hosts, forks, one)
+    return runs
 
 
-def ansible_run(inventory, payload, forks, work: Path, wrapper: Path):
-    results = work / f"results-{time.monotonic_ns()}.jsonl"
+def wrapper_cpu(ssh_config, host):
+    """CPU seconds of one start of the interpreter wrapper itself (its imports), measured on the node."""
+    code = ("import resource, subprocess\n"
+            f"for _ in range(5): subprocess.call([{NODE_PYTHON!r}, '-c', 'import resource, subprocess, sys, time'])\n"
+            "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+            "print((r.ru_utime + r.ru_stime) / 5)\n")
+    out = subprocess.run(["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", host, f"{NODE_PYTHON} -"],
+                         input=code, capture_output=True, text=True, timeout=120).stdout
+    try:
+        return float(out.split()[-1])
+    except (ValueError, IndexError):
+        return 0.0
+
+
+def ansible_env(work: Path, results: Path, forks: int, cp_dir: Path, settings: dict):
     env = dict(os.environ)
     env.update({
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -144,15 +277,40 @@ def ansible_run(inventory, payload, forks, work: Path, wrapper: Path):
         "HCTEST_RESULTS_FILE": str(results),
         "ANSIBLE_FORKS": str(forks),
         "ANSIBLE_NOCOLOR": "1",
+        # Private ControlMasters: simulated fleets reuse node IDs, so a shared control_path_dir would
+        # reach another fleet's node (docs/performance.md).
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp_dir),
+        "ANSIBLE_LOCAL_TEMP": str(work / "ansible-local"),
     })
+    env.update(settings)
+    return env
+
+
+def ansible_run(inventory, payload, forks, work: Path, interpreter, cp_dir: Path, settings: dict,
+                limit=None, verbose=False):
+    results = work / f"results-{time.monotonic_ns()}.jsonl"
+    env = ansible_env(work, results, forks, cp_dir, settings)
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / "upgrade_one.yml"),
-           "-e", json.dumps({"payload": str(payload), "ansible_python_interpreter": str(wrapper)})]
+           "-e", json.dumps({"payload": str(payload), "ansible_python_interpreter": str(interpreter)})]
+    if limit:
+        cmd += ["-l", limit]
+    if verbose:
+        cmd.append("-vvv")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise RuntimeError(f"ansible-playbook failed rc={proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     applied = [r["result"] for r in records if r["task"] == "Apply the payload"]
+    if verbose:
+        return applied, proc.stdout
     return applied
+
+
+def round_trips(log: str) -> str:
+    """Connections a task used on one host, from a -vvv log: ssh execs, and file transfers (sftp/scp)."""
+    execs = len(re.findall(r"SSH: EXEC ssh ", log))
+    transfers = len(re.findall(r"SSH: EXEC (?:sftp|scp) ", log))
+    return f"{execs}+{transfers}" if transfers else str(execs)
 
 
 def controller_peak_mib():
@@ -172,9 +330,10 @@ def machine_line():
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def bench_size(n, forks, work: Path):
+def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True):
     fleet_dir = work / f"fleet{n}"
     simfleet("up", "--nodes", str(n), "--dir", str(fleet_dir), "--devices", "none", "--no-remember")
+    cp_dir = Path(tempfile.mkdtemp(prefix="hcb-cp-", dir="/tmp"))  # short: unix socket paths <= 108 bytes
     try:
         inventory = work / f"inventory{n}.yml"
         inventory.write_text(simfleet("inventory", "--dir", str(fleet_dir)))
@@ -188,52 +347,98 @@ def bench_size(n, forks, work: Path):
         wrapper = REPO / ".build" / "bench" / "python3-maxrss"
         wrapper.parent.mkdir(parents=True, exist_ok=True)
         write_interpreter_wrapper(wrapper)
-        row = {"nodes": n, "forks": forks, "payload_bytes": payload.stat().st_size}
+        row = {"nodes": n, "forks": forks, "payload_bytes": payload.stat().st_size, "load_before": os.getloadavg()[0]}
+        fleet = FleetCPU(fleet_dir)
 
         reset_nodes(ssh_config, hosts, forks)
-        with Timed() as t:
+        with Timed(fleet) as t:
             baseline_full(ssh_config, hosts, payload, forks)
-        row["baseline_s"], row["baseline_cpu_s"] = t.wall, t.cpu
-        with Timed() as t:
+        row["baseline_s"], row["baseline_cpu_s"], row["baseline_fleet_cpu_s"] = t.wall, t.cpu, t.fleet_cpu
+        with Timed(fleet) as t:
             baseline_check(ssh_config, hosts, forks)
         row["baseline_check_s"], row["baseline_check_cpu_s"] = t.wall, t.cpu
+        row["baseline_check_fleet_cpu_s"] = t.fleet_cpu
 
         reset_nodes(ssh_config, hosts, forks)
-        with Timed() as t:
-            first = ansible_run(inventory, payload, forks, work, wrapper)
-        row["ansible_s"], row["ansible_cpu_s"] = t.wall, t.cpu
+        with Timed(fleet) as t:
+            first = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings)
+        row["ansible_s"] = t.wall
         row["applied"] = sum(1 for r in first if r.get("status") == "applied")
-        row["module_peak_mib"] = module_peak_kib(ssh_config, hosts) / 1024.0
-        with Timed() as t:
-            rerun = ansible_run(inventory, payload, forks, work, wrapper)
-        row["rerun_s"], row["rerun_cpu_s"] = t.wall, t.cpu
+        with Timed(fleet) as t:
+            rerun = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings)
+        row["rerun_s"] = t.wall
         row["already_applied"] = sum(1 for r in rerun if r.get("status") == "already_applied")
         row["rerun_payload_bytes"] = sum(int(r.get("payload_bytes_sent") or 0) for r in rerun)
+        # The ControlMasters of those two runs are still up and their CPU time is only counted when they
+        # exit, so controller CPU comes from two more runs that each close their masters at the end.
+        close_masters(cp_dir)
+        with Timed(fleet) as t:
+            cold = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings)
+            t.mark()
+            close_masters(cp_dir)
+        row["rerun_cold_s"], row["rerun_cold_cpu_s"], row["rerun_cold_fleet_cpu_s"] = t.marked, t.cpu, t.fleet_cpu
+        row["already_applied_cold"] = sum(1 for r in cold if r.get("status") == "already_applied")
+        reset_nodes(ssh_config, hosts, forks)
+        with Timed(fleet) as t:
+            ansible_run(inventory, payload, forks, work, wrapper, cp_dir, settings)
+            close_masters(cp_dir)
+        # a second full run, with the node-side wrapper (its wall time is not used); the wrapper's own
+        # Python start is subtracted from the fleet's CPU below
+        row["ansible_cpu_s"], ansible_fleet_cpu = t.cpu, t.fleet_cpu
+        stats = module_stats(ssh_config, hosts, forks)
+        row["module_peak_mib"] = max(kib for kib, _, _ in stats) / 1024.0
+        row["module_cpu_s"] = sum(cpu for _, cpu, _ in stats) / len(stats)
+        row["module_runs_per_host"] = len(stats) / n
+        row["ansible_fleet_cpu_s"] = ansible_fleet_cpu - wrapper_cpu(ssh_config, hosts[0]) * len(stats)
         row["controller_peak_mib"] = controller_peak_mib()
+        if count_round_trips:
+            reset_nodes(ssh_config, hosts[:1], 1)
+            _, log_full = ansible_run(inventory, payload, 1, work, wrapper, cp_dir, settings, limit=hosts[0], verbose=True)
+            _, log_rerun = ansible_run(inventory, payload, 1, work, wrapper, cp_dir, settings, limit=hosts[0], verbose=True)
+            close_masters(cp_dir)
+            row["round_trips"] = f"{round_trips(log_full)} / {round_trips(log_rerun)}"
+            rerun_stats = module_stats(ssh_config, hosts[:1], 1)[-1:]
+            row["module_cpu_rerun_s"] = rerun_stats[0][1] if rerun_stats else None
         row["upgrade_ratio"] = row["ansible_s"] / row["baseline_s"]
         row["rerun_ratio"] = row["rerun_s"] / row["baseline_check_s"]
+        row["rerun_cold_ratio"] = row["rerun_cold_s"] / row["baseline_check_s"]
         row["overhead_per_node_s"] = (row["ansible_s"] - row["baseline_s"]) / n
+        row["load_after"] = os.getloadavg()[0]
         return row
     finally:
+        close_masters(cp_dir)
+        shutil.rmtree(cp_dir, ignore_errors=True)
         simfleet("down", "--dir", str(fleet_dir), "--purge")
+        reap_orphans()
 
 
-def render(rows, date, machine):
-    lines = [f"\n### Run of {date}\n", f"Machine: {machine}\n",
-             "| N | forks | baseline s | ansible s | ratio (target <= 2.0) | baseline check s | re-run s | "
-             "ratio (target <= 1.5) | re-run payload bytes | overhead s/node | controller CPU s (ansible / baseline) | "
-             "module peak MiB (target < 40) | controller peak MiB | applied / already |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+def render(rows, date, machine, label):
+    lines = [f"\n### Run of {date}{' - ' + label if label else ''}\n", f"Machine: {machine}\n",
+             "| N | forks | load avg (start / end) | baseline s | ansible s | ratio (target <= 2.0) | "
+             "baseline check s | re-run s | ratio (target <= 1.5) | cold re-run s | cold ratio | "
+             "re-run payload bytes | round trips per host (full / re-run) | controller CPU s: full run (ansible / "
+             "baseline) | controller CPU s: cold re-run (ansible / baseline check) | fleet CPU s: full run (ansible / "
+             "baseline) | fleet CPU s: cold re-run (ansible / baseline check) | overhead s/node | "
+             "module runs per host, node CPU s per run | module peak MiB (target < 40) | controller peak MiB | "
+             "applied / already |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
-            f"| {r['nodes']} | {r['forks']} | {r['baseline_s']:.1f} | {r['ansible_s']:.1f} | {r['upgrade_ratio']:.2f} | "
-            f"{r['baseline_check_s']:.1f} | {r['rerun_s']:.1f} | {r['rerun_ratio']:.2f} | {r['rerun_payload_bytes']} | "
-            f"{r['overhead_per_node_s']:.2f} | {r['ansible_cpu_s']:.0f} / {r['baseline_cpu_s']:.0f} | "
+            f"| {r['nodes']} | {r['forks']} | {r['load_before']:.1f} / {r['load_after']:.1f} | {r['baseline_s']:.1f} | "
+            f"{r['ansible_s']:.1f} | {r['upgrade_ratio']:.2f} | {r['baseline_check_s']:.1f} | {r['rerun_s']:.1f} | "
+            f"{r['rerun_ratio']:.2f} | {r['rerun_cold_s']:.1f} | {r['rerun_cold_ratio']:.2f} | {r['rerun_payload_bytes']} | "
+            f"{r.get('round_trips', '-')} | {r['ansible_cpu_s']:.1f} / {r['baseline_cpu_s']:.1f} | "
+            f"{r['rerun_cold_cpu_s']:.1f} / {r['baseline_check_cpu_s']:.1f} | "
+            f"{r['ansible_fleet_cpu_s']:.1f} / {r['baseline_fleet_cpu_s']:.1f} | "
+            f"{r['rerun_cold_fleet_cpu_s']:.1f} / {r['baseline_check_fleet_cpu_s']:.1f} | {r['overhead_per_node_s']:.2f} | "
+            f"{r['module_runs_per_host']:.0f}, {r['module_cpu_s']:.2f} | "
             f"{r['module_peak_mib']:.1f} | {r['controller_peak_mib']:.0f} | {r['applied']} / {r['already_applied']} |")
     by_n = {r["nodes"]: r for r in rows}
     if 50 in by_n and 100 in by_n:
         growth = by_n[100]["ansible_s"] / by_n[50]["ansible_s"]
-        lines.append(f"\nN=100 / N=50 full upgrade: {growth:.2f}x (target <= {TARGETS['linear_100_vs_50']}x)")
+        base = by_n[100]["baseline_s"] / by_n[50]["baseline_s"]
+        lines.append(f"\nN=100 / N=50 full upgrade: {growth:.2f}x (target <= {TARGETS['linear_100_vs_50']}x; "
+                     f"baseline {base:.2f}x)")
     return "\n".join(lines) + "\n"
 
 
@@ -242,19 +447,30 @@ def main(argv=None):
     parser.add_argument("--nodes", type=int, action="append", help="fleet size (repeatable; default 10 50 100)")
     parser.add_argument("--forks", type=int, default=25)
     parser.add_argument("--no-doc", action="store_true", help="print the table only, leave docs/benchmarks.md alone")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment for the ansible runs, e.g. ANSIBLE_STRATEGY=free (repeatable)")
+    parser.add_argument("--label", default="", help="name of the variant, shown in the table heading")
     args = parser.parse_args(argv)
     sizes = args.nodes or [int(x) for x in os.environ.get("BENCH_NODES", "10 50 100").split()]
     if os.geteuid() != 0:
         sys.exit("make bench needs root: the simulated fleet uses network, mount and pid namespaces")
+    settings = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--set needs NAME=VALUE, got {item!r}")
+        settings[name] = value
+    label = args.label or " ".join(args.set)
+    become_subreaper()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rows = []
     with tempfile.TemporaryDirectory(prefix="hcb-", dir="/tmp") as tmp:
         for n in sizes:
             print(f"bench: N={n} ...", flush=True)
-            row = bench_size(n, args.forks, Path(tmp))
+            row = bench_size(n, args.forks, Path(tmp), settings, count_round_trips=not rows)
             print(json.dumps(row), flush=True)
             rows.append(row)
-    table = render(rows, date, machine_line())
+    table = render(rows, date, machine_line(), label)
     print(table)
     if not args.no_doc:
         if not DOC.exists():
