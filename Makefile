@@ -19,7 +19,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-core216 collection test units integration py36 sanity lint changelog-lint demo demo-down bench soak clean
+.PHONY: help venv venv-core216 collection test units integration molecule py36 sanity lint changelog-lint demo demo-down bench soak clean
 
 help:
 	@echo "make demo    start an 8-node simulated fleet and run the example upgrade through its tunnels"
@@ -54,13 +54,18 @@ venv-core216: $(VENV_CORE216)/.installed collection
 
 test: venv venv-core216
 	$(VENV)/bin/python -m pytest tests/unit tests/integration -n 2 --timeout 900 $(PYTEST_ARGS)
-	$(MAKE) py36 sanity lint changelog-lint
+	$(MAKE) molecule py36 sanity lint changelog-lint
 
 units: venv
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
 integration: venv venv-core216
 	$(VENV)/bin/python -m pytest tests/integration --timeout 900 $(PYTEST_ARGS)
+
+# Molecule scenarios against loopback sshd targets (extensions/molecule, ports 22101/22102 unless
+# HC_MOLECULE_PORT_T1/_T2 say otherwise).
+molecule: venv
+	cd $(CURDIR) && $(VENV)/bin/molecule test --all
 
 # Node-side code must import and compile on the Python 3.6 of Ubuntu 18.04 nodes.
 py36:

@@ -29,6 +29,10 @@ PY
 mkdir -p "$HOME/.ansible/test/cache"
 cp "$here/tools/ansible-test-get-pip.py" "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
 
+# ansible-test creates its per-test venvs under ~/.ansible/test; concurrent runs race there.
+exec 9>"$HOME/.ansible/test/.waggle-honeycomb-sanity.lock"
+flock 9
+
 pyver=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 cd "$dest"
 "$venv/bin/ansible-test" sanity --local --python "$pyver" --color no "$@"

@@ -189,6 +189,7 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/waggle-beekeeper
 cache_timeout: 3600
 
+---
 # simfleet.beekeeper.yml: the simulated fleet, from a file written by `simfleet inventory --format beekeeper`
 plugin: waggle.honeycomb.beekeeper
 path: /tmp/simfleet/beekeeper.json
