@@ -268,7 +268,7 @@ def stray_files(state_dir: Path) -> list[str]:
     out = []
     for p in state_dir.rglob("*") if state_dir.is_dir() else []:
         n = p.name
-        if ".tmp." in n or ".partial." in n or ".staging-" in n or n.endswith(".hc-restore"):
+        if ".tmp." in n or ".partial." in n or n.startswith(".upload-") or ".staging-" in n or n.endswith(".hc-restore"):
             out.append(str(p.relative_to(state_dir)))
     return sorted(out)
 
