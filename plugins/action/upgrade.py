@@ -168,9 +168,16 @@ class ActionModule(ActionBase):
     def _raw_upload_path(self, module_args):
         """``<state_dir>/payloads/.upload-<sha256>-<random>`` when the upload can be one piped command."""
         payloads = self._payloads_dir(module_args)
-        if payloads is None or self._task.async_val or not self._is_pipelining_enabled("new"):
+        if payloads is None or self._task.async_val or not self._pipelines_modules():
             return None
         return "%s/.upload-%s-%s" % (payloads, module_args["_honeycomb"]["payload_sha256"], secrets.token_hex(8))
+
+    def _pipelines_modules(self):
+        """Whether modules go to this node as the stdin of one command (then so can the payload)."""
+        try:
+            return self._is_pipelining_enabled("new")
+        except AssertionError:
+            return False  # mitogen's ActionMixin forbids the question; use the file transfer path
 
     def _remove_raw_upload(self, remote):
         """The module failed before it moved the upload into the store: do not leave it behind."""

@@ -49,6 +49,7 @@ PAYLOAD_SRC = REPO / "examples" / "payloads" / "honeycomb-version"
 NODE_PYTHON = "/usr/bin/python3"
 STATS_FILE = "/var/lib/honeycomb/bench-module-stats"
 CALLBACKS = REPO / "tests" / "lib" / "hctest" / "callback_plugins"
+PLAYBOOK = REPO / "playbooks" / "upgrade_one.yml"  # --playbook: its upgrade task must be named "Apply the payload"
 
 # The targets of issue 9, checked (not asserted) and printed beside the figures.
 TARGETS = {
@@ -290,7 +291,7 @@ def ansible_run(inventory, payload, forks, work: Path, interpreter, cp_dir: Path
                 limit=None, verbose=False):
     results = work / f"results-{time.monotonic_ns()}.jsonl"
     env = ansible_env(work, results, forks, cp_dir, settings)
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / "upgrade_one.yml"),
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK),
            "-e", json.dumps({"payload": str(payload), "ansible_python_interpreter": str(interpreter)})]
     if limit:
         cmd += ["-l", limit]
@@ -450,6 +451,9 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="environment for the ansible runs, e.g. ANSIBLE_STRATEGY=free (repeatable)")
     parser.add_argument("--label", default="", help="name of the variant, shown in the table heading")
+    parser.add_argument("--playbook", type=Path, default=REPO / "playbooks" / "upgrade_one.yml",
+                        help="playbook to measure (default playbooks/upgrade_one.yml); its upgrade task must be "
+                             "named 'Apply the payload' and it must take -e payload=...")
     args = parser.parse_args(argv)
     sizes = args.nodes or [int(x) for x in os.environ.get("BENCH_NODES", "10 50 100").split()]
     if os.geteuid() != 0:
@@ -461,6 +465,7 @@ def main(argv=None):
             parser.error(f"--set needs NAME=VALUE, got {item!r}")
         settings[name] = value
     label = args.label or " ".join(args.set)
+    globals()["PLAYBOOK"] = args.playbook.resolve()
     become_subreaper()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rows = []
