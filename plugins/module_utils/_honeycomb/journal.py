@@ -218,6 +218,8 @@ class StateDir(object):
             if status not in ("inconsistent", "rollback_failed"):
                 remove_tree(os.path.join(journal.job_dir, "payload"))
                 remove_tree(os.path.join(journal.job_dir, "backup"))
+            self._remove_stale_temps(journal.job_dir, ".journal.json.tmp.")
+        self._remove_stale_temps(self.root, ".installed.json.tmp.", ".lock.json.tmp.")
         excess = len(finished) - max(0, keep_jobs)
         for journal in finished:
             if excess <= 0:
@@ -230,6 +232,22 @@ class StateDir(object):
         if removed:
             fsync_dir(self.jobs_dir)
         return removed
+
+
+    @staticmethod
+    def _remove_stale_temps(directory, *prefixes):
+        """Temp files of atomic writes that a power cut interrupted (``.<name>.tmp.<pid>.<n>``). Only
+        the lock holder writes these files and prune runs under the lock, so none is in use."""
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(prefixes):
+                try:
+                    os.unlink(os.path.join(directory, name))
+                except OSError:
+                    pass
 
 
 class Journal(object):

@@ -204,3 +204,19 @@ def test_journal_checker_sees_what_is_wrong(env, monkeypatch):
     want = sum(1 for e in good["events"] if e["event"] == "phase_started" and e.get("phase") == "install")
     assert lost_entries(good, starts) == max(0, 2 - want)
     assert lost_entries(good, starts + [("verify", 7, good["job_id"], "1")]) == max(0, 2 - want) + 1
+
+
+def test_temp_files_of_interrupted_journal_writes_are_removed(env):
+    """Before (found by the soak): a power cut in the middle of an atomic journal write left
+    ``.journal.json.tmp.<pid>.<n>`` in the job dir until the whole job was pruned."""
+    p = make_payload(env.tmp)
+    env.run(p)
+    job_dir = env.jobs()[0].job_dir
+    stale = [os.path.join(job_dir, ".journal.json.tmp.142.357976944"),
+             str(env.state / ".installed.json.tmp.77.12345"), str(env.state / ".lock.json.tmp.78.999")]
+    for path in stale:
+        with open(path, "w") as handle:
+            handle.write('{"half": ')
+    assert env.run(make_payload(env.tmp, name="next"))["status"] == "applied"
+    assert [path for path in stale if os.path.exists(path)] == []
+    assert os.path.isfile(os.path.join(job_dir, "journal.json"))
