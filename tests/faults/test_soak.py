@@ -10,7 +10,8 @@ speeds per node, and on ~20% of the nodes a verify that fails once, so that roll
 interrupted too). While that run is going, each node is interrupted once at a
 random moment: a power cut (60%) or a tunnel drop (40%), 90% of the nodes per cycle; a quarter of
 the moments are drawn over the whole run (connecting, transfer, job, after it), the rest over the
-node's job (from its first script start). Then every node is powered on / reconnected and
+node's job (0 to 20 script steps after its first script started; a job takes ~18 steps plus the
+scripts' start-up). Then every node is powered on / reconnected and
 the same upgrade is re-run (up to 3 times) until every node reports applied or already_applied.
 
 Counted after every cycle, per node (goal: the first three are zero):
@@ -114,7 +115,7 @@ def test_soak(soak_fleet, tmp_path):
                     plan[vsn] = (kind, None, rng.uniform(0.5, window))
                 else:  # a moment of the node's job: after its first script started
                     step = float((ff.hcf(vsn, NAME) / "step").read_text())
-                    plan[vsn] = (kind, len(hf.script_runs(ff.hcf(vsn, NAME))), rng.uniform(0, 30 * step))
+                    plan[vsn] = (kind, len(hf.script_runs(ff.hcf(vsn, NAME))), rng.uniform(0, 20 * step))
         hits = {}
         errors = []
 
