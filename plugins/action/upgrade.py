@@ -3,9 +3,9 @@
 """Controller side of waggle.honeycomb.upgrade.
 
 1. Validate the task arguments; find ``src`` on the controller.
-2. ``payload.inspect_archive(src)``; verify the signature when ``allowed_signers`` is set or
-   ``require_signature`` is true; check ``parameters`` against the manifest's schema. A refused
-   payload never reaches the node.
+2. ``payload.inspect_archive(src)``, once per playbook run and payload file (``inspect_once``);
+   verify the signature when ``allowed_signers`` is set or ``require_signature`` is true; check
+   ``parameters`` against the manifest's schema. A refused payload never reaches the node.
 3. Look the payload up in the node's store by SHA-256: one raw ``test -f <store path>`` (no Python
    started, no module sent). Only when it is missing is the archive transferred; then one module run,
    which verifies the hash of the stored (or uploaded, ``_honeycomb.payload_upload``) archive and moves
@@ -25,10 +25,15 @@ transfer (sftp/scp, streamed) are used as before.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import base64
+import fcntl
+import hashlib
+import json
 import os
 import secrets
 import shlex
 
+from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
@@ -42,7 +47,69 @@ MODULE = "waggle.honeycomb.upgrade"
 RAW_UPLOAD_LIMIT = 16 * 1024 * 1024
 """Largest payload sent as the stdin of one command (read into the worker's memory); larger ones are
 streamed by the connection's file transfer into the remote tmp dir."""
+INSPECT_CACHE_VERSION = 1
 display = Display()
+
+
+def _payload_to_json(payload):
+    def b64(data):
+        return None if data is None else base64.b64encode(data).decode("ascii")
+    return {"v": INSPECT_CACHE_VERSION, "format": payload.format, "manifest": payload.manifest,
+            "archive_sha256": payload.archive_sha256, "signature": b64(payload.signature),
+            "manifest_bytes": b64(payload.manifest_bytes), "path": payload.path,
+            "expanded_bytes": payload.expanded_bytes, "member_count": payload.member_count}
+
+
+def _payload_from_json(data):
+    def unb64(text):
+        return None if text is None else base64.b64decode(text)
+    return pl.Payload(data["format"], data["manifest"], data["archive_sha256"], unb64(data["signature"]),
+                      unb64(data["manifest_bytes"]), path=data["path"], expanded_bytes=data["expanded_bytes"],
+                      member_count=data["member_count"])
+
+
+def inspect_once(src, legacy_state_check, cache_dir=None):
+    """``payload.inspect_archive`` once per playbook run and payload file, not once per host.
+
+    Every host's task runs in its own forked worker, so the result is kept in a file in the run's
+    private local tmp dir (``C.DEFAULT_LOCAL_TMP``, mode 0700, removed when the run ends), keyed by the
+    file's identity (path, device, inode, size, mtime and ctime in ns): a payload replaced or modified
+    during the run is inspected again. A lock makes the workers that start together wait for the first
+    inspection instead of repeating it. A refused payload is not cached (every host reports the error).
+    The node checks the SHA-256 of what it receives in any case.
+    """
+    cache_dir = cache_dir or getattr(C, "DEFAULT_LOCAL_TMP", None)
+    try:
+        st = os.stat(src)
+    except OSError:
+        st = None
+    if not cache_dir or st is None or not os.path.isdir(cache_dir):
+        return pl.inspect_archive(src, legacy_state_check=legacy_state_check)
+    ident = json.dumps([os.path.realpath(src), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                        legacy_state_check, INSPECT_CACHE_VERSION])
+    path = os.path.join(cache_dir, "honeycomb-inspect-%s.json" % hashlib.sha256(ident.encode("utf-8")).hexdigest()[:40])
+    fd = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+            if data.get("v") == INSPECT_CACHE_VERSION and data.get("ident") == ident:
+                display.vvv("honeycomb: payload %s: inspection of this run reused" % src)
+                return _payload_from_json(data)
+        except (IOError, OSError, ValueError, KeyError, TypeError):
+            pass
+        payload = pl.inspect_archive(src, legacy_state_check=legacy_state_check)
+        display.vvv("honeycomb: payload %s inspected" % src)
+        data = _payload_to_json(payload)
+        data["ident"] = ident
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            json.dump(data, handle)
+        os.rename(tmp, path)
+        return payload
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class ActionModule(ActionBase):
@@ -70,7 +137,7 @@ class ActionModule(ActionBase):
         params = dict(args.get("parameters") or {})
         params.update(args.get("secret_parameters") or {})
         try:
-            payload = pl.inspect_archive(src, legacy_state_check=args["legacy_state_check"])
+            payload = inspect_once(src, args["legacy_state_check"])
             principal = None
             if args.get("allowed_signers") or args.get("require_signature"):
                 principal = signing.verify_payload(payload, args.get("allowed_signers"),

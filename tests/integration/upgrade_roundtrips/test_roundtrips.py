@@ -122,3 +122,18 @@ def test_state_dir_the_node_expands_uses_a_module_look_up(sshd, node):
         assert len(store_files(home / name)) == 1
     finally:
         shutil.rmtree(str(home / name), ignore_errors=True)
+
+
+def test_payload_is_inspected_once_per_run_not_per_host(sshd, tmp_path, node):
+    """Two hosts (the same sshd, two state dirs) in one run: one inspection on the controller."""
+    hosts = {}
+    for name in ("node1", "node2"):
+        hosts[name] = dict(sshd.host_vars(), hc_state=str(tmp_path / ("state-" + name)))
+    args = dict(node["args"], state_dir="{{ hc_state }}")
+    res = run_playbook(playbook(args), hosts, env=node["env"], args=("-vvv",))
+    assert res.rc == 0, res.output
+    # both hosts run the payload on this one machine: the second may find it applied by the first
+    statuses = {res.result("upgrade", host)["status"] for host in hosts}
+    assert statuses <= {"applied", "already_applied"}, statuses
+    assert res.stdout.count("honeycomb: payload %s inspected" % node["payload"]) == 1, res.output
+    assert res.stdout.count("honeycomb: payload %s: inspection of this run reused" % node["payload"]) == 1
