@@ -233,7 +233,6 @@ class StateDir(object):
             fsync_dir(self.jobs_dir)
         return removed
 
-
     @staticmethod
     def _remove_stale_temps(directory, *prefixes):
         """Temp files of atomic writes that a power cut interrupted (``.<name>.tmp.<pid>.<n>``). Only
