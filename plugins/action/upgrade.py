@@ -88,7 +88,10 @@ def inspect_once(src, legacy_state_check, cache_dir=None):
     ident = json.dumps([os.path.realpath(src), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
                         legacy_state_check, INSPECT_CACHE_VERSION])
     path = os.path.join(cache_dir, "honeycomb-inspect-%s.json" % hashlib.sha256(ident.encode("utf-8")).hexdigest()[:40])
-    fd = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return pl.inspect_archive(src, legacy_state_check=legacy_state_check)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -104,9 +107,12 @@ def inspect_once(src, legacy_state_check, cache_dir=None):
         data = _payload_to_json(payload)
         data["ident"] = ident
         tmp = "%s.%d.tmp" % (path, os.getpid())
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-            json.dump(data, handle)
-        os.rename(tmp, path)
+        try:
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+                json.dump(data, handle)
+            os.rename(tmp, path)
+        except (IOError, OSError) as exc:  # a full local tmp dir only costs the other workers a re-inspection
+            display.vvv("honeycomb: could not cache the inspection of %s: %s" % (src, exc))
         return payload
     finally:
         os.close(fd)  # releases the lock
