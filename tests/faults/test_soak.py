@@ -54,11 +54,11 @@ def soak_fleet():
         yield FaultFleet(f)
 
 
-def _where(ff, vsn):
-    """Which step the node's newest soak job was in: its phase, 'finished' or 'no job'."""
+def _where(ff, vsn, version):
+    """Which step of this cycle's job (``version``) the node was in: its phase, or outside the job."""
     jobs = [j for j in hf.read_jobs(ff.state_dir(vsn)).values() if j.get("name") == NAME]
-    if not jobs:
-        return "no job yet"
+    if not jobs or jobs[-1].get("version") != version:
+        return "before the node's job (connecting, look-up, transfer)"
     j = jobs[-1]
     if j.get("status") in hf.TERMINAL:
         return "after the job ended"
@@ -131,7 +131,7 @@ def test_soak(soak_fleet, tmp_path):
                     ff.power_cut(vsn)
                 else:
                     ff.drop_tunnel(vsn)
-                hits[vsn] = _where(ff, vsn)
+                hits[vsn] = _where(ff, vsn, version)
             except BaseException as exc:
                 errors.append(f"{vsn}: {exc!r}")
 
