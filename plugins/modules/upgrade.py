@@ -165,13 +165,7 @@ EXAMPLES = r"""
 - name: Clear an inconsistent job after fixing the peripheral by hand
   waggle.honeycomb.upgrade:
     src: payloads/camera-firmware-2.0.tar.gz
-    _honeycomb:
-    description:
-      - Internal, set by the action plugin (payload SHA-256, path of the uploaded copy, look-up mode).
-        Do not set it.
-    type: dict
-    default: {}
-  clear_inconsistent: true
+    clear_inconsistent: true
 """
 
 RETURN = r"""
