@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from hctest import faults as hf
-from hctest.fleet import running_fleet, skip_unless_fleet_possible
+from hctest.fleet import node_visible_dir, running_fleet, skip_unless_fleet_possible
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow, pytest.mark.faults_full]
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def node_python():
     """pexpect/ptyprocess/pyftpdlib/tftpy for the node's /usr/bin/python3 in a folder the node sees at the
     same path (the checkout is shared): stands in for the prerequisites role."""
     src = Path(site.getsitepackages()[0])
-    dest = REPO / ".build" / ("switch-faults-pylib-" + uuid.uuid4().hex[:8])
+    dest = Path(node_visible_dir("switch-faults-pylib-"))
     try:
         for pkg in ("pexpect", "ptyprocess", "pyftpdlib", "tftpy"):
             if not (src / pkg).exists():

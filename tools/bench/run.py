@@ -345,7 +345,8 @@ def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True):
         payload = work / "payload.tar.gz"
         if not payload.exists():
             run([str(VENV_BIN / "honeycomb-build"), str(PAYLOAD_SRC), "-o", str(payload)])
-        wrapper = REPO / ".build" / "bench" / "python3-maxrss"
+        # Nodes have a private /tmp and the checkout may live there; /var/tmp is shared with them.
+        wrapper = Path("/var/tmp/waggle-honeycomb-bench/python3-maxrss")
         wrapper.parent.mkdir(parents=True, exist_ok=True)
         write_interpreter_wrapper(wrapper)
         row = {"nodes": n, "forks": forks, "payload_bytes": payload.stat().st_size, "load_before": os.getloadavg()[0]}

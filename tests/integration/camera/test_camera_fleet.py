@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hctest.camera import REPO
-from hctest.fleet import recap, running_fleet, skip_unless_fleet_possible
+from hctest.fleet import node_visible_dir, recap, running_fleet, skip_unless_fleet_possible
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -31,11 +31,10 @@ def fleet():
 @pytest.fixture(scope="module")
 def node_requests(tmp_path_factory):
     """requests (pure Python) for the nodes' /usr/bin/python3, in a folder the nodes see at the same path
-    (/work is shared; /tmp and /root are private to each node). Stands in for the prerequisites role."""
+    (/var/tmp is shared; /tmp and /root are private to each node). Stands in for the prerequisites role."""
     import shutil
     import site
-    import uuid
-    dest = REPO / ".build" / ("camera-node-pylib-" + uuid.uuid4().hex[:8])
+    dest = Path(node_visible_dir("camera-node-pylib-"))
     src = Path(site.getsitepackages()[0]) if Path(site.getsitepackages()[0], "requests").exists() else None
     if src is None:
         pytest.skip("requests is not in the test venv")

@@ -4,12 +4,11 @@ simulator at 10.31.81.2 on the node's LAN (started by simfleet with the simulato
 import json
 import shutil
 import site
-import uuid
 from pathlib import Path
 
 import pytest
 
-from hctest.fleet import recap, running_fleet, skip_unless_fleet_possible
+from hctest.fleet import node_visible_dir, recap, running_fleet, skip_unless_fleet_possible
 from hctest.playbook import REPO
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
@@ -25,9 +24,9 @@ def fleet():
 @pytest.fixture(scope="module")
 def node_python():
     """pexpect/ptyprocess/pyftpdlib/tftpy (pure Python) for the nodes' /usr/bin/python3, in a folder the
-    nodes see at the same path (/work is shared). Stands in for the prerequisites role."""
+    nodes see at the same path (/var/tmp is shared). Stands in for the prerequisites role."""
     src = Path(site.getsitepackages()[0])
-    dest = REPO / ".build" / ("edgeswitch-node-pylib-" + uuid.uuid4().hex[:8])
+    dest = Path(node_visible_dir("edgeswitch-node-pylib-"))
     try:
         for pkg in ("pexpect", "ptyprocess", "pyftpdlib", "tftpy"):
             if not (src / pkg).exists():

@@ -38,6 +38,15 @@ REPO = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
 
 
+def node_visible_dir(prefix: str) -> str:
+    """A new directory that simulated nodes see at the same path as the test does.
+
+    Nodes have their own /tmp, /run, /root and /etc/waggle, and the checkout may itself live under
+    /tmp (CI clones anywhere), so neither is safe; /var/tmp is shared with the host. The caller
+    removes it."""
+    return tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
+
+
 def skip_unless_fleet_possible() -> None:
     """pytest.skip with the reason when this machine cannot run a simulated fleet."""
     if os.geteuid() != 0:
