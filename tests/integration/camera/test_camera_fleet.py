@@ -29,18 +29,40 @@ def fleet():
 
 
 @pytest.fixture(scope="module")
-def node_requests(tmp_path_factory):
-    """requests (pure Python) for the nodes' /usr/bin/python3, in a folder the nodes see at the same path
-    (/var/tmp is shared; /tmp and /root are private to each node). Stands in for the prerequisites role."""
+def node_requests():
+    """A node Python with requests: the nodes' own /usr/bin/python3 when it has it (CI installs
+    python3-requests, as the prerequisites role does on real nodes), else a copy of the test venv's
+    pure-Python requests in a folder the nodes see at the same path (/var/tmp is shared; /tmp and
+    /root are private to each node)."""
     import shutil
     import site
+    import subprocess
+    if subprocess.run(["/usr/bin/python3", "-c", "import requests"], check=False).returncode == 0:
+        yield "/usr/bin/python3"
+        return
+    src = Path(site.getsitepackages()[0])
+    if not (src / "requests").exists():
+        pytest.skip("requests is neither in the nodes' Python nor in the test venv")
     dest = Path(node_visible_dir("camera-node-pylib-"))
-    src = Path(site.getsitepackages()[0]) if Path(site.getsitepackages()[0], "requests").exists() else None
-    if src is None:
-        pytest.skip("requests is not in the test venv")
     try:
         for pkg in ("requests", "urllib3", "idna", "certifi", "charset_normalizer"):
             shutil.copytree(src / pkg, dest / pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        wrapper = dest / "python3"
+        wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
+        wrapper.chmod(0o755)
+        yield str(wrapper)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def node_without_requests():
+    """A node Python on which `import requests` fails, as on a node the prerequisites role never ran on."""
+    import shutil
+    dest = Path(node_visible_dir("camera-node-norequests-"))
+    try:
+        (dest / "requests").mkdir()
+        (dest / "requests" / "__init__.py").write_text('raise ImportError("No module named \'requests\'")\n')
         wrapper = dest / "python3"
         wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
         wrapper.chmod(0o755)
@@ -59,9 +81,9 @@ def camera_state(fleet, node):
     return json.loads((Path(node["dir"]) / "camera" / "state.json").read_text())
 
 
-def test_camera_fleet_wide_through_tunnels(fleet, node_requests, tmp_path):
-    # The nodes' /usr/bin/python3 has no requests: the module says so instead of a traceback.
-    proc = run(fleet, tmp_path, SETTINGS)
+def test_camera_fleet_wide_through_tunnels(fleet, node_requests, node_without_requests, tmp_path):
+    # A node Python without requests: the module says so instead of a traceback.
+    proc = run(fleet, tmp_path, SETTINGS, "-e", "ansible_python_interpreter=%s" % node_without_requests)
     assert proc.returncode != 0
     assert "requests" in proc.stdout and "Traceback" not in proc.stdout, proc.stdout[-3000:]
 
