@@ -19,7 +19,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-core216 collection test units integration molecule py36 sanity lint changelog-lint demo demo-down bench soak clean
+.PHONY: help venv venv-core216 collection test units integration molecule py36 sanity lint changelog-lint demo demo-down bench faults soak clean
 
 help:
 	@echo "make demo    start an 8-node simulated fleet and run the example upgrade through its tunnels"
@@ -53,7 +53,8 @@ $(VENV_CORE216)/.installed: requirements.txt
 venv-core216: $(VENV_CORE216)/.installed collection
 
 test: venv venv-core216
-	$(VENV)/bin/python -m pytest tests/unit tests/integration -n 2 --timeout 900 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest tests/unit tests/integration tests/faults -m "not soak and not faults_full" \
+	  -n 2 --timeout 900 $(PYTEST_ARGS)
 	$(MAKE) molecule py36 sanity lint changelog-lint
 
 units: venv
@@ -89,6 +90,10 @@ demo-down: venv
 
 bench: venv
 	$(VENV)/bin/python tools/bench/run.py
+
+# The whole fault-injection suite (docs/reliability.md); `make test` runs every fault in every phase.
+faults: venv
+	$(VENV)/bin/python -m pytest tests/faults -m "not soak" $(PYTEST_ARGS)
 
 soak: venv
 	$(VENV)/bin/python -m pytest tests/faults -k soak $(PYTEST_ARGS)
