@@ -180,7 +180,7 @@ options:
     type: dict
 notes:
   - Unconfirmed SUNAPI details (text reply layout, the code for an empty preset list, digest challenge
-    order on fleet firmware) are handled both ways; see docs/camera.md.
+    order on fleet firmware) are handled both ways; see docs/cameras.md.
 seealso:
   - module: waggle.honeycomb.camera_info
 """

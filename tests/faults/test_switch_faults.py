@@ -51,7 +51,7 @@ def switch_fleet():
 @pytest.fixture(scope="module")
 def node_python():
     """pexpect/ptyprocess/pyftpdlib/tftpy for the node's /usr/bin/python3 in a folder the node sees at the
-    same path (the checkout is shared): stands in for the prerequisites role."""
+    same path (/var/tmp is shared): stands in for the node_prereqs role."""
     src = Path(site.getsitepackages()[0])
     dest = Path(node_visible_dir("switch-faults-pylib-"))
     try:

@@ -31,7 +31,7 @@ def fleet():
 @pytest.fixture(scope="module")
 def node_requests():
     """A node Python with requests: the nodes' own /usr/bin/python3 when it has it (CI installs
-    python3-requests, as the prerequisites role does on real nodes), else a copy of the test venv's
+    python3-requests, as the node_prereqs role does on real nodes), else a copy of the test venv's
     pure-Python requests in a folder the nodes see at the same path (/var/tmp is shared; /tmp and
     /root are private to each node)."""
     import shutil
@@ -57,7 +57,7 @@ def node_requests():
 
 @pytest.fixture(scope="module")
 def node_without_requests():
-    """A node Python on which `import requests` fails, as on a node the prerequisites role never ran on."""
+    """A node Python on which `import requests` fails, as on a node the node_prereqs role never ran on."""
     import shutil
     dest = Path(node_visible_dir("camera-node-norequests-"))
     try:
@@ -87,7 +87,7 @@ def test_camera_fleet_wide_through_tunnels(fleet, node_requests, node_without_re
     assert proc.returncode != 0
     assert "requests" in proc.stdout and "Traceback" not in proc.stdout, proc.stdout[-3000:]
 
-    # With a node Python that has requests (what the prerequisites role provides):
+    # With a node Python that has requests (what the node_prereqs role provides):
     py = ["-e", "ansible_python_interpreter=%s" % node_requests]
     proc = run(fleet, tmp_path, SETTINGS, *py)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]

@@ -24,7 +24,7 @@ def fleet():
 @pytest.fixture(scope="module")
 def node_python():
     """pexpect/ptyprocess/pyftpdlib/tftpy (pure Python) for the nodes' /usr/bin/python3, in a folder the
-    nodes see at the same path (/var/tmp is shared). Stands in for the prerequisites role."""
+    nodes see at the same path (/var/tmp is shared). Stands in for the node_prereqs role."""
     src = Path(site.getsitepackages()[0])
     dest = Path(node_visible_dir("edgeswitch-node-pylib-"))
     try:

@@ -2,7 +2,7 @@
 
 Faithful to the facts in ``shared/reference/camera.md``; every behaviour the reference marks as
 unconfirmed is a knob (command line or ``config.json`` in the state directory, re-read when it
-changes), documented in docs/camera.md:
+changes), documented in docs/cameras.md:
 
 * HTTP digest (qop=auth only; RFC 2069 and Basic are refused) with MD5, SHA-256 or both challenges,
   realm ``iPolis_<MAC>``; a 401 for every unauthenticated request, HTTP 490 lockout after
