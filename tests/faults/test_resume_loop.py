@@ -59,6 +59,9 @@ def test_repeated_power_cuts_end_inconsistent_then_cleared(fault_fleet, tmp_path
     code, out, res = ff.run(hf.fault_payload(tmp_path, other), tmp_path / "r7.json", target=NODE)
     assert res[NODE]["status"] == "applied", res[NODE]  # another peripheral is not blocked
 
+    # as the message says: bring the peripheral into a known state by hand (the last install was cut
+    # half-way and nothing rolled it back), then clear
+    hf.seed_peripheral(hcf, hf.OLD)
     code, out, res = ff.run(payload, tmp_path / "r8.json", "-e", "clear_inconsistent=true", target=NODE)
     r = res[NODE]
     assert r["status"] == "applied" and any("cleared" in n for n in r.get("notes", [])), r
