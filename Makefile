@@ -54,7 +54,7 @@ venv-core216: $(VENV_CORE216)/.installed collection
 
 test: venv venv-core216
 	$(VENV)/bin/python -m pytest tests/unit tests/integration tests/faults -m "not soak and not faults_full" \
-	  -n 2 --timeout 900 $(PYTEST_ARGS)
+	  -n 2 --dist loadfile --timeout 900 $(PYTEST_ARGS)
 	$(MAKE) molecule py36 sanity lint changelog-lint
 
 units: venv
@@ -92,8 +92,9 @@ bench: venv
 	$(VENV)/bin/python tools/bench/run.py
 
 # The whole fault-injection suite (docs/reliability.md); `make test` runs every fault in every phase.
+# --dist loadfile in `make test` keeps each test file (and its module-scoped fleet) on one worker.
 faults: venv
-	$(VENV)/bin/python -m pytest tests/faults -m "not soak" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest tests/faults -m "not soak" -p no:xdist --timeout 1800 $(PYTEST_ARGS)
 
 soak: venv
 	$(VENV)/bin/python -m pytest tests/faults -k soak $(PYTEST_ARGS)
