@@ -19,8 +19,6 @@ do is take the *node* away in the middle of a push; this file adds that, through
 from __future__ import annotations
 
 import json
-import shutil
-import site
 import subprocess
 import sys
 import time
@@ -29,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from hctest import faults as hf
-from hctest.fleet import node_visible_dir, running_fleet, skip_unless_fleet_possible
+from hctest.fleet import node_python_with, running_fleet, skip_unless_fleet_possible
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow, pytest.mark.faults_full]
 REPO = Path(__file__).resolve().parents[2]
@@ -52,19 +50,8 @@ def switch_fleet():
 def node_python():
     """pexpect/ptyprocess/pyftpdlib/tftpy for the node's /usr/bin/python3 in a folder the node sees at the
     same path (/var/tmp is shared): stands in for the node_prereqs role."""
-    src = Path(site.getsitepackages()[0])
-    dest = Path(node_visible_dir("switch-faults-pylib-"))
-    try:
-        for pkg in ("pexpect", "ptyprocess", "pyftpdlib", "tftpy"):
-            if not (src / pkg).exists():
-                pytest.skip("%s is not in the test venv" % pkg)
-            shutil.copytree(src / pkg, dest / pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
-        wrapper = dest / "python3"
-        wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
-        wrapper.chmod(0o755)
-        yield str(wrapper)
-    finally:
-        shutil.rmtree(dest, ignore_errors=True)
+    with node_python_with(("pexpect", "ptyprocess", "pyftpdlib", "tftpy"), "switch-faults-pylib-") as python:
+        yield python
 
 
 class Lab:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hctest.camera import REPO
-from hctest.fleet import node_visible_dir, recap, running_fleet, skip_unless_fleet_possible
+from hctest.fleet import node_python_with, node_visible_dir, recap, running_fleet, skip_unless_fleet_possible
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -34,25 +34,13 @@ def node_requests():
     python3-requests, as the node_prereqs role does on real nodes), else a copy of the test venv's
     pure-Python requests in a folder the nodes see at the same path (/var/tmp is shared; /tmp and
     /root are private to each node)."""
-    import shutil
-    import site
     import subprocess
     if subprocess.run(["/usr/bin/python3", "-c", "import requests"], check=False).returncode == 0:
         yield "/usr/bin/python3"
         return
-    src = Path(site.getsitepackages()[0])
-    if not (src / "requests").exists():
-        pytest.skip("requests is neither in the nodes' Python nor in the test venv")
-    dest = Path(node_visible_dir("camera-node-pylib-"))
-    try:
-        for pkg in ("requests", "urllib3", "idna", "certifi", "charset_normalizer"):
-            shutil.copytree(src / pkg, dest / pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
-        wrapper = dest / "python3"
-        wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
-        wrapper.chmod(0o755)
-        yield str(wrapper)
-    finally:
-        shutil.rmtree(dest, ignore_errors=True)
+    with node_python_with(("requests", "urllib3", "idna", "certifi", "charset_normalizer"),
+                          "camera-node-pylib-") as python:
+        yield python
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,11 @@
 simulator at 10.31.81.2 on the node's LAN (started by simfleet with the simulator's defaults)."""
 
 import json
-import shutil
-import site
 from pathlib import Path
 
 import pytest
 
-from hctest.fleet import node_visible_dir, recap, running_fleet, skip_unless_fleet_possible
+from hctest.fleet import node_python_with, recap, running_fleet, skip_unless_fleet_possible
 from hctest.playbook import REPO
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
@@ -25,19 +23,8 @@ def fleet():
 def node_python():
     """pexpect/ptyprocess/pyftpdlib/tftpy (pure Python) for the nodes' /usr/bin/python3, in a folder the
     nodes see at the same path (/var/tmp is shared). Stands in for the node_prereqs role."""
-    src = Path(site.getsitepackages()[0])
-    dest = Path(node_visible_dir("edgeswitch-node-pylib-"))
-    try:
-        for pkg in ("pexpect", "ptyprocess", "pyftpdlib", "tftpy"):
-            if not (src / pkg).exists():
-                pytest.skip("%s is not in the test venv" % pkg)
-            shutil.copytree(src / pkg, dest / pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
-        wrapper = dest / "python3"
-        wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
-        wrapper.chmod(0o755)
-        yield str(wrapper)
-    finally:
-        shutil.rmtree(dest, ignore_errors=True)
+    with node_python_with(("pexpect", "ptyprocess", "pyftpdlib", "tftpy"), "edgeswitch-node-pylib-") as python:
+        yield python
 
 
 def test_backup_and_canary_deploy_through_tunnels(fleet, node_python, tmp_path):

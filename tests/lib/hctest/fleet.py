@@ -47,6 +47,28 @@ def node_visible_dir(prefix: str) -> str:
     return tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
 
 
+@contextlib.contextmanager
+def node_python_with(packages, prefix: str):
+    """Yield a node interpreter: the nodes' /usr/bin/python3 with the test venv's copies of the
+    pure-Python ``packages`` on its path, in a folder the nodes see (node_visible_dir). Stands in for
+    the node_prereqs role where the machine's own Python lacks them; skips when the venv lacks one."""
+    import site
+    src = Path(site.getsitepackages()[0])
+    missing = [pkg for pkg in packages if not (src / pkg).exists()]
+    if missing:
+        pytest.skip("not in the test venv: %s" % ", ".join(missing))
+    dest = Path(node_visible_dir(prefix))
+    try:
+        for pkg in packages:
+            shutil.copytree(src / pkg, dest / pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        wrapper = dest / "python3"
+        wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
+        wrapper.chmod(0o755)
+        yield str(wrapper)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
 def skip_unless_fleet_possible() -> None:
     """pytest.skip with the reason when this machine cannot run a simulated fleet."""
     if os.geteuid() != 0:
