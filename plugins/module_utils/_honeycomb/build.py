@@ -15,7 +15,6 @@ __metaclass__ = type
 
 import fnmatch
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -163,16 +162,6 @@ def collect_files(src_dir, exclude=None, config_name=None):
     return dirs, files
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(_CHUNK)
-            if not chunk:
-                return digest.hexdigest()
-            digest.update(chunk)
-
-
 def _check_scripts(files, phases_wanted):
     by_name = dict((rel, (full, mode)) for rel, full, mode in files)
     for phase in hcpayload.PHASES:
@@ -242,7 +231,7 @@ def make_manifest(src_dir, options=None):
         "backup_paths": merged.get("backup_paths") or [],
         "restart_units": merged.get("restart_units") or [],
         "parameters": merged.get("parameters"),
-        "files": dict((rel, _sha256(full)) for rel, full, _mode in files),
+        "files": dict((rel, hcpayload.sha256_file(full)) for rel, full, _mode in files),
     }
     if isinstance(manifest["version"], (int, float)) and not isinstance(manifest["version"], bool):
         raise BuildError("version must be a string (quote it in YAML: '1.10', not 1.10)", member=src_dir)
