@@ -171,7 +171,11 @@ def screenshot_is_not_blank(html, png):
     browser = chromium()
     if browser is None:
         pytest.skip("headless Chromium is not installed (apt-get install chromium): report screenshot not checked")
+    # no background networking: the page is a local file and CI machines have a closed network
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--user-data-dir=%s" % png.with_name("chromium-profile"),
                     "--window-size=1100,700", "--screenshot=%s" % png, html.as_uri()],
                    check=True, capture_output=True, timeout=120)
     rows = _png_pixels(png)
