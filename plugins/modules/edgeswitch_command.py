@@ -18,11 +18,9 @@ description:
     C((y/n)) questions are answered C(y), so C(configure), C(set clibanner ...), C(exit) and C(write memory) work.
 author:
   - waggle.honeycomb developers (@waggle-sensor)
-requirements:
-  - pexpect
-  - an OpenSSH client (O(connection=ssh))
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - waggle.honeycomb._edgeswitch
 attributes:
   check_mode:
     support: partial
@@ -41,45 +39,6 @@ options:
     description: Allow commands other than show/ping/traceroute (the module then reports a change).
     type: bool
     default: false
-  host:
-    description: Address of the switch as seen from the node.
-    type: str
-    default: 10.31.81.2
-  port:
-    description: CLI port; defaults to 22 for ssh and 23 for telnet.
-    type: int
-  connection:
-    description: How to reach the CLI.
-    type: str
-    choices: [ssh, telnet]
-    default: ssh
-  username:
-    description: CLI user.
-    type: str
-    default: ubnt
-  password:
-    description: CLI password.
-    type: str
-    required: true
-  enable_password:
-    description: Password for C(enable), when the switch asks for one.
-    type: str
-  host_key_checking:
-    description: SSH host-key policy (see M(waggle.honeycomb.edgeswitch_config)).
-    type: str
-    choices: [strict, accept-new, 'off']
-    default: accept-new
-  known_hosts_file:
-    description: known_hosts file for the switch's key.
-    type: path
-  legacy_algorithms:
-    description: Add the switch's legacy SSH algorithms for this connection only.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each command.
-    type: int
-    default: 30
 """
 
 EXAMPLES = r"""
@@ -134,18 +93,9 @@ READ_ONLY = re.compile(r"^\s*(sh(o(w)?)?|pi(n(g)?)?|tr(a(c(e(r(o(u(t(e)?)?)?)?)?
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            es_cli.connection_argument_spec(),
             commands=dict(type="list", elements="str", required=True),
             allow_config=dict(type="bool", default=False),
-            host=dict(type="str", default="10.31.81.2"),
-            port=dict(type="int"),
-            connection=dict(type="str", choices=["ssh", "telnet"], default="ssh"),
-            username=dict(type="str", default="ubnt"),
-            password=dict(type="str", required=True, no_log=True),
-            enable_password=dict(type="str", no_log=True),
-            host_key_checking=dict(type="str", choices=["strict", "accept-new", "off"], default="accept-new"),
-            known_hosts_file=dict(type="path"),
-            legacy_algorithms=dict(type="bool", default=True),
-            timeout=dict(type="int", default=30),
         ),
         supports_check_mode=True,
     )
@@ -162,10 +112,7 @@ def main():
     if config and module.check_mode:
         module.exit_json(changed=True, stdout=[], stdout_lines=[], parsed={}, prompt_name=None,
                          msg="check mode: configuration commands not run")
-    cli = es_cli.EdgeSwitchCLI(
-        p["host"], p["username"], p["password"], enable_password=p["enable_password"],
-        transport=p["connection"], port=p["port"], host_key_checking=p["host_key_checking"],
-        known_hosts_file=p["known_hosts_file"], legacy_algorithms=p["legacy_algorithms"], timeout=p["timeout"])
+    cli = es_cli.cli_from_params(p)
     outputs = []
     parsed = {}
     try:

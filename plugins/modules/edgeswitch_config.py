@@ -26,12 +26,11 @@ description:
 author:
   - waggle.honeycomb developers (@waggle-sensor)
 requirements:
-  - pexpect
   - pyftpdlib (O(transfer=ftp))
   - tftpy (O(transfer=tftp))
-  - an OpenSSH client (O(connection=ssh))
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - waggle.honeycomb._edgeswitch
 attributes:
   check_mode:
     support: full
@@ -47,49 +46,6 @@ options:
     type: str
     choices: [fetched, deployed]
     default: fetched
-  host:
-    description: Address of the switch as seen from the node.
-    type: str
-    default: 10.31.81.2
-  port:
-    description: CLI port; defaults to 22 for ssh and 23 for telnet.
-    type: int
-  connection:
-    description: How to reach the CLI.
-    type: str
-    choices: [ssh, telnet]
-    default: ssh
-  username:
-    description: CLI user.
-    type: str
-    default: ubnt
-  password:
-    description: CLI password.
-    type: str
-    required: true
-  enable_password:
-    description: Password for C(enable), when the switch asks for one.
-    type: str
-  host_key_checking:
-    description:
-      - SSH host-key policy. V(strict) requires the key in O(known_hosts_file), V(accept-new) records an unknown
-        key and refuses a changed one, V(off) accepts any key and records nothing.
-    type: str
-    choices: [strict, accept-new, 'off']
-    default: accept-new
-  known_hosts_file:
-    description: known_hosts file for the switch's key (default the OpenSSH default of the user running the module).
-    type: path
-  legacy_algorithms:
-    description:
-      - Add the switch's legacy algorithms (key exchange C(diffie-hellman-group1-sha1), C(diffie-hellman-group14-sha1),
-        host keys C(ssh-rsa), C(ssh-dss)) for this connection only, as far as the local ssh client supports them.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for the CLI to answer a command or the login.
-    type: int
-    default: 30
   transfer:
     description: Protocol the switch uses to copy its configuration to or from the node.
     type: str
@@ -248,17 +204,8 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.error
 
 def argument_spec():
     return dict(
+        es_cli.connection_argument_spec(),
         state=dict(type="str", choices=["fetched", "deployed"], default="fetched"),
-        host=dict(type="str", default="10.31.81.2"),
-        port=dict(type="int"),
-        connection=dict(type="str", choices=["ssh", "telnet"], default="ssh"),
-        username=dict(type="str", default="ubnt"),
-        password=dict(type="str", required=True, no_log=True),
-        enable_password=dict(type="str", no_log=True),
-        host_key_checking=dict(type="str", choices=["strict", "accept-new", "off"], default="accept-new"),
-        known_hosts_file=dict(type="path"),
-        legacy_algorithms=dict(type="bool", default=True),
-        timeout=dict(type="int", default=30),
         transfer=dict(type="str", choices=["ftp", "tftp"], default="ftp"),
         server_address=dict(type="str"),
         ftp_port=dict(type="int", default=21),

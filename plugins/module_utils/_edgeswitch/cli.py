@@ -67,6 +67,34 @@ def legacy_ssh_options(ssh="ssh"):
     return opts
 
 
+def connection_argument_spec():
+    """Module options for reaching the CLI, shared by edgeswitch_command and edgeswitch_config.
+
+    Documented by the waggle.honeycomb._edgeswitch doc fragment; change both together."""
+    return dict(
+        host=dict(type="str", default="10.31.81.2"),
+        port=dict(type="int"),
+        connection=dict(type="str", choices=["ssh", "telnet"], default="ssh"),
+        username=dict(type="str", default="ubnt"),
+        password=dict(type="str", required=True, no_log=True),
+        enable_password=dict(type="str", no_log=True),
+        host_key_checking=dict(type="str", choices=["strict", "accept-new", "off"], default="accept-new"),
+        known_hosts_file=dict(type="path"),
+        legacy_algorithms=dict(type="bool", default=True),
+        timeout=dict(type="int", default=30),
+    )
+
+
+def cli_from_params(p):
+    """An EdgeSwitchCLI (not yet opened) from module params; options missing from p take their defaults."""
+    return EdgeSwitchCLI(
+        p["host"], p["username"], p["password"], enable_password=p.get("enable_password"),
+        transport=p.get("connection", "ssh"), port=p.get("port"),
+        host_key_checking=p.get("host_key_checking", "accept-new"),
+        known_hosts_file=p.get("known_hosts_file"), legacy_algorithms=p.get("legacy_algorithms", True),
+        timeout=p.get("timeout", 30))
+
+
 class EdgeSwitchCLI(object):
     def __init__(self, host, username, password, enable_password=None, transport="ssh", port=None,
                  host_key_checking="accept-new", known_hosts_file=None, legacy_algorithms=True,

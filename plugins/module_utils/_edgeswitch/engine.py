@@ -10,7 +10,7 @@ import time
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import config as cfg
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.cli import (
-    EdgeSwitchCLI, wait_for_port)
+    cli_from_params, wait_for_port)
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import (
     ConnectError, ConnectionLost, EdgeSwitchError, TransferError)
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.parsers import parse_clibanner
@@ -49,13 +49,7 @@ class Engine(object):
 
     # ---- plumbing ---------------------------------------------------------------------------------
     def new_cli(self):
-        p = self.p
-        return EdgeSwitchCLI(
-            p["host"], p["username"], p["password"], enable_password=p.get("enable_password"),
-            transport=p.get("connection", "ssh"), port=p.get("port"),
-            host_key_checking=p.get("host_key_checking", "accept-new"),
-            known_hosts_file=p.get("known_hosts_file"), legacy_algorithms=p.get("legacy_algorithms", True),
-            timeout=p.get("timeout", 30))
+        return cli_from_params(self.p)
 
     def connect(self):
         if self.cli is None:

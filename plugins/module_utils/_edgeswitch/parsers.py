@@ -44,6 +44,24 @@ def parse_clibanner(text):
     return "\n".join(body)
 
 
+# Lines of show running-config carrying one quoted value: (pattern, key in parse_running_config's result).
+QUOTED_SETTINGS = (
+    (re.compile(r'^!System Description "(.*)"$'), "system_description"),
+    (re.compile(r'^!System Software Version "(.*)"$'), "software_version"),
+    (re.compile(r'^hostname "(.*)"$'), "hostname"),
+    (re.compile(r'^set clibanner "(.*)"$'), "banner"),
+)
+
+
+def _quoted_setting(line):
+    """(key, value) when line is one of QUOTED_SETTINGS, else (None, None)."""
+    for pattern, key in QUOTED_SETTINGS:
+        m = pattern.match(line)
+        if m:
+            return key, m.group(1)
+    return None, None
+
+
 def parse_running_config(text):
     """Header facts, hostname, banner line and interface blocks of show running-config."""
     result = {"hostname": None, "banner": None, "system_description": None,
@@ -51,21 +69,9 @@ def parse_running_config(text):
     current = None
     for raw in text.replace("\r\n", "\n").split("\n"):
         line = raw.rstrip()
-        m = re.match(r'^!System Description "(.*)"$', line)
-        if m:
-            result["system_description"] = m.group(1)
-            continue
-        m = re.match(r'^!System Software Version "(.*)"$', line)
-        if m:
-            result["software_version"] = m.group(1)
-            continue
-        m = re.match(r'^hostname "(.*)"$', line)
-        if m:
-            result["hostname"] = m.group(1)
-            continue
-        m = re.match(r'^set clibanner "(.*)"$', line)
-        if m:
-            result["banner"] = m.group(1)
+        key, value = _quoted_setting(line)
+        if key:
+            result[key] = value
             continue
         m = re.match(r"^interface (\S.*)$", line)
         if m:

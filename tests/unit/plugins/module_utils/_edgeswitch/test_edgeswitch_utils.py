@@ -129,3 +129,13 @@ def test_desired_banner_and_backup_path():
     assert e.backup_path().startswith("/b/backup-10.31.81.2-")
     assert Engine({"host": "h", "banner": "X", "version": "1"}).desired_banner() == "X"
     assert Engine({"host": "h"}).desired_banner() is None
+
+
+def test_cli_from_params_full_and_defaults():
+    c = cli.cli_from_params({"host": "h", "username": "u", "password": "p", "enable_password": "e",
+                             "connection": "telnet", "port": None, "host_key_checking": "strict",
+                             "known_hosts_file": "/k", "legacy_algorithms": False, "timeout": 7})
+    assert (c.host, c.username, c.password, c.enable_password, c.transport, c.port) == ("h", "u", "p", "e", "telnet", 23)
+    assert (c.host_key_checking, c.known_hosts_file, c.legacy_algorithms, c.timeout) == ("strict", "/k", False, 7)
+    c = Engine({"host": "h", "username": "u", "password": "p"}).new_cli()
+    assert (c.transport, c.port, c.host_key_checking, c.legacy_algorithms, c.timeout) == ("ssh", 22, "accept-new", True, 30)
