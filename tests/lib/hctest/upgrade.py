@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -115,3 +116,37 @@ def engine_params(state_dir, **overrides):
                   node_id_file=os.devnull, vsn_file=os.devnull)
     params.update(overrides)
     return params
+
+
+class PowerCut(BaseException):
+    """What a test's runner raises to die like a power cut: a BaseException the engine does not catch."""
+
+
+class EngineEnv:
+    """A node's state and target dirs under ``tmp``, and the engine called in-process the way the module
+    calls it once the action plugin has uploaded the payload (``run``)."""
+
+    def __init__(self, tmp):
+        self.tmp = Path(tmp)
+        self.state = self.tmp / "state"
+        self.target = self.tmp / "target"
+        self.upload = self.tmp / "upload.tar.gz"
+        self.target.mkdir()
+
+    def run(self, payload_path, check_mode=False, **params):
+        from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine, payload
+        shutil.copyfile(payload_path, str(self.upload))
+        p = engine_params(self.state, _payload_sha256=payload.sha256_file(payload_path),
+                          _payload_upload=str(self.upload), **params)
+        return engine.Engine(p, check_mode=check_mode).run()
+
+    def jobs(self):
+        from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal
+        return journal.StateDir(str(self.state)).list_jobs()
+
+    def reboot(self):
+        """What a power cut leaves: owners from the previous boot; the lock died with its holder."""
+        for job in self.jobs():
+            if not job.terminal:
+                job.data["owner"] = dict(job.data.get("owner") or {}, boot_id="previous-boot")
+                job.save()

@@ -6,7 +6,6 @@ is what the next run sees after a real power cut.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 
@@ -17,32 +16,12 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 
-from hctest.upgrade import count, engine_params, make_payload, runs
-
-
-class PowerCut(BaseException):
-    pass
+from hctest.upgrade import EngineEnv, PowerCut, count, engine_params, make_payload, runs
 
 
 @pytest.fixture
 def env(tmp_path):
-    class Env:
-        tmp = tmp_path
-        state = tmp_path / "state"
-        target = tmp_path / "target"
-
-        def run(self, payload_path, check_mode=False, **params):
-            upload = str(self.tmp / "upload.tar.gz")
-            shutil.copyfile(payload_path, upload)
-            p = engine_params(self.state, _payload_sha256=pl.sha256_file(payload_path), _payload_upload=upload,
-                              **params)
-            return eng.Engine(p, check_mode=check_mode).run()
-
-        def jobs(self):
-            return jr.StateDir(str(self.state)).list_jobs()
-    e = Env()
-    e.target.mkdir()
-    return e
+    return EngineEnv(tmp_path)
 
 
 def power_cut_at(monkeypatch, phase, after_script=False, times=1):
@@ -62,10 +41,7 @@ def power_cut_at(monkeypatch, phase, after_script=False, times=1):
 
 def reboot(env):
     """What a power cut leaves: owners from the previous boot; the lock died with its holder."""
-    for job in env.jobs():
-        if not job.terminal:
-            job.data["owner"] = dict(job.data.get("owner") or {}, boot_id="previous-boot")
-            job.save()
+    env.reboot()
 
 
 def crash(env, monkeypatch, payload, phase, after_script=False, **params):

@@ -11,45 +11,18 @@ import pytest
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine as eng
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 
 from hctest.faults import journal_problems
 from hctest.playbook import REPO
-from hctest.upgrade import count, engine_params, make_payload, runs
+from hctest.upgrade import EngineEnv, PowerCut, count, make_payload, runs
 
 CORPUS = REPO / "tests" / "data" / "hostile"
 
 
-class PowerCut(BaseException):
-    pass
-
-
 @pytest.fixture
 def env(tmp_path):
-    class Env:
-        tmp = tmp_path
-        state = tmp_path / "state"
-        target = tmp_path / "target"
-        upload = tmp_path / "upload.tar.gz"
-
-        def run(self, payload_path, **params):
-            shutil.copyfile(payload_path, str(self.upload))
-            p = engine_params(self.state, _payload_sha256=pl.sha256_file(payload_path),
-                              _payload_upload=str(self.upload), **params)
-            return eng.Engine(p).run()
-
-        def jobs(self):
-            return jr.StateDir(str(self.state)).list_jobs()
-
-        def reboot(self):
-            for job in self.jobs():
-                if not job.terminal:
-                    job.data["owner"] = dict(job.data.get("owner") or {}, boot_id="previous-boot")
-                    job.save()
-    e = Env()
-    e.target.mkdir()
-    return e
+    return EngineEnv(tmp_path)
 
 
 def enospc_when(monkeypatch, predicate):
