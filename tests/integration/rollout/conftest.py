@@ -20,16 +20,7 @@ def payload(tmp_path_factory):
     return build_payload(tmp_path_factory.mktemp("payload") / "rollout-test-1.0.0.tar.gz")
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    reason = sshd_mod.skip_reason()
-    if reason:
-        pytest.skip(reason)
-    server = sshd_mod.Sshd(tmp_path_factory.mktemp("sshd")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+sshd = sshd_mod.sshd_fixture()
 
 
 class Fleet:

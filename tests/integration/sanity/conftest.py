@@ -7,17 +7,10 @@ import threading
 
 import pytest
 
-from hctest.sshd import Sshd, free_port, skip_reason
+from hctest.sshd import free_port, sshd_fixture
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    reason = skip_reason()
-    if reason:
-        pytest.skip(reason)
-    server = Sshd(tmp_path_factory.mktemp("sshd")).start()
-    yield server
-    server.stop()
+sshd = sshd_fixture()
 
 
 @pytest.fixture(scope="module")

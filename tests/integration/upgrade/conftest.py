@@ -6,17 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hctest import sshd as hcsshd
+from hctest.sshd import sshd_fixture
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    reason = hcsshd.skip_reason()
-    if reason:
-        pytest.skip(reason)
-    server = hcsshd.Sshd(tmp_path_factory.mktemp("sshd")).start()
-    yield server
-    server.stop()
+sshd = sshd_fixture()
 
 
 class Node:

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from hctest import sshd as hcsshd
+from hctest.sshd import sshd_fixture
 from hctest.playbook import REPO, run_playbook
 
 pytestmark = pytest.mark.slow
@@ -15,14 +15,7 @@ pytestmark = pytest.mark.slow
 EXAMPLES = REPO / "examples" / "payloads"
 
 
-@pytest.fixture()
-def sshd(tmp_path_factory):
-    reason = hcsshd.skip_reason()
-    if reason:
-        pytest.skip(reason)
-    server = hcsshd.Sshd(tmp_path_factory.mktemp("sshd")).start()
-    yield server
-    server.stop()
+sshd = sshd_fixture(scope="function")
 
 
 def test_examples_build_and_apply(sshd, tmp_path):

@@ -1,14 +1,10 @@
 """A real OpenSSH server on loopback for integration tests.
 
-Usage (pytest)::
+Usage (pytest), in a conftest.py or test module::
 
-    from hctest.sshd import Sshd
+    from hctest.sshd import sshd_fixture
 
-    @pytest.fixture
-    def sshd(tmp_path):
-        server = Sshd(tmp_path / "sshd").start()
-        yield server
-        server.stop()
+    sshd = sshd_fixture()            # module-scoped fixture "sshd"; sshd_fixture(scope="function") per test
 
     server.port, server.client_key, server.host_vars()   # ansible inventory variables
 
@@ -154,3 +150,22 @@ class Sshd:
             except OSError:
                 pass
         self.proc = None
+
+
+def sshd_fixture(scope="module", name="sshd"):
+    """A pytest fixture (called ``name``, of ``scope``) yielding a started :class:`Sshd` in a fresh tmp dir
+    and stopping it afterwards, even when the test failed; skips with :func:`skip_reason` where no sshd
+    can run. Assign it at module level: ``sshd = sshd_fixture()``."""
+    import pytest
+
+    @pytest.fixture(scope=scope, name=name)
+    def _sshd(tmp_path_factory):
+        reason = skip_reason()
+        if reason:
+            pytest.skip(reason)
+        server = Sshd(tmp_path_factory.mktemp("sshd")).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+    return _sshd
