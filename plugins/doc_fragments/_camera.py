@@ -1,11 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private doc fragment: camera connection options of camera_info and camera_ptz (no API promise outside
-this collection).
-
-The options match ``connection_argument_spec()`` in ``plugins/module_utils/_camera/common.py``; change
-both together (ansible-test validate-modules compares them).
-"""
+"""Private doc fragment (no API promise outside this collection): the camera connection options of
+camera_info and camera_ptz, as ``connection_argument_spec()`` of ``module_utils/_camera/common.py`` defines them."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

@@ -1,10 +1,9 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private doc fragment: EdgeSwitch CLI connection options of edgeswitch_command and edgeswitch_config (no
-API promise outside this collection).
+"""Private doc fragment: EdgeSwitch CLI options of edgeswitch_command and edgeswitch_config.
 
-The options match ``connection_argument_spec()`` in ``plugins/module_utils/_edgeswitch/cli.py``; change
-both together (ansible-test validate-modules compares them).
+Mirrors ``connection_argument_spec()`` in ``module_utils/_edgeswitch/cli.py`` (validate-modules and
+tests/unit/plugins/doc_fragments compare them); no API promise outside this collection.
 """
 
 from __future__ import absolute_import, division, print_function
