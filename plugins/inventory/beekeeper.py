@@ -109,6 +109,21 @@ options:
     type: str
     env:
       - name: WAGGLE_NODE_KEY
+  node_python_interpreter:
+    description:
+      - C(ansible_python_interpreter) for every node, so that Ansible does not run its interpreter discovery
+        on each node in every run (one connection per node and run less).
+      - The default is the Python of the Wild Sage nodes' Ubuntu 18.04 image (Python 3.6).
+      - V(auto), V(auto_silent), V(auto_legacy) or V(auto_legacy_silent) set that discovery mode for the nodes
+        (Ansible discovers the interpreter on each node); an empty value sets no C(ansible_python_interpreter),
+        leaving it to C(interpreter_python) in C(ansible.cfg) or to C(group_vars).
+      - A host variable set here wins over C(group_vars); O(compose) can still override it per node.
+      - Anything else must be an absolute path.
+      - Applies whatever O(set_connection) is.
+    type: str
+    default: /usr/bin/python3
+    env:
+      - name: WAGGLE_NODE_PYTHON_INTERPRETER
   bastion_host:
     description:
       - Host of the bastion whose sshd holds the nodes' tunnel sockets (Beekeeper's bk-sshd).
@@ -223,6 +238,8 @@ except ImportError:
 
 NODE_ID_RE = re.compile(r'^[0-9A-F]{16}$')
 VSN_RE = re.compile(r'^[A-Z][A-Z0-9]{3}$')
+# Values of ansible_python_interpreter that ask Ansible to discover the interpreter on each node.
+INTERPRETER_DISCOVERY = ('auto', 'auto_silent', 'auto_legacy', 'auto_legacy_silent')
 PLACEHOLDER_RE = re.compile(r'\{([A-Za-z_][A-Za-z0-9_]*)\}')
 MAX_PAGES = 1000
 
@@ -541,6 +558,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             result['ansible_ssh_private_key_file'] = os.path.expanduser(self.get_option('node_key'))
         return result
 
+    def _python_interpreter(self):
+        """The node_python_interpreter option checked: an absolute path, a discovery mode, or None (not set)."""
+        value = (self.get_option('node_python_interpreter') or '').strip()
+        if not value:
+            return None
+        if value not in INTERPRETER_DISCOVERY and not value.startswith('/'):
+            raise AnsibleParserError('%s: "node_python_interpreter" is %r; give an absolute path such as '
+                                     '/usr/bin/python3, one of %s to let Ansible discover it on each node, or an '
+                                     'empty value to leave ansible_python_interpreter unset.'
+                                     % (self._config_path, value, ', '.join(INTERPRETER_DISCOVERY)))
+        return value
+
     # ------------------------------------------------------------------ build
     def _compile_filter(self):
         expression = self.get_option('filter')
@@ -570,6 +599,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _populate(self, data):
         shape = data['shape']
         compiled = self._compile_filter()
+        interpreter = self._python_interpreter()
         strict = self.get_option('strict')
         seen_vsn = {}
         seen_id = {}
@@ -612,6 +642,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if self.get_option('set_connection'):
                 for key, value in self._connection_vars(node_id, vsn).items():
                     self.inventory.set_variable(vsn, key, value)
+            if interpreter:
+                self.inventory.set_variable(vsn, 'ansible_python_interpreter', interpreter)
 
             variables = self.inventory.get_host(vsn).get_vars()
             self._set_composite_vars(self.get_option('compose'), variables, vsn, strict=strict)

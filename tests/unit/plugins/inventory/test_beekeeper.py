@@ -420,3 +420,33 @@ def test_token_from_environment_is_sent(monkeypatch, run):
     assert seen['kwargs']['timeout'] == 7 and seen['kwargs']['validate_certs'] is False
     assert sorted(inv.hosts) == ['H00F', 'W023']
     assert 's3cret' not in json.dumps({h: str(hostvars(inv, h)) for h in inv.hosts})
+
+
+def test_node_python_interpreter_default_and_choices(run, monkeypatch):
+    # default: the nodes' /usr/bin/python3, so Ansible skips interpreter discovery
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json')})
+    assert {hostvars(inv, h)['ansible_python_interpreter'] for h in inv.hosts} == {'/usr/bin/python3'}
+    # also without the tunnel settings
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'), 'set_connection': False,
+                       'node_python_interpreter': '/opt/py/bin/python3'})
+    hv = hostvars(inv, 'W023')
+    assert hv['ansible_python_interpreter'] == '/opt/py/bin/python3' and 'ansible_host' not in hv
+    # a discovery mode is passed through, an empty value sets nothing
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'), 'node_python_interpreter': 'auto'})
+    assert hostvars(inv, 'W023')['ansible_python_interpreter'] == 'auto'
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'), 'node_python_interpreter': ''})
+    assert 'ansible_python_interpreter' not in hostvars(inv, 'W023')
+    # environment variable
+    monkeypatch.setenv('WAGGLE_NODE_PYTHON_INTERPRETER', '/usr/local/bin/python3.11')
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json')})
+    assert hostvars(inv, 'W023')['ansible_python_interpreter'] == '/usr/local/bin/python3.11'
+
+
+def test_node_python_interpreter_compose_overrides_and_bad_value(run):
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'),
+                       'compose': {'ansible_python_interpreter': "'/usr/bin/python3.8' if vsn == 'W023' else "
+                                                                 "ansible_python_interpreter"}})
+    assert hostvars(inv, 'W023')['ansible_python_interpreter'] == '/usr/bin/python3.8'
+    assert hostvars(inv, 'W02F')['ansible_python_interpreter'] == '/usr/bin/python3'
+    with pytest.raises(AnsibleParserError, match='"node_python_interpreter" is \'python3\'; give an absolute path'):
+        run({'path': str(FIXTURES / 'manifests.json'), 'node_python_interpreter': 'python3'})
