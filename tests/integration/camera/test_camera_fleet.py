@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hctest.camera import REPO
-from hctest.fleet import node_python_with, node_visible_dir, recap, running_fleet, skip_unless_fleet_possible
+from hctest.fleet import fleet_fixture, node_python_with, node_visible_dir, recap, write_python_wrapper
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -21,11 +21,7 @@ SETTINGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    skip_unless_fleet_possible()
-    with running_fleet(2, devices="camera") as f:
-        yield f
+fleet = fleet_fixture(2, devices="camera")
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +47,7 @@ def node_without_requests():
     try:
         (dest / "requests").mkdir()
         (dest / "requests" / "__init__.py").write_text('raise ImportError("No module named \'requests\'")\n')
-        wrapper = dest / "python3"
-        wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
-        wrapper.chmod(0o755)
-        yield str(wrapper)
+        yield write_python_wrapper(dest)
     finally:
         shutil.rmtree(dest, ignore_errors=True)
 

@@ -6,17 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from hctest.fleet import node_python_with, recap, running_fleet, skip_unless_fleet_possible
+from hctest.fleet import fleet_fixture, node_python_with, recap
 from hctest.playbook import REPO
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    skip_unless_fleet_possible()
-    with running_fleet(2, devices="switch") as f:
-        yield f
+fleet = fleet_fixture(2, devices="switch")
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hctest.fleet import REPO, VENV_BIN, running_fleet, simfleet, skip_unless_fleet_possible
+from hctest.fleet import REPO, VENV_BIN, fleet_fixture, simfleet
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 
-@pytest.fixture(scope='module')
-def fleet():
-    skip_unless_fleet_possible()
-    with running_fleet(2, devices='none') as handle:
-        yield handle
+fleet = fleet_fixture(2, devices='none')
 
 
 @pytest.fixture
@@ -86,6 +82,8 @@ def test_inventory_matches_simfleet_contract(fleet, tmp_path):
         assert got['ansible_ssh_common_args'] == want['ansible_ssh_common_args']
         assert got['ansible_user'] == 'root'
         assert got['ansible_ssh_private_key_file'] == str(fleet.operator_key)
+        # the plugin's default interpreter is the one simfleet's inventory gives its nodes (no discovery)
+        assert got['ansible_python_interpreter'] == simfleet_inv['all']['vars']['ansible_python_interpreter']
 
 
 @pytest.mark.parametrize('socket_client', ['socat', 'netcat'])

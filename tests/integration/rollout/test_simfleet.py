@@ -6,27 +6,12 @@ import subprocess
 import time
 
 import pytest
-from hctest.fleet import REPO, running_fleet, skip_unless_fleet_possible
+from hctest.fleet import REPO, SANITY_SETTINGS, fleet_fixture
 from hctest.rollout import build_payload
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
-# What the simulated nodes do not have is configured away (as in tests/integration/sanity).
-SANITY_SETTINGS = {
-    "mounts": {"expected": {"/etc/waggle": "rw", "/var/lib/honeycomb": "rw", "/run": "rw"}},
-    "fsck_clean": {"missing_log": "skip"},
-    "clock_synchronized": {"sources": ["timesync_file"]},
-    "k3s_node_ready": {"kubectl": "/nonexistent/kubectl"},
-    "free_space_root": {"min_free_mb": 1},
-    "free_space_state": {"min_free_mb": 1},
-}
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    skip_unless_fleet_possible()
-    with running_fleet(3, devices="switch,camera", restart_delay=1.0) as f:
-        yield f
+fleet = fleet_fixture(3, devices="switch,camera")
 
 
 def rollout_env(fleet, reports):

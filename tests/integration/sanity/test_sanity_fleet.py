@@ -12,47 +12,14 @@ import json
 
 import pytest
 
-from hctest.fleet import running_fleet, skip_unless_fleet_possible
+from hctest.fleet import SANITY_SETTINGS, fleet_fixture
+from hctest.sanity import gate_playbook
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
-PLAYBOOK = """
-- name: Pre-check
-  hosts: nodes
-  gather_facts: false
-  roles:
-    - role: waggle.honeycomb.sanity
-      vars:
-        sanity_phase: pre
+PLAYBOOK = gate_playbook("/var/lib/honeycomb/sanity-gate-marker")
 
-- name: Upgrade (stand-in for the upgrade playbook)
-  hosts: nodes:!sanity_blocked
-  gather_facts: false
-  tasks:
-    - name: Stand-in upgrade
-      ansible.builtin.copy:
-        content: "upgraded\\n"
-        dest: /var/lib/honeycomb/sanity-gate-marker
-        mode: "0600"
-"""
-
-# What the simulated nodes do not have (no eMMC/NVMe layout, no initramfs fsck log, no
-# timesyncd, no wagman, no k3s) is configured away or skipped; everything else is the default.
-SETTINGS = {
-    "mounts": {"expected": {"/etc/waggle": "rw", "/var/lib/honeycomb": "rw", "/run": "rw"}},
-    "fsck_clean": {"missing_log": "skip"},
-    "clock_synchronized": {"sources": ["timesync_file"]},
-    "k3s_node_ready": {"kubectl": "/nonexistent/kubectl"},
-    "free_space_root": {"min_free_mb": 1},
-    "free_space_state": {"min_free_mb": 1},
-}
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    skip_unless_fleet_possible()
-    with running_fleet(3, devices="switch,camera", restart_delay=1.0) as f:
-        yield f
+fleet = fleet_fixture(3, devices="switch,camera")
 
 
 def test_pre_check_and_gate_through_the_tunnels(fleet, tmp_path):
@@ -65,7 +32,7 @@ def test_pre_check_and_gate_through_the_tunnels(fleet, tmp_path):
     playbook = tmp_path / "gate.yml"
     playbook.write_text(PLAYBOOK)
     reports = tmp_path / "reports"
-    extra = {"sanity_report_dir": str(reports), "sanity_test_timeout": 2, "sanity_settings": SETTINGS}
+    extra = {"sanity_report_dir": str(reports), "sanity_test_timeout": 2, "sanity_settings": SANITY_SETTINGS}
     run = fleet.ansible_playbook(playbook, "-e", json.dumps(extra))
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-4000:]
 

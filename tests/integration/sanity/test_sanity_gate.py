@@ -7,38 +7,21 @@ from pathlib import Path
 import pytest
 
 from hctest.playbook import REPO, run_playbook
+from hctest.sanity import gate_playbook
 from hctest.sanity_node import make_node
 
 pytestmark = pytest.mark.slow
 
 FAIL_TASK = "waggle.honeycomb.sanity : Fail the nodes whose sanity status is not acceptable"
 
-GATED_PLAYBOOK = """
-- name: Pre-check
-  hosts: nodes
-  gather_facts: false
-  roles:
-    - role: waggle.honeycomb.sanity
-      vars:
-        sanity_phase: pre
-
-- name: Upgrade (stand-in for the upgrade playbook)
-  hosts: nodes:!sanity_blocked
-  gather_facts: false
-  tasks:
-    - name: Stand-in upgrade
-      ansible.builtin.copy:
-        content: "upgraded\\n"
-        dest: "{{ marker_dir }}/{{ inventory_hostname }}"
-        mode: "0644"
-
+GATED_PLAYBOOK = gate_playbook('"{{ marker_dir }}/{{ inventory_hostname }}"', mode="0644", upgrade_tasks="""
     - name: The upgrade breaks lan0 of one node
       ansible.builtin.copy:
         content: "down\\n"
         dest: "{{ node_root }}/sys-class-net/lan0/operstate"
         mode: "0644"
       when: break_lan0_in_upgrade | default(false)
-
+""", after="""
 - name: Post-check
   hosts: nodes:!sanity_blocked
   gather_facts: false
@@ -47,7 +30,7 @@ GATED_PLAYBOOK = """
       vars:
         sanity_phase: post
         sanity_fail_on: [fatal]
-"""
+""")
 
 NODES = {
     # name: (node id, vsn, checks to break, extra Waggle tests)

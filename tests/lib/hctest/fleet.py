@@ -1,15 +1,10 @@
 """Start a simulated fleet for a test and always take it down again (see docs/simfleet.md).
 
-Usage in a conftest.py::
+Usage in a test module or conftest.py::
 
-    import pytest
-    from hctest.fleet import running_fleet, skip_unless_fleet_possible
+    from hctest.fleet import fleet_fixture
 
-    @pytest.fixture(scope="module")
-    def fleet():
-        skip_unless_fleet_possible()
-        with running_fleet(3, devices="none") as f:
-            yield f
+    fleet = fleet_fixture(3, devices="none")   # module-scoped fixture named "fleet"
 
     def test_x(fleet):
         fleet.ansible_playbook("site.yml", "-e", "x=1")   # -i fleet.inventory is added
@@ -47,6 +42,14 @@ def node_visible_dir(prefix: str) -> str:
     return tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
 
 
+def write_python_wrapper(dest: Path) -> str:
+    """Write dest/python3, the nodes' /usr/bin/python3 with dest first on its module path; return its path."""
+    wrapper = dest / "python3"
+    wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
 @contextlib.contextmanager
 def node_python_with(packages, prefix: str):
     """Yield a node interpreter: the nodes' /usr/bin/python3 with the test venv's copies of the
@@ -61,10 +64,7 @@ def node_python_with(packages, prefix: str):
     try:
         for pkg in packages:
             shutil.copytree(src / pkg, dest / pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
-        wrapper = dest / "python3"
-        wrapper.write_text('#!/bin/sh\nPYTHONPATH=%s exec /usr/bin/python3 "$@"\n' % dest)
-        wrapper.chmod(0o755)
-        yield str(wrapper)
+        yield write_python_wrapper(dest)
     finally:
         shutil.rmtree(dest, ignore_errors=True)
 
@@ -189,3 +189,27 @@ def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0)
         yield f
     finally:
         stop_fleet(f)
+
+
+def fleet_fixture(nodes: int, devices: str = "none", restart_delay: float = 1.0, name: str = "fleet"):
+    """A module-scoped pytest fixture (called `name`) yielding a running fleet; skips where none can run.
+
+    Assign it at module level: ``fleet = fleet_fixture(2, devices="camera")``."""
+    @pytest.fixture(scope="module", name=name)
+    def _fleet():
+        skip_unless_fleet_possible()
+        with running_fleet(nodes, devices=devices, restart_delay=restart_delay) as f:
+            yield f
+    return _fleet
+
+
+# sanity_settings for the simulated nodes: what they do not have (no eMMC/NVMe layout, no initramfs
+# fsck log, no timesyncd, no wagman, no k3s) is configured away or skipped; everything else is the default.
+SANITY_SETTINGS = {
+    "mounts": {"expected": {"/etc/waggle": "rw", "/var/lib/honeycomb": "rw", "/run": "rw"}},
+    "fsck_clean": {"missing_log": "skip"},
+    "clock_synchronized": {"sources": ["timesync_file"]},
+    "k3s_node_ready": {"kubectl": "/nonexistent/kubectl"},
+    "free_space_root": {"min_free_mb": 1},
+    "free_space_state": {"min_free_mb": 1},
+}
