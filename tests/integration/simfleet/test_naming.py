@@ -37,9 +37,29 @@ def test_dir_resolution_order(monkeypatch, tmp_path):
 
 def test_without_root_the_refusal_says_what_to_do(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(fl.os, "geteuid", lambda: 1000)
-    assert main(["up", "--nodes", "1", "--dir", str(tmp_path / "f"), "--no-remember"]) == 2
+    assert main(["up", "--nodes", "1", "--dir", str(tmp_path / "f"), "--no-remember", "--isolation", "namespaces"]) == 2
     err = capsys.readouterr().err
-    assert "simfleet needs root" in err and "sudo" in err
+    assert "namespaces mode needs root" in err and "sudo" in err and "--isolation ports" in err
+    assert not (tmp_path / "f" / "fleet.json").exists()
+
+
+def test_the_default_isolation_depends_on_root(monkeypatch):
+    monkeypatch.delenv("SIMFLEET_ISOLATION", raising=False)
+    monkeypatch.setattr(fl.os, "geteuid", lambda: 1000)
+    assert fl.default_isolation() == "ports"
+    monkeypatch.setattr(fl.os, "geteuid", lambda: 0)
+    assert fl.default_isolation() == "namespaces"
+    monkeypatch.setenv("SIMFLEET_ISOLATION", "ports")
+    assert fl.default_isolation() == "ports"
+    monkeypatch.setenv("SIMFLEET_ISOLATION", "chroot")
+    with pytest.raises(fl.FleetError, match="SIMFLEET_ISOLATION must be one of namespaces, ports, got 'chroot'"):
+        fl.default_isolation()
+
+
+def test_an_unknown_isolation_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["up", "--nodes", "1", "--dir", str(tmp_path / "f"), "--isolation", "vm"])
+    assert "invalid choice: 'vm'" in capsys.readouterr().err
 
 
 def test_status_of_a_missing_fleet_is_named(tmp_path, capsys):

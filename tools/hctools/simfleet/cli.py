@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from .fleet import DEFAULT_DIR, DEVICES, Fleet, FleetError, remember, resolve_dir
+from .fleet import DEFAULT_DIR, DEVICES, ISOLATIONS, Fleet, FleetError, remember, resolve_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--restart-delay", type=float, default=2.0,
                     help="seconds a node waits before restarting its tunnel (production: 30)")
     up.add_argument("--timeout", type=float, default=None, help="seconds to wait for all tunnels")
+    up.add_argument("--isolation", choices=ISOLATIONS, default=None,
+                    help="namespaces: each node in its own Linux namespaces with production paths and addresses "
+                         "(needs root); ports: per-node folders and 127.0.0.1 ports, no root (default: "
+                         "$SIMFLEET_ISOLATION, else namespaces as root and ports otherwise; a running fleet keeps "
+                         "its mode)")
     up.add_argument("--no-remember", action="store_true",
                     help="do not make this the fleet later commands use by default (tests)")
 
@@ -101,11 +106,13 @@ def _dispatch(args, fleet: Fleet) -> int:
     if args.cmd == "up":
         devices = [] if args.devices.strip() in ("", "none") else [d.strip() for d in args.devices.split(",")]
         t0 = time.monotonic()
-        fleet.up(args.nodes, devices, restart_delay=args.restart_delay, timeout=args.timeout)
+        fleet.up(args.nodes, devices, restart_delay=args.restart_delay, timeout=args.timeout,
+                 isolation=args.isolation)
         if not args.no_remember:
             remember(fleet.dir)
         print(f"simfleet: {len(fleet.nodes)} nodes up in {time.monotonic() - t0:.1f} s at {fleet.dir} "
-              f"(bastion 127.0.0.1:{fleet.state['bastion_port']}); inventory: {fleet.dir}/inventory.yml")
+              f"({fleet.isolation} mode, bastion 127.0.0.1:{fleet.state['bastion_port']}); "
+              f"inventory: {fleet.dir}/inventory.yml")
         return 0
     if args.cmd == "down":
         for line in fleet.down(purge=args.purge):
@@ -119,7 +126,7 @@ def _dispatch(args, fleet: Fleet) -> int:
         if args.json:
             print(json.dumps(st, indent=1))
             return 0
-        print(f"fleet {st['dir']}  prefix {st['prefix']}  bastion "
+        print(f"fleet {st['dir']}  {st['isolation']} mode  prefix {st['prefix']}  bastion "
               f"{'127.0.0.1:%s' % st['bastion_port'] if st['running'] else 'DOWN'}")
         print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'TUNNEL':6} {'DEVICES':32} FAULTS")
         for n in st["nodes"]:
@@ -150,7 +157,9 @@ def _dispatch(args, fleet: Fleet) -> int:
         return 0
     if args.cmd == "wait-devices":
         fleet.wait_devices(timeout=args.timeout)
-        print(f"simfleet: device simulators of {len(fleet.nodes)} nodes are listening")
+        where = "on their 127.0.0.1 ports (ports mode; see `simfleet status --json`)" if fleet.ports_mode else \
+            "at 10.31.81.2 and 10.31.81.10 in their LAN namespaces"
+        print(f"simfleet: device simulators of {len(fleet.nodes)} nodes are listening {where}")
         return 0
     if args.cmd == "power-cut":
         n = fleet.power_cut(args.node)

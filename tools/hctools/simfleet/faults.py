@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import nodefiles, procs
+from . import nodefiles, ports, procs
 
 if TYPE_CHECKING:  # pragma: no cover
     from .fleet import Fleet
@@ -113,6 +113,9 @@ def switch(fleet: Fleet, n: dict, name: str, on: bool, line: str | None = None,
     if name not in FAULTS:
         raise FleetError(f"unknown fault {name!r}; known faults: {', '.join(FAULTS)} (`simfleet fault --list`)")
     fault = FAULTS[name]
+    if on and fleet.ports_mode and name in ports.UNSUPPORTED_FAULTS:
+        raise FleetError(f"the {name} fault needs namespaces mode: {ports.UNSUPPORTED_FAULTS[name]} (the fleet at "
+                         f"{fleet.dir} runs in ports mode; as root, `simfleet up --isolation namespaces`)")
     opts = _options(FleetError, fault, line, severity) if on else {}
     active = n.setdefault("faults", {})
     powered = procs.alive(n.get("init"))
@@ -138,10 +141,13 @@ def switch(fleet: Fleet, n: dict, name: str, on: bool, line: str | None = None,
 
 # ---------------------------------------------------------------------- how each fault is applied
 
-def _node_root(n: dict) -> Path | None:
-    """The node's file system as its own processes see it (its mount namespace), or None when it is off."""
+def _node_root(fleet: Fleet, n: dict) -> Path | None:
+    """The node's file system as its own processes see it (its mount namespace), or None when it is off.
+    In ports mode the node's folder, which holds its run/ (the node's /run)."""
     if not procs.alive(n.get("init")):
         return None
+    if fleet.ports_mode:
+        return fleet.node_dir(n)
     return Path(f"/proc/{n['init']['pid']}/root")
 
 
@@ -153,13 +159,13 @@ def fsck_log_text(sim: Path, error: bool) -> str:
 
 
 def _fsck(fleet: Fleet, n: dict, on: bool, _opts: dict) -> None:
-    root = _node_root(n)
+    root = _node_root(fleet, n)
     if root is not None:  # takes effect at once (as if the node had booted with it) and at every boot
         _write_in_node(root / "run" / "initramfs" / "fsck.log", fsck_log_text(fleet.dir / "sim", on))
 
 
 def _clock(fleet: Fleet, n: dict, on: bool, _opts: dict) -> None:
-    root = _node_root(n)
+    root = _node_root(fleet, n)
     if root is None:
         return
     path = root / "run" / "systemd" / "timesync" / "synchronized"
@@ -206,7 +212,7 @@ def _sanity_test(kind: str):
 
 
 def _k3s(fleet: Fleet, n: dict, on: bool, _opts: dict) -> None:
-    root = _node_root(n)
+    root = _node_root(fleet, n)
     if root is None:
         return
     flag = root / "run" / "simfleet" / "k3s-notready"
@@ -225,14 +231,13 @@ def _device(dev: str):
         if on:
             proc = (n.get("devices") or {}).get(dev)
             procs.kill(proc, group=True)
-            port = fleet_device_port(dev)
-            if not tcp_in_netns(n["lan_netns"], fleet_device_addr(dev), port, want_open=False, timeout=10):
+            if not tcp_in_netns(n["lan_netns"], *device_endpoint(fleet, n, dev), want_open=False, timeout=10):
                 from .fleet import FleetError
                 raise FleetError(f"the {dev} simulator of {n['vsn']} still answers after being stopped")
         else:
             fleet._start_devices(n)
             fleet.save()
-            if "lan0-down" not in n.get("faults", {}):
+            if "lan0-down" not in (n.get("faults") or {}):
                 fleet.wait_devices([n], devices=[dev])
     return apply
 
@@ -277,19 +282,36 @@ def _write_in_node(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def fleet_device_addr(dev: str) -> str:
-    from .fleet import DEVICES
-    return DEVICES[dev][1]
+def device_endpoint(fleet: Fleet, n: dict, dev: str) -> tuple[str, int]:
+    """(address, port) where node n's device simulator dev listens: its production LAN address in
+    namespaces mode, a per-node loopback port in ports mode."""
+    from .fleet import DEVICE_PORTS, DEVICES
+    if fleet.ports_mode:
+        return ports.LOOPBACK, ports.device_port(dev, n["ports"])
+    return DEVICES[dev][1], DEVICE_PORTS[dev]
 
 
-def fleet_device_port(dev: str) -> int:
-    from .fleet import DEVICE_PORTS
-    return DEVICE_PORTS[dev]
+def _tcp_wait(addr: str, port: int, want_open: bool, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((addr, port), timeout=1):
+                is_open = True
+        except OSError:
+            is_open = False
+        if is_open == want_open:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
-def tcp_in_netns(netns: str, addr: str, port: int, want_open: bool, timeout: float) -> bool:
+def tcp_in_netns(netns: str | None, addr: str, port: int, want_open: bool, timeout: float) -> bool:
     """Wait until a TCP connect to addr:port from inside network namespace netns succeeds (want_open)
-    or is refused (not want_open); False on timeout. Runs in a short-lived forked child."""
+    or is refused (not want_open); False on timeout. Runs in a short-lived forked child; netns None
+    (ports mode): from here."""
+    if netns is None:
+        return _tcp_wait(addr, port, want_open, timeout)
     pid = os.fork()
     if pid == 0:
         code = 2
@@ -297,20 +319,7 @@ def tcp_in_netns(netns: str, addr: str, port: int, want_open: bool, timeout: flo
             fd = os.open(os.path.join(procs.NETNS_DIR, netns), os.O_RDONLY)
             os.setns(fd, os.CLONE_NEWNET)
             os.close(fd)
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    with socket.create_connection((addr, port), timeout=1):
-                        is_open = True
-                except OSError:
-                    is_open = False
-                if is_open == want_open:
-                    code = 0
-                    break
-                if time.monotonic() > deadline:
-                    code = 1
-                    break
-                time.sleep(0.1)
+            code = 0 if _tcp_wait(addr, port, want_open, timeout) else 1
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import nodefiles, procs
+from . import nodefiles, ports, procs
 
 DEFAULT_DIR = "/tmp/hc-simfleet"
 STATE_FILE = "fleet.json"
@@ -37,6 +37,7 @@ LAN_ADDRS = ("10.31.81.2/24", "10.31.81.10/24")
 STATE_DIR_ON_NODE = "/var/lib/honeycomb"
 MAX_NODES = 999
 SUN_PATH_MAX = 107
+ISOLATIONS = ("namespaces", "ports")
 
 
 class FleetError(Exception):
@@ -113,9 +114,19 @@ class Fleet:
         tmp.write_text(json.dumps(self.state, indent=1, sort_keys=True))
         os.replace(tmp, self.state_path)
 
+    @property
+    def isolation(self) -> str:
+        """namespaces (root: each node in its own namespaces) or ports (no root: per-node folders and ports)."""
+        return self.state.get("isolation", "namespaces")
+
+    @property
+    def ports_mode(self) -> bool:
+        return self.isolation == "ports"
+
     def env(self, **extra) -> dict[str, str]:
+        home = os.path.expanduser("~") if self.ports_mode else "/root"
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-               "HOME": "/root", procs.MARKER: self.prefix}
+               "HOME": home, procs.MARKER: self.prefix}
         env.update(extra)
         return env
 
@@ -125,7 +136,7 @@ class Fleet:
 
     def find(self, name: str) -> dict:
         for n in self.nodes:
-            if name.upper() in (n["vsn"], n["node_id"]) or name == n["netns"]:
+            if name.upper() in (n["vsn"], n["node_id"]) or (n.get("netns") and name == n["netns"]):
                 return n
         known = ", ".join(n["vsn"] for n in self.nodes) or "none (is the fleet up?)"
         raise FleetError(f"no node {name!r} in the fleet at {self.dir}; give a VSN or node ID, known: {known}")
@@ -144,8 +155,15 @@ class Fleet:
         return procs.alive(self.state.get("bastion"))
 
     # ------------------------------------------------------------------ up
-    def up(self, count: int, devices: list[str], restart_delay: float = 2.0, timeout: float | None = None) -> None:
-        check_root()
+    def up(self, count: int, devices: list[str], restart_delay: float = 2.0, timeout: float | None = None,
+           isolation: str | None = None) -> None:
+        if isolation is None:
+            isolation = self.isolation if self.up_running() else default_isolation()
+        if isolation not in ISOLATIONS:
+            raise FleetError(f"--isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}")
+        if isolation == "namespaces":
+            check_root()
+        check_tools()
         if not 1 <= count <= MAX_NODES:
             raise FleetError(f"--nodes must be between 1 and {MAX_NODES}, got {count}")
         for dev in devices:
@@ -155,28 +173,38 @@ class Fleet:
             if len(self.nodes) != count:
                 raise FleetError(f"the fleet at {self.dir} is up with {len(self.nodes)} nodes, not {count}; "
                                  f"run `simfleet down --dir {self.dir}` first or use another --dir")
+            if isolation != self.isolation:
+                raise FleetError(f"the fleet at {self.dir} is up in {self.isolation} mode, not {isolation}; "
+                                 f"run `simfleet down --dir {self.dir}` first or use another --dir")
             self._ensure_running()
             return
         # a previous run may have crashed: clear whatever is left of it first
         self.down(purge=False, quiet=True)
-        for mp in HOST_MOUNTPOINTS:
-            if not os.path.isdir(mp):
-                os.makedirs(mp, mode=0o755, exist_ok=True)
+        if isolation == "namespaces":
+            for mp in HOST_MOUNTPOINTS:
+                if not os.path.isdir(mp):
+                    os.makedirs(mp, mode=0o755, exist_ok=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
-        nodes = [self._node_record(i) for i in range(1, count + 1)]
-        uplink = self.dir / "nodes" / nodes[-1]["vsn"] / "uplink" / "bastion.sock"
-        if len(str(uplink)) > SUN_PATH_MAX:
-            raise FleetError(f"--dir {self.dir} is too long for unix socket paths ({uplink} has {len(str(uplink))} "
-                             f"characters, at most {SUN_PATH_MAX}); use a shorter directory")
+        nodes = [self._node_record(i, isolation) for i in range(1, count + 1)]
+        if isolation == "ports":  # all at once, so that no two nodes get the same port
+            free = iter(_free_ports(count * len(ports.PORT_KEYS)))
+            for n in nodes:
+                n["ports"] = {k: next(free) for k in ports.PORT_KEYS}
+        for sock in (self.dir / "nodes" / nodes[-1]["vsn"] / "uplink" / "bastion.sock", self.rtun_path(nodes[-1])):
+            if len(str(sock)) > SUN_PATH_MAX:
+                raise FleetError(f"--dir {self.dir} is too long for unix socket paths ({sock} has {len(str(sock))} "
+                                 f"characters, at most {SUN_PATH_MAX}); use a shorter directory")
         self.state = {"version": 1, "dir": str(self.dir), "prefix": self.prefix, "nodes": nodes,
-                      "devices": devices, "restart_delay": restart_delay, "created": time.time()}
+                      "devices": devices, "restart_delay": restart_delay, "created": time.time(),
+                      "isolation": isolation, "user": ports.user()}
         self._keys()
         nodefiles.write_sim_dir(self.dir / "sim", _write)
         port = self._start_bastion()
         self.state["bastion_port"] = port
         self.save()
-        self._make_netns(nodes)
+        if isolation == "namespaces":
+            self._make_netns(nodes)
         from .inventory import beekeeper_nodes
         manifests = {m["vsn"]: m for m in beekeeper_nodes(self)}
         for n in nodes:
@@ -193,8 +221,12 @@ class Fleet:
         self.write_inventory()
         self.wait_tunnels(timeout if timeout is not None else 30 + count)
 
-    def _node_record(self, i: int) -> dict:
+    def _node_record(self, i: int, isolation: str = "namespaces") -> dict:
         vsn, node_id = node_identity(self.dir, i)
+        if isolation == "ports":  # no namespaces: free loopback ports instead of production addresses
+            return {"index": i, "vsn": vsn, "node_id": node_id, "netns": None, "lan_netns": None,
+                    "ports": {}, "init": None, "relay": None, "devices": {},
+                    "faults": {}}
         return {"index": i, "vsn": vsn, "node_id": node_id, "netns": f"{self.prefix}-{vsn}",
                 "lan_netns": f"{self.prefix}-{vsn}-lan", "init": None, "relay": None, "devices": {}, "faults": {}}
 
@@ -227,17 +259,26 @@ class Fleet:
             (b / "home_dirs" / f"node-{n['node_id']}").mkdir(mode=0o755, exist_ok=True)
         _write(b / "root" / ".ssh" / "authorized_keys", "\n".join(lines) + "\n", 0o600)
         last_err = ""
+        taken = {p for n in self.nodes for p in (n.get("ports") or {}).values()}
         for _ in range(5):
             port = _free_port()
-            _write(b / "sshd_config", BASTION_SSHD_CONFIG.format(port=port, dir=b), 0o600)
+            while port in taken:
+                port = _free_port()
+            config = BASTION_SSHD_CONFIG.format(port=port, dir=b)
             script = ("set -e; mount --make-rprivate /; mount --bind \"$B/home_dirs\" /home_dirs; "
                       "mount --bind \"$B/root\" /root; mount -t tmpfs -o mode=0755,size=16m tmpfs /run; "
-                      "mkdir -p /run/sshd; " + SSHD + " -t -f \"$B/sshd_config\"; exec " + SSHD + " -D -e -f \"$B/sshd_config\"")
+                      "mkdir -p /run/sshd; ")
+            if self.ports_mode:
+                config = ports.bastion_extra(self) + config
+                script = "set -e; "
+            _write(b / "sshd_config", config, 0o600)
+            script += SSHD + " -t -f \"$B/sshd_config\"; exec " + SSHD + " -D -e -f \"$B/sshd_config\""
             proc = procs.spawn(["/bin/sh", "-c", script], self.env(B=str(b)), str(b / "sshd.log"),
-                               new_ns=os.CLONE_NEWNS)
+                               new_ns=0 if self.ports_mode else os.CLONE_NEWNS)
             if _wait_banner(("127.0.0.1", port), 10):
                 self.state["bastion"] = proc
-                self.state["bastion_mntns"] = list(procs.ns_inode(f"/proc/{proc['pid']}/ns/mnt") or ())
+                if not self.ports_mode:
+                    self.state["bastion_mntns"] = list(procs.ns_inode(f"/proc/{proc['pid']}/ns/mnt") or ())
                 return port
             procs.kill(proc)
             last_err = (b / "sshd.log").read_text()[-500:]
@@ -262,14 +303,15 @@ class Fleet:
         ew = nd / "etc-waggle"
         _write(ew / "node-id", n["node_id"] + "\n")
         _write(ew / "vsn", n["vsn"] + "\n")
-        _write(ew / "config.ini", NODE_CONFIG_INI.format(port=port) + "\n" + nodefiles.wagman_ini())
+        key = f"{ew}/bk_key.pem" if self.ports_mode else "/etc/waggle/bk_key.pem"
+        _write(ew / "config.ini", NODE_CONFIG_INI.format(port=port, key=key) + "\n" + nodefiles.wagman_ini())
         host_pub = (self.dir / "bastion" / "ssh_host_ed25519_key.pub").read_text().split()
         _write(ew / "bk_known_hosts", f"bastion {host_pub[0]} {host_pub[1]}\n")
         _write(nd / "root" / ".ssh" / "authorized_keys", self.operator_key.with_suffix(".pub").read_text(), 0o600)
         es = nd / "etc-ssh"
         if not (es / "ssh_host_ed25519_key").exists():
             _keygen(es / "ssh_host_ed25519_key", f"root@ws-nxcore-{n['node_id']}")
-        _write(es / "sshd_config", NODE_SSHD_CONFIG)
+        _write(es / "sshd_config", ports.node_sshd_config(self, n) if self.ports_mode else NODE_SSHD_CONFIG)
         _write(es / "ssh_config", "# simulated node: defaults only\n")
         _write(nd / "etc-hosts", NODE_HOSTS.format(node_id=n["node_id"]))
 
@@ -289,6 +331,13 @@ class Fleet:
         env = self.env(SIMFLEET_NODE_DIR=str(nd), SIMFLEET_RESTART_DELAY=str(self.state.get("restart_delay", 2)),
                        SIMFLEET_SSHD=SSHD, SIMFLEET_SIM_DIR=str(self.dir / "sim"),
                        SIMFLEET_FAULTS=" ".join(sorted(faults)))
+        if self.ports_mode:
+            marker, value = ports.node_marker(self, n).split("=", 1)
+            env.update({marker: value, "SIMFLEET_ISOLATION": "ports", "SIMFLEET_SSH_PORT": str(n["ports"]["ssh"]),
+                        "SIMFLEET_RTUN": str(self.rtun_path(n)), "SIMFLEET_BK_USER": self.state["user"]})
+            n["init"] = procs.spawn(["/bin/sh", NODE_INIT], env, str(nd / "console.log"))
+            n["boots"] = n.get("boots", 0) + 1
+            return
         n["init"] = procs.spawn(["/bin/sh", NODE_INIT], env, str(nd / "console.log"), netns=n["netns"],
                                 new_ns=os.CLONE_NEWNS | os.CLONE_NEWPID | os.CLONE_NEWUTS,
                                 hostname=f"ws-nxcore-{n['node_id']}")
@@ -305,11 +354,14 @@ class Fleet:
                 continue
             nd = self.node_dir(n)
             (nd / dev).mkdir(exist_ok=True)
-            loop = ('while :; do "$PY" -m "$MOD" --bind "$ADDR" --state-dir "$SD"; '
+            extra = ""
+            if self.ports_mode:
+                addr, extra = ports.LOOPBACK, ports.device_args(dev, n["ports"])
+            loop = ('while :; do "$PY" -m "$MOD" --bind "$ADDR" --state-dir "$SD" $EXTRA; '
                     'echo "$(date -u +%FT%TZ) exited rc=$?"; sleep 1; done')
             n["devices"][dev] = procs.spawn(
                 ["/bin/sh", "-c", loop],
-                self.env(PY=sys.executable, MOD=module, ADDR=addr, SD=str(nd / dev)),
+                self.env(PY=sys.executable, MOD=module, ADDR=addr, SD=str(nd / dev), EXTRA=extra),
                 str(nd / f"{dev}.log"), netns=n["lan_netns"], cwd=str(nd / dev))
 
     def _ensure_running(self) -> None:
@@ -339,7 +391,7 @@ class Fleet:
     def wait_devices(self, nodes: list[dict] | None = None, devices: list[str] | None = None,
                      timeout: float = 60) -> None:
         """Wait until every running device simulator accepts TCP connections on its LAN address."""
-        from .faults import tcp_in_netns
+        from .faults import device_endpoint, tcp_in_netns
         deadline = time.monotonic() + timeout
         late = []
         for n in nodes if nodes is not None else self.nodes:
@@ -347,7 +399,7 @@ class Fleet:
                 if not procs.alive((n.get("devices") or {}).get(dev)):
                     continue  # absent (module not importable) or stopped by a fault
                 left = max(0.5, deadline - time.monotonic())
-                if not tcp_in_netns(n["lan_netns"], DEVICES[dev][1], DEVICE_PORTS[dev], True, left):
+                if not tcp_in_netns(n["lan_netns"], *device_endpoint(self, n, dev), True, left):
                     late.append(f"{n['vsn']} {dev}")
         if late:
             raise FleetError(f"device simulators not listening after {timeout:.0f} s: {', '.join(late)}; see "
@@ -364,6 +416,11 @@ class Fleet:
         n = self.find(name)
         if not procs.alive(n.get("init")):
             raise FleetError(f"node {n['vsn']} is already off; `simfleet power-on {n['vsn']}` boots it")
+        if self.ports_mode:  # no pid namespace: stop the node's process tree and marked processes at once
+            procs.freeze_and_kill(n["init"], ports.node_marker(self, n))
+            n["init"] = None
+            self.save()
+            return n
         procs.kill(n["init"])
         procs.wait_gone([n["init"]])
         # everything in the pid namespace dies with its init; wait until the kernel is done
@@ -431,9 +488,9 @@ class Fleet:
             nodes.append({"vsn": n["vsn"], "node_id": n["node_id"], "power": "on" if power else "off",
                           "link": "up" if link else "down", "tunnel": "up" if tunnel else "down",
                           "devices": devs, "faults": dict(n.get("faults") or {}),
-                          "netns": n["netns"], "lan_netns": n["lan_netns"],
+                          "netns": n["netns"], "lan_netns": n["lan_netns"], "ports": n.get("ports"),
                           "dir": str(self.node_dir(n))})
-        return {"dir": str(self.dir), "prefix": self.prefix, "running": self.up_running(),
+        return {"dir": str(self.dir), "prefix": self.prefix, "running": self.up_running(), "isolation": self.isolation,
                 "bastion_port": self.state.get("bastion_port"), "operator_key": str(self.operator_key),
                 "inventory": str(self.dir / "inventory.yml"), "ssh_config": str(self.dir / "ssh_config"),
                 "nodes": nodes}
@@ -447,7 +504,9 @@ class Fleet:
     # ------------------------------------------------------------------ down
     def down(self, purge: bool = False, quiet: bool = False) -> list[str]:
         """Stop everything of this fleet: from the state file, then by scanning for its prefix."""
-        check_root()
+        names = procs.netns_names(self.prefix)
+        if os.geteuid() != 0 and (names or (self.state and not self.ports_mode)):
+            check_root()  # namespaces to delete, or a namespaces-mode fleet: that needs root
         report = []
         known = [self.state.get("bastion")]
         for n in self.nodes:
@@ -455,12 +514,18 @@ class Fleet:
         for p in known:  # process groups: relays carry forked children, device loops their simulator
             if procs.kill(p, group=True):
                 report.append(f"killed {p['pid']}")
-        names = procs.netns_names(self.prefix)
         netns_ids = {i for i in (procs.ns_inode(os.path.join(procs.NETNS_DIR, x)) for x in names) if i}
         mntns_ids = {tuple(self.state["bastion_mntns"])} if self.state.get("bastion_mntns") else set()
         cmd_marks = (f"{self.dir}/bastion/sshd_config".encode(), f"UNIX-LISTEN:{self.dir}/nodes/".encode())
+        # ports mode: the node sshds (their title, like the bastion's, names their config)
+        cmd_marks += tuple(f"{nd}/etc-ssh/sshd_config".encode() for nd in sorted(self.dir.glob("nodes/*")))
         for _ in range(50):
             found = procs.scan(self.prefix, netns_ids, mntns_ids, cmd_marks)
+            # sshd session processes carry neither marker nor config: they are below a found process
+            for pid in procs.descendants({p["pid"] for p in found}):
+                st = procs.starttime(pid)
+                if st is not None:
+                    found.append({"pid": pid, "start": st})
             # a bastion whose state file was lost: its mount namespace leads to its session children
             for p in found:
                 ino = procs.ns_inode(f"/proc/{p['pid']}/ns/mnt")
@@ -496,9 +561,29 @@ class Fleet:
 
 def check_root() -> None:
     if os.geteuid() != 0:
-        raise FleetError("simfleet needs root: each node is a set of Linux network, mount and pid namespaces "
-                         "(the non-root fallback with per-node ports is not implemented yet). "
-                         "Run it as root, e.g. `sudo .venv/bin/simfleet up`.")
+        raise FleetError("simfleet's namespaces mode needs root: each node is a set of Linux network, mount and "
+                         "pid namespaces. Run it as root (e.g. `sudo .venv/bin/simfleet up`), or use "
+                         "`simfleet up --isolation ports` (per-node ports and folders, no root; see docs/simfleet.md "
+                         "for what it does not simulate).")
+
+
+def default_isolation() -> str:
+    """$SIMFLEET_ISOLATION, else namespaces as root and ports otherwise."""
+    forced = os.environ.get("SIMFLEET_ISOLATION", "").strip()
+    if forced:
+        if forced not in ISOLATIONS:
+            raise FleetError(f"SIMFLEET_ISOLATION must be one of {', '.join(ISOLATIONS)}, got {forced!r}")
+        return forced
+    return "namespaces" if os.geteuid() == 0 else "ports"
+
+
+def check_tools() -> None:
+    missing = [t for t in ("ssh", "ssh-keygen", "socat") if not shutil.which(t)]
+    if not os.access(SSHD, os.X_OK):
+        missing.append(SSHD)
+    if missing:
+        raise FleetError(f"simfleet needs {', '.join(missing)}: install openssh-client, openssh-server and socat "
+                         "(apt-get install openssh-client openssh-server socat)")
 
 
 def remember(d: Path) -> None:
@@ -533,9 +618,21 @@ def _ip_batch(netns: str | None, lines: list[str]) -> None:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return _free_ports(1)[0]
+
+
+def _free_ports(count: int) -> list[int]:
+    """count distinct free 127.0.0.1 ports (held open together so that none is handed out twice)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _wait_banner(addr, timeout: float, once: bool = False) -> bool:
@@ -605,7 +702,7 @@ NODE_CONFIG_INI = """\
 [reverse-tunnel]
 host = bastion
 port = {port}
-key = /etc/waggle/bk_key.pem
+key = {key}
 """
 
 NODE_HOSTS = """\

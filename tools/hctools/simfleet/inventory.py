@@ -7,42 +7,57 @@ import shlex
 
 import yaml
 
+from . import ports
 from .fleet import STATE_DIR_ON_NODE, Fleet
 from .nodefiles import resources
 
 SSH_OPTS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
 
 
+def user(fleet: Fleet) -> str:
+    """The login on the bastion and the nodes: root, or in ports mode the user the fleet runs as."""
+    return fleet.state.get("user", "root") if fleet.ports_mode else "root"
+
+
 def proxy_command(fleet: Fleet, node_id: str) -> str:
     """The operator's hop: ssh to the bastion, then socat into the node's tunnel socket (the contract)."""
-    return (f"ssh -p {fleet.state['bastion_port']} -i {fleet.operator_key} {SSH_OPTS} root@127.0.0.1 "
-            f"socat - UNIX-CONNECT:/home_dirs/node-{node_id}/rtun.sock")
+    home_dirs = f"{fleet.dir}/bastion/home_dirs" if fleet.ports_mode else "/home_dirs"
+    return (f"ssh -p {fleet.state['bastion_port']} -i {fleet.operator_key} {SSH_OPTS} {user(fleet)}@127.0.0.1 "
+            f"socat - UNIX-CONNECT:{home_dirs}/node-{node_id}/rtun.sock")
 
 
 def host_vars(fleet: Fleet, n: dict) -> dict:
-    return {
+    hv = {
         "ansible_host": n["node_id"],
         "ansible_ssh_common_args": f'-o ProxyCommand="{proxy_command(fleet, n["node_id"])}" {SSH_OPTS}',
         "node_id": n["node_id"],
         "vsn": n["vsn"],
     }
+    if fleet.ports_mode:
+        hv.update(ports.host_vars(fleet, n))
+    return hv
 
 
 def inventory_dict(fleet: Fleet) -> dict:
+    fleet_vars = {
+        "ansible_user": user(fleet),
+        "ansible_ssh_private_key_file": str(fleet.operator_key),
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "honeycomb_state_dir": STATE_DIR_ON_NODE,
+        "simfleet_dir": str(fleet.dir),
+    }
+    if fleet.ports_mode:  # each node has its own state dir (host vars)
+        del fleet_vars["honeycomb_state_dir"]
+        fleet_vars["simfleet_isolation"] = "ports"
     return {"all": {
-        "vars": {
-            "ansible_user": "root",
-            "ansible_ssh_private_key_file": str(fleet.operator_key),
-            "ansible_python_interpreter": "/usr/bin/python3",
-            "honeycomb_state_dir": STATE_DIR_ON_NODE,
-            "simfleet_dir": str(fleet.dir),
-        },
+        "vars": fleet_vars,
         "children": {"nodes": {"hosts": {n["vsn"]: host_vars(fleet, n) for n in fleet.nodes}}},
     }}
 
 
 def render_yaml(fleet: Fleet) -> str:
-    head = (f"# Simulated Wild Sage fleet at {fleet.dir} (bastion 127.0.0.1:{fleet.state.get('bastion_port')}).\n"
+    head = (f"# Simulated Wild Sage fleet at {fleet.dir} (bastion 127.0.0.1:{fleet.state.get('bastion_port')}, "
+            f"{fleet.isolation} mode).\n"
             "# Written by `simfleet inventory`; hosts are VSNs, ansible_host is the node ID.\n")
     return head + yaml.safe_dump(inventory_dict(fleet), sort_keys=False, width=1000)
 
@@ -53,7 +68,7 @@ def render_ssh_config(fleet: Fleet) -> str:
     for n in fleet.nodes:
         out.append(
             f"Host {n['vsn']} {n['node_id']} node-{n['vsn']} node-{n['node_id']}\n"
-            f"    HostName {n['node_id']}\n    User root\n    IdentityFile {fleet.operator_key}\n"
+            f"    HostName {n['node_id']}\n    User {user(fleet)}\n    IdentityFile {fleet.operator_key}\n"
             f"    IdentitiesOnly yes\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n"
             f"    LogLevel ERROR\n    ProxyCommand {proxy_command(fleet, n['node_id'])}\n")
     return "\n".join(out)

@@ -11,6 +11,12 @@
 # SIMFLEET_RESTART_DELAY (seconds between tunnel restarts), SIMFLEET_SSHD (path of sshd),
 # SIMFLEET_SIM_DIR (files shared by the fleet's nodes: bin/kubectl, fsck log bodies),
 # SIMFLEET_FAULTS (the persistent faults this boot re-creates, space separated; see faults.py).
+#
+# Ports mode (SIMFLEET_ISOLATION=ports, no root): no namespaces and no mounts. The node's production
+# paths are folders of SIMFLEET_NODE_DIR (etc-waggle, honeycomb, var-log; tmp and run emptied here at
+# every boot), its sshd listens on 127.0.0.1:SIMFLEET_SSH_PORT, and the tunnel binds SIMFLEET_RTUN (the
+# node's socket in the bastion's home_dirs folder) as SIMFLEET_BK_USER. Not pid 1: simfleet finds the
+# node's processes by their process tree and their HC_SIMFLEET_NODE environment marker.
 set -u
 D="${SIMFLEET_NODE_DIR:?SIMFLEET_NODE_DIR must be set}"
 S="${SIMFLEET_SIM_DIR:?SIMFLEET_SIM_DIR must be set}"
@@ -22,6 +28,39 @@ die() { echo "node_init: $*" >&2; exit 1; }
 warn() { echo "node_init: WARNING: $*" >&2; }
 fault() { case "$FAULTS" in *" $1 "*) return 0 ;; esac; return 1; }
 
+# What the boot leaves on /run: the initramfs fsck log of the root device (logsave format) and
+# systemd-timesyncd's flag file (it would appear once synchronised; a simulated clock is at once).
+boot_run_files() {
+    if fault fsck; then body="$S/fsck-error.log"; else body="$S/fsck-clean.log"; fi
+    stamp=$(date -u '+%a %b %d %H:%M:%S %Y')
+    { printf 'Log of fsck -C -a -T -t ext4 /dev/mmcblk0p1 \n%s\n\n' "$stamp"; cat "$body"
+      printf '\n%s\n----------------\n' "$stamp"; } > "$RUN/initramfs/fsck.log"
+    fault clock || : > "$RUN/systemd/timesync/synchronized"
+}
+
+if [ "${SIMFLEET_ISOLATION:-namespaces}" = ports ]; then
+    ETC="$D/etc-waggle"
+    RUN="$D/run"
+    LOG="$D/var-log/simfleet"
+    # Volatile: a fresh /tmp and /run at every boot (what a tmpfs gives in namespaces mode).
+    rm -rf "$D/tmp" "$RUN" || die "cannot empty $D/tmp and $RUN"
+    mkdir -p "$D/tmp" "$RUN/simfleet" "$RUN/initramfs" "$RUN/systemd/timesync" || die "mkdir $RUN"
+    UPLINK="$D/uplink/bastion.sock"
+    SSHD_CONFIG="$D/etc-ssh/sshd_config"
+    SSH_CONFIG="$D/etc-ssh/ssh_config"
+    TARGET="127.0.0.1:${SIMFLEET_SSH_PORT:?SIMFLEET_SSH_PORT must be set}"
+    RTUN="${SIMFLEET_RTUN:?SIMFLEET_RTUN must be set}"
+    BK_USER="${SIMFLEET_BK_USER:?SIMFLEET_BK_USER must be set}"
+    boot_run_files
+else
+ETC=/etc/waggle
+RUN=/run
+LOG=/var/log/simfleet
+UPLINK=/run/simfleet-uplink/bastion.sock
+SSHD_CONFIG=''
+SSH_CONFIG=''
+TARGET=localhost:22
+BK_USER=root
 # Mounts made here stay in this node's mount namespace and die with it.
 mount --make-rprivate / || die "cannot make / private"
 # Persistent per-node state, bound on the production paths. Bind these before /tmp is covered: the
@@ -48,13 +87,7 @@ mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev tmpfs /run || die "tmpfs /run"
 mkdir -p /run/sshd /run/simfleet-uplink /run/simfleet /run/initramfs /run/systemd/timesync
 # The node's only way out: a unix socket whose other end (a relay in the host) leads to the bastion.
 mount --bind "$D/uplink" /run/simfleet-uplink || die "bind uplink"
-# What the boot leaves on /run: the initramfs fsck log of the root device (logsave format) and
-# systemd-timesyncd's flag file (it would appear once synchronised; a simulated clock is at once).
-if fault fsck; then body="$S/fsck-error.log"; else body="$S/fsck-clean.log"; fi
-stamp=$(date -u '+%a %b %d %H:%M:%S %Y')
-{ printf 'Log of fsck -C -a -T -t ext4 /dev/mmcblk0p1 \n%s\n\n' "$stamp"; cat "$body"
-  printf '\n%s\n----------------\n' "$stamp"; } > /run/initramfs/fsck.log
-fault clock || : > /run/systemd/timesync/synchronized
+boot_run_files
 mount -t proc -o nosuid,nodev,noexec proc /proc || die "proc"
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys || die "sysfs"
 # PSU status GPIOs: the node's own gpio tree on /sys/class/gpio. Without GPIO sysfs in the host
@@ -71,22 +104,25 @@ mount -t overlay simfleet-bin -o "lowerdir=$S/bin:/usr/local/bin" /usr/local/bin
     || mount --bind "$S/bin" /usr/local/bin || die "cannot put kubectl on /usr/local/bin"
 # Last: the node directory itself may live under /tmp on the host.
 mount -t tmpfs -o mode=1777,size=256m,nosuid,nodev tmpfs /tmp || die "tmpfs /tmp"
+fi
 
-ID=$(cat /etc/waggle/node-id) || die "no /etc/waggle/node-id"
+
+ID=$(cat "$ETC/node-id") || die "no $ETC/node-id"
+RTUN="${RTUN:-/home_dirs/node-$ID/rtun.sock}"
 ini() {  # ini SECTION KEY: a value from /etc/waggle/config.ini
     awk -F '[ \t]*=[ \t]*' -v s="[$1]" -v k="$2" \
-        '$0 == s {f = 1; next} /^\[/ {f = 0} f && $1 == k {print $2; exit}' /etc/waggle/config.ini
+        '$0 == s {f = 1; next} /^\[/ {f = 0} f && $1 == k {print $2; exit}' "$ETC/config.ini"
 }
 BK_HOST=$(ini reverse-tunnel host)
 BK_PORT=$(ini reverse-tunnel port)
 BK_KEY=$(ini reverse-tunnel key)
-LOG=/var/log/simfleet
 mkdir -p "$LOG"
 echo "$(date -u +%FT%TZ) boot node $ID" >> "$LOG/boot.log"
 
 (
     while :; do
-        "$SSHD" -D -e >> "$LOG/sshd.log" 2>&1
+        # shellcheck disable=SC2086  # no -f in namespaces mode: the node's /etc/ssh/sshd_config
+        "$SSHD" -D -e ${SSHD_CONFIG:+-f "$SSHD_CONFIG"} >> "$LOG/sshd.log" 2>&1
         echo "$(date -u +%FT%TZ) sshd exited rc=$?" >> "$LOG/sshd.log"
         sleep 1
     done
@@ -96,13 +132,14 @@ echo "$(date -u +%FT%TZ) boot node $ID" >> "$LOG/boot.log"
     while :; do
         {
             date -u +"%FT%TZ tunnel start"
-            ssh -N -o ServerAliveInterval=5 -o ServerAliveCountMax=2 -o ExitOnForwardFailure=yes \
+            # shellcheck disable=SC2086
+            ssh ${SSH_CONFIG:+-F "$SSH_CONFIG"} -N -o ServerAliveInterval=5 -o ServerAliveCountMax=2 -o ExitOnForwardFailure=yes \
                 -o BatchMode=yes -o ConnectTimeout=10 \
-                -o "ProxyCommand=socat - UNIX-CONNECT:/run/simfleet-uplink/bastion.sock" \
-                -o HostKeyAlias=bastion -o UserKnownHostsFile=/etc/waggle/bk_known_hosts \
+                -o "ProxyCommand=socat - UNIX-CONNECT:$UPLINK" \
+                -o HostKeyAlias=bastion -o UserKnownHostsFile="$ETC/bk_known_hosts" \
                 -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes \
                 -i "$BK_KEY" -p "$BK_PORT" \
-                -R "/home_dirs/node-$ID/rtun.sock:localhost:22" "root@$BK_HOST" 2>&1
+                -R "$RTUN:$TARGET" "$BK_USER@$BK_HOST" 2>&1
             echo "$(date -u +%FT%TZ) tunnel exited rc=$?"
         } >> "$LOG/tunnel.log"
         sleep "$DELAY"

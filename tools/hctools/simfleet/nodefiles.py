@@ -59,9 +59,11 @@ SANITY_TESTS = {
     ("warning", "node_id_set.test"): """\
 #!/bin/sh
 # simfleet: as Waggle's node_id_set, the hostname must be ws-nxcore-<node ID>
-id=$(cat /etc/waggle/node-id) || exit 1
-if [ "$(hostname)" != "ws-nxcore-$id" ]; then
-    echo "hostname $(hostname) is not ws-nxcore-$id"
+# (SIMFLEET_* are set in ports mode only, where the node has no /etc/waggle nor hostname of its own)
+id=$(cat "${SIMFLEET_ETC_WAGGLE:-/etc/waggle}/node-id") || exit 1
+name=${SIMFLEET_HOSTNAME:-$(hostname)}
+if [ "$name" != "ws-nxcore-$id" ]; then
+    echo "hostname $name is not ws-nxcore-$id"
     exit 1
 fi
 echo "hostname ws-nxcore-$id"
@@ -75,8 +77,9 @@ exit 0
     ("fatal", "node_manifest.test"): """\
 #!/bin/sh
 # simfleet: the cached node manifest names this node
-id=$(cat /etc/waggle/node-id) || exit 1
-if ! grep -q "\\"name\\": \\"$id\\"" /etc/waggle/node-manifest-v2.json; then
+etc=${SIMFLEET_ETC_WAGGLE:-/etc/waggle}
+id=$(cat "$etc/node-id") || exit 1
+if ! grep -q "\\"name\\": \\"$id\\"" "$etc/node-manifest-v2.json"; then
     echo "/etc/waggle/node-manifest-v2.json does not name node $id"
     exit 2
 fi
@@ -106,6 +109,7 @@ KUBECTL = r"""#!/bin/sh
 # simfleet: stands in for k3s's kubectl on a simulated Wild Sage node (docs/simfleet.md).
 # Simulates only `kubectl [--kubeconfig F] get node[s] [NAME] [-o json|wide|name]` for this node;
 # Ready unless `simfleet fault <node> k3s-notready` is on (/run/simfleet/k3s-notready exists).
+# Ports mode: the node's /etc/waggle and /run are $SIMFLEET_ETC_WAGGLE and $SIMFLEET_RUN (node sshd SetEnv).
 output=''
 words=''
 while [ $# -gt 0 ]; do
@@ -121,7 +125,7 @@ while [ $# -gt 0 ]; do
 done
 # shellcheck disable=SC2086  # word splitting wanted
 set -- $words
-id=$(cat /etc/waggle/node-id 2>/dev/null) || { echo "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?" >&2; exit 1; }
+id=$(cat "${SIMFLEET_ETC_WAGGLE:-/etc/waggle}/node-id" 2>/dev/null) || { echo "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?" >&2; exit 1; }
 me="$(echo "$id" | tr '[:upper:]' '[:lower:]').ws-nxcore"
 case "${1:-}/${2:-}" in
     get/node|get/nodes|get/no) ;;
@@ -133,7 +137,7 @@ if [ -n "$name" ] && [ "$name" != "$me" ]; then
     exit 1
 fi
 now=$(date -u +%FT%TZ)
-if [ -e /run/simfleet/k3s-notready ]; then
+if [ -e "${SIMFLEET_RUN:-/run}/simfleet/k3s-notready" ]; then
     state=NotReady
     ready="{\"type\": \"Ready\", \"status\": \"Unknown\", \"reason\": \"NodeStatusUnknown\", \"message\": \"Kubelet stopped posting node status.\", \"lastHeartbeatTime\": \"$now\", \"lastTransitionTime\": \"$now\"}"
 else

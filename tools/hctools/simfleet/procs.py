@@ -12,16 +12,21 @@ NETNS_DIR = "/run/netns"
 MARKER = "HC_SIMFLEET"
 
 
-def starttime(pid: int) -> int | None:
-    """The start time of pid (clock ticks since boot), or None if it is gone; guards against pid reuse."""
+def _stat(pid: int | str) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None if pid is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
     # the command name may contain spaces and parentheses: split after the last ')'
-    fields = data[data.rindex(b")") + 2:].split()
-    if fields[0] == b"Z":
+    return data[data.rindex(b")") + 2:].split()
+
+
+def starttime(pid: int) -> int | None:
+    """The start time of pid (clock ticks since boot), or None if it is gone; guards against pid reuse."""
+    fields = _stat(pid)
+    if fields is None or fields[0] == b"Z":
         return None
     return int(fields[19])
 
@@ -165,3 +170,80 @@ def scan(prefix: str, netns_ids: set, mntns_ids: set, cmd_marks: tuple[bytes, ..
             if st is not None:
                 found.append({"pid": pid, "start": st})
     return found
+
+
+def _ppids() -> dict[int, int]:
+    """{pid: parent pid} of every process we can see."""
+    out = {}
+    for name in os.listdir("/proc"):
+        fields = _stat(name) if name.isdigit() else None
+        if fields is not None:
+            out[int(name)] = int(fields[1])
+    return out
+
+
+def descendants(pids: set[int]) -> set[int]:
+    """Every process below one of pids in the process tree (not pids themselves)."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _ppids().items():
+        children.setdefault(ppid, []).append(pid)
+    out: set[int] = set()
+    todo = list(pids)
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            if c not in out and c not in pids:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def with_marker(marker: str) -> set[int]:
+    """Processes whose environment holds marker (NAME=value), as far as we may read them."""
+    want = marker.encode()
+    out = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if want in f.read().split(b"\0"):
+                    out.add(int(name))
+        except OSError:
+            continue
+    return out
+
+
+def freeze_and_kill(root: dict | None, marker: str, timeout: float = 5.0) -> list[int]:
+    """Kill a process tree at once without a pid namespace: root (as recorded by spawn), everything
+    below it and every process carrying marker in its environment (daemons that left the tree).
+
+    All of them are stopped first (SIGSTOP) and the search repeated until it finds nothing new, so
+    nothing can fork or restart a sibling between the search and the kill; then SIGKILL to all."""
+    stopped: set[int] = set()
+    me = os.getpid()
+    for _ in range(50):
+        found = with_marker(marker)
+        if alive(root):
+            found.add(root["pid"])
+        found |= descendants(found | stopped)
+        new = {p for p in found - stopped if p != me}
+        if not new:
+            break
+        for p in new:
+            try:
+                os.kill(p, signal.SIGSTOP)
+            except (ProcessLookupError, PermissionError):
+                continue
+            stopped.add(p)
+    for p in stopped:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [p for p in stopped if starttime(p) is not None]
+        if not left:
+            break
+        time.sleep(0.02)
+    return sorted(stopped)

@@ -1,0 +1,158 @@
+"""The `ports` isolation of simfleet: a fleet without root and without namespaces (docs/simfleet.md).
+
+Each node is a directory tree standing in for its production paths (DIR/nodes/<VSN>/etc-waggle is its
+/etc/waggle, honeycomb its /var/lib/honeycomb, tmp and run its /tmp and /run, wiped at every boot), its
+own sshd on a free 127.0.0.1 port, and the same reverse tunnel loop as in namespaces mode, bound on
+DIR/bastion/home_dirs/node-<ID>/rtun.sock of a bastion sshd that runs as the invoking user. The
+operator still reaches a node only through the bastion. Device simulators listen on 127.0.0.1 with
+per-node ports. Every process of a node carries NODE_MARKER=<prefix>-<VSN> in its environment (node
+init and, through the node sshd's SetEnv, every login session), which is how `power-cut` finds them.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .fleet import Fleet
+
+NODE_MARKER = "HC_SIMFLEET_NODE"
+LOOPBACK = "127.0.0.1"
+# node record "ports" keys, each a free 127.0.0.1 port chosen at `up`
+PORT_KEYS = ("ssh", "switch_ssh", "switch_telnet", "camera", "ftp", "tftp")
+
+# Faults that need what only namespaces give (name -> why), refused in ports mode.
+UNSUPPORTED_FAULTS = {
+    "mount-ro": "a node has no mounts of its own without a mount namespace",
+    "lan0-down": "a node has no lan0 without a network namespace",
+}
+
+# Sanity checks that cannot be pointed at a ports-mode node (skipped by the inventory's
+# sanity_skip_checks): name -> why.
+UNSUPPORTED_CHECKS = {
+    "mounts": "reads /proc/mounts for /media/root-ro etc.; a ports-mode node has no mounts of its own",
+    "lan0_up": "reads /sys/class/net/lan0; a ports-mode node has no network interface of its own",
+}
+
+
+def user() -> str:
+    return getpass.getuser()
+
+
+def node_marker(fleet: Fleet, n: dict) -> str:
+    return f"{NODE_MARKER}={fleet.prefix}-{n['vsn']}"
+
+
+def node_paths(nd: Path) -> dict[str, str]:
+    """Where a ports-mode node keeps what a real node has at its production paths."""
+    return {"etc_waggle": str(nd / "etc-waggle"), "state_dir": str(nd / "honeycomb"), "tmp": str(nd / "tmp"),
+            "run": str(nd / "run"), "hostname_file": str(nd / "etc-hostname")}
+
+
+def session_env(fleet: Fleet, n: dict) -> dict[str, str]:
+    """Environment of every login session on a ports-mode node (node sshd SetEnv): the markers, and
+    where the node's /etc/waggle and /run are (read by the stand-in kubectl and the Waggle tests)."""
+    p = node_paths(fleet.node_dir(n))
+    name, value = node_marker(fleet, n).split("=", 1)
+    return {"HC_SIMFLEET": fleet.prefix, name: value, "SIMFLEET_ETC_WAGGLE": p["etc_waggle"],
+            "SIMFLEET_RUN": p["run"], "SIMFLEET_HOSTNAME": f"ws-nxcore-{n['node_id']}", "TMPDIR": p["tmp"]}
+
+
+def node_sshd_config(fleet: Fleet, n: dict) -> str:
+    nd = fleet.node_dir(n)
+    setenv = " ".join(f"{k}={v}" for k, v in session_env(fleet, n).items())
+    return f"""\
+# simulated Wild Sage node, ports mode (no namespaces): its own sshd on 127.0.0.1, reached only
+# through its reverse tunnel. A non-root sshd logs in only the user it runs as.
+ListenAddress {LOOPBACK}:{n['ports']['ssh']}
+HostKey {nd}/etc-ssh/ssh_host_ed25519_key
+PidFile none
+UsePAM no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile {nd}/root/.ssh/authorized_keys
+# the fleet directory may be under /tmp (world-writable), which StrictModes refuses
+StrictModes no
+MaxStartups 100:30:200
+MaxSessions 50
+Subsystem sftp internal-sftp
+AcceptEnv LANG LC_*
+SetEnv {setenv}
+LogLevel INFO
+"""
+
+
+def bastion_extra(fleet: Fleet) -> str:
+    b = fleet.dir / "bastion"
+    return f"""\
+# ports mode: no mount namespace; absolute paths instead of /home_dirs and /root
+AuthorizedKeysFile {b}/root/.ssh/authorized_keys
+StrictModes no
+SetEnv HC_SIMFLEET={fleet.prefix}
+"""
+
+
+def device_args(dev: str, ports: dict) -> str:
+    """Extra command-line options of a device simulator on its per-node loopback ports."""
+    if dev == "switch":
+        return f"--ssh-port {ports['switch_ssh']} --telnet-port {ports['switch_telnet']}"
+    return f"--port {ports['camera']}"
+
+
+def device_port(dev: str, ports: dict) -> int:
+    """The port `wait-devices` and the device faults probe."""
+    return ports["switch_ssh"] if dev == "switch" else ports["camera"]
+
+
+def host_vars(fleet: Fleet, n: dict) -> dict:
+    """Inventory host vars that point the collection's roles and modules at a ports-mode node."""
+    nd = fleet.node_dir(n)
+    p = node_paths(nd)
+    ports = n["ports"]
+    hv = {
+        "simfleet_node_dir": str(nd),
+        "simfleet_etc_waggle": p["etc_waggle"],
+        "honeycomb_state_dir": p["state_dir"],
+        "honeycomb_node_id_file": f"{p['etc_waggle']}/node-id",
+        "honeycomb_vsn_file": f"{p['etc_waggle']}/vsn",
+        "node_prereqs_state_dir": p["state_dir"],
+        "edgeswitch_node_dir": f"{p['state_dir']}/edgeswitch",
+        "sanity_skip_checks": sorted(UNSUPPORTED_CHECKS),
+        "sanity_test_dirs": [{"path": f"{p['etc_waggle']}/sanity/warning", "severity": "warning"},
+                             {"path": f"{p['etc_waggle']}/sanity/fatal", "severity": "fatal"}],
+        "sanity_settings": sanity_settings(fleet, n),
+    }
+    devices = fleet.state.get("devices", [])
+    if "camera" in devices:
+        hv.update({"camera_host": LOOPBACK, "camera_port": ports["camera"]})
+    if "switch" in devices:
+        # ftp/tftp: the node's transfer server for the switch; edgeswitch_config has ftp_port/tftp_port,
+        # the edgeswitch role does not pass them yet (docs/simfleet.md)
+        hv.update({"edgeswitch_host": LOOPBACK, "edgeswitch_port": ports["switch_ssh"],
+                   "edgeswitch_server_address": LOOPBACK, "edgeswitch_ftp_port": ports["ftp"],
+                   "edgeswitch_tftp_port": ports["tftp"]})
+    return hv
+
+
+def sanity_settings(fleet: Fleet, n: dict) -> dict:
+    """waggle.honeycomb.sanity_check settings for a ports-mode node: every path and address its own."""
+    p = node_paths(fleet.node_dir(n))
+    ew, run, ports = p["etc_waggle"], p["run"], n["ports"]
+    return {
+        "free_space_state": {"path": p["state_dir"]},
+        "fsck_clean": {"log": f"{run}/initramfs/fsck.log"},
+        "clock_synchronized": {"sources": ["timesync_file"], "timesync_file": f"{run}/systemd/timesync/synchronized"},
+        "node_identity": {"node_id_file": f"{ew}/node-id", "vsn_file": f"{ew}/vsn",
+                          "hostname_file": p["hostname_file"]},
+        # all nodes share the host's /proc: look for this node's own tunnel only
+        "reverse_tunnel": {"method": "process",
+                           "process_pattern": r"(^|/)ssh\s.*-R\s*\S*/node-%s/rtun\.sock" % n["node_id"]},
+        "k3s_node_ready": {"kubectl": str(fleet.dir / "sim" / "bin" / "kubectl"), "node_id_file": f"{ew}/node-id"},
+        "switch_reachable": {"address": LOOPBACK, "ports": [ports["switch_ssh"], ports["switch_telnet"]]},
+        "cameras_http": {"addresses": [LOOPBACK], "port": ports["camera"]},
+        "psu_gpio": {"config_ini": f"{ew}/config.ini", "gpio_dir": str(fleet.node_dir(n) / "sys-class" / "gpio"),
+                     "manifest": f"{ew}/node-manifest-v2.json"},
+    }
