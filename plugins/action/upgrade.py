@@ -131,7 +131,14 @@ class ActionModule(ActionBase):
         del tmp
 
         spec = dict((k, v) for k, v in engine.argument_spec().items() if not k.startswith("_"))
-        dummy, args = self.validate_argument_spec(argument_spec=spec)
+        dummy, args = self.validate_argument_spec(argument_spec=spec, **engine.ARGUMENT_CONSTRAINTS)
+
+        if args["state"] == "rolled_back" and not args.get("src"):
+            # Rollback of a job with the payload in the node's store: one module run, nothing to send.
+            module_args = dict((k, v) for k, v in self._task.args.items() if not k.startswith("_"))
+            result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars,
+                                               wrap_async=bool(self._task.async_val)))
+            return result
 
         try:
             src = self._find_needle("files", args["src"])

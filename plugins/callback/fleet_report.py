@@ -13,10 +13,12 @@ description:
   - Collects the results of C(waggle.honeycomb.upgrade) tasks (also when they run with C(async) and
     are collected with C(ansible.builtin.async_status)), unreachable nodes and failed tasks, and
     writes one report per playbook run into O(output_dir)/<run id>/
-    C(report.json) (per node status, phases with durations, versions, unreachable),
+    C(report.json) (per node status, phases with their start and finish times and durations, versions,
+    unreachable),
     C(junit.xml) (one test case per node, for CI systems),
     C(report.html) (self-contained page with the fleet summary and a per-node phase timeline drawn as
-    inline SVG) and C(set_stats.json) (the run summary in the shape of C(ansible.builtin.set_stats)
+    inline SVG, phases placed by the start and finish times the engine reports, shifted into the task's
+    window when the node's clock is off) and C(set_stats.json) (the run summary in the shape of C(ansible.builtin.set_stats)
     data, for AWX workflows).
   - The same summary is added to the run's custom stats under C(honeycomb_fleet_report).
   - While the playbook runs it prints progress lines (batch x of y, nodes done, failed, unreachable).
@@ -321,18 +323,54 @@ class FleetRun(object):
                             if result.get(k) is not None}
         if result['status'] in FAILURE and not n['msg']:
             n['msg'] = _short_msg(result)
-        n['phases'] = self._layout_phases(result.get('phases') or {}, n['upgrade_started'], now,
-                                          result.get('transfer_duration'))
+        n['phases'], n['clock_shift'] = self._layout_phases(result.get('phases') or {}, n['upgrade_started'], now,
+                                                            result.get('transfer_duration'))
 
     @staticmethod
-    def _layout_phases(phases, upgrade_start, now, transfer_duration):
-        """Turn the engine's phases dict into a list with absolute start/end times.
+    def _phase_times(info):
+        """(start, end) epoch seconds a phase result carries (the engine's started_epoch/finished_epoch,
+        or started/finished, start/end, started_at/finished_at as epoch seconds or ISO 8601); None
+        for what is missing or not an absolute time."""
+        found = []
+        for keys in (('started_epoch', 'started', 'start', 'started_at', 'start_time'),
+                     ('finished_epoch', 'finished', 'end', 'finished_at', 'end_time')):
+            value = None
+            for k in keys:
+                value = value if value is not None else _num(info.get(k))
+            found.append(value if value is not None and value >= 1e8 else None)
+        return found[0], found[1]
 
-        Phases that carry their own timestamps (started/finished, start/end, started_at/finished_at,
-        as epoch seconds or ISO 8601) are drawn where they ran; the others are laid out one after the
-        other from the start of the upgrade task (after the payload transfer when its duration is known).
+    @classmethod
+    def _clock_shift(cls, phases, upgrade_start, now):
+        """Seconds to add to the node's phase times so that they fall inside the controller's window
+        of the upgrade task ([upgrade_start, now]): 0 unless the node's clock disagrees with the
+        controller's by more than the phases leave room for (nodes in the field may run with a wrong
+        clock)."""
+        times = [cls._phase_times(info) for info in phases.values() if isinstance(info, dict)]
+        starts = [t[0] for t in times if t[0] is not None]
+        ends = [t[1] for t in times if t[1] is not None] or starts
+        if not starts or upgrade_start is None:
+            return 0.0
+        first, last = min(starts), max(ends)
+        if first < upgrade_start:
+            return upgrade_start - first
+        if last > now:
+            return max(now - last, upgrade_start - first)
+        return 0.0
+
+    @classmethod
+    def _layout_phases(cls, phases, upgrade_start, now, transfer_duration):
+        """Turn the engine's phases dict into a list with absolute start/end times (controller clock),
+        and the clock shift applied to the node's times.
+
+        Phases that carry their own timestamps (see :meth:`_phase_times`) are drawn where they ran,
+        shifted as a whole into the upgrade task's window when the node's clock disagrees with the
+        controller's (:meth:`_clock_shift`); the others are laid out one after the other from the
+        start of the upgrade task (after the payload transfer when its duration is known), or after
+        the previous phase.
         """
         out = []
+        shift = cls._clock_shift(phases, upgrade_start, now)
         cursor = upgrade_start if upgrade_start is not None else now
         transfer = _num(transfer_duration)
         if transfer:
@@ -346,28 +384,30 @@ class FleetRun(object):
                 continue
             if info.get('skipped') or info.get('ran') is False:
                 continue
-            start = None
-            end = None
-            for k in ('started', 'start', 'started_at', 'start_time'):
-                start = start if start is not None else _num(info.get(k))
-            for k in ('finished', 'end', 'finished_at', 'end_time'):
-                end = end if end is not None else _num(info.get(k))
+            node_start, node_end = cls._phase_times(info)
+            start = node_start + shift if node_start is not None else None
+            end = node_end + shift if node_end is not None else None
             duration = _num(info.get('duration'))
             if duration is None and start is not None and end is not None:
                 duration = max(end - start, 0.0)
-            if start is None or start < 1e8:  # not an absolute timestamp
+            if start is None:
                 start = cursor
-            if end is None or end < 1e8:
+            if end is None:
                 end = start + (duration or 0.0)
             if duration is None:
                 duration = max(end - start, 0.0)
-            entry = {'name': name, 'duration': round(duration, 3), 'start': start, 'end': end}
+            entry = {'name': name, 'duration': round(duration, 3), 'start': start, 'end': end,
+                     'timed': node_start is not None}
+            if node_start is not None:
+                entry['node_started'] = _iso(node_start)
+            if node_end is not None:
+                entry['node_finished'] = _iso(node_end)
             for k in ('rc', 'attempts', 'timed_out', 'result', 'status'):
                 if k in info:
                     entry[k] = info[k]
             out.append(entry)
             cursor = max(cursor, end)
-        return out
+        return out, round(shift, 3)
 
     # -- final state -----------------------------------------------------------------------------
     def finish(self, now, dark=None, failures=None):
@@ -432,6 +472,7 @@ class FleetRun(object):
                 'payload': n['payload'], 'failed_task': n['failed_task'], 'msg': n['msg'],
                 'upgrade_offset': (round(n['upgrade_started'] - self.started, 3)
                                    if n['upgrade_started'] else None),
+                'clock_shift': n.get('clock_shift') or None,
                 'tasks': [[round(t['start'] - self.started, 3), round(t['end'] - t['start'], 3), t['name'], t['state']]
                           for t in n['tasks']],
             }
@@ -492,8 +533,13 @@ class FleetRun(object):
 
 
 def _phase_entry(phase, origin):
+    """A phase in report.json: ``offset`` from the start of the run and ``started``/``finished`` (UTC ISO
+    8601) where it is drawn, on the controller's clock; ``node_started``/``node_finished`` as the node
+    reported them; ``timed`` whether the node reported them (else placed from durations)."""
     entry = dict((k, v) for k, v in phase.items() if k not in ('start', 'end'))
     entry['offset'] = round(phase['start'] - origin, 3)
+    entry['started'] = _iso(phase['start'])
+    entry['finished'] = _iso(phase['end'])
     return entry
 
 
@@ -692,6 +738,10 @@ def _svg_timeline(report, span):
             ps = p['offset']
             pw = max(min(p['duration'] * scale, label_w + chart_w - x(ps)), 2.0)
             tip = '%s %s: %s' % (n['name'], p['name'], _fmt_s(p['duration']))
+            if p.get('node_started'):
+                tip += ' from %s to %s (node clock)' % (p['node_started'], p.get('node_finished') or '?')
+            else:
+                tip += ' (placed from durations)'
             if p.get('rc') is not None:
                 tip += ' rc=%s' % p['rc']
             if p.get('attempts') is not None:

@@ -19,6 +19,13 @@ description:
     a job interrupted by a power cut or a killed connection is resolved by the next run according to the resume
     table in C(docs/upgrade.md).
   - Accepts payload format v2 and legacy 2021 Honeycomb payloads (see C(docs/payload-format.md)).
+  - With O(state=rolled_back), undoes a B(succeeded) upgrade job instead (no payload of the older version
+    needed) - the job given by O(job_id), or the newest applied job of O(peripheral). Under the node lock, its
+    payload is re-extracted from the node's store, the snapshot of its C(backup_paths) taken before its install
+    is restored, its C(hc_rollback_upgrade.sh) runs, and C(installed.json) is set back to the version the job
+    recorded as installed before it. This is journaled as a new job of kind C(rollback) (status V(rolled_back)
+    or V(rollback_failed); interrupted ones are resumed by the same rules as installs). Rolling back a job that
+    was already rolled back is ok and unchanged.
   - The state check exit codes are C(0) needed, C(100) already applied (the task is ok and unchanged), C(21) retry
     later (the task is ok and unchanged with RV(status=retry_later), it does not fail), anything else a failed
     precondition.
@@ -33,6 +40,8 @@ attributes:
     details:
       - Runs only the state check (read-only by contract) from a temporary job directory that is removed
         afterwards, and reports C(changed=true) when the upgrade would be applied.
+      - With O(state=rolled_back), runs no script; checks everything the rollback needs (job, store entry,
+        snapshot, recorded previous version) and reports what a real run would do.
       - A payload that is not in the node's store is copied to the remote temporary directory only.
   diff_mode:
     support: none
@@ -46,8 +55,32 @@ options:
   src:
     description:
       - Path of the payload archive (C(.tar.gz), format v2 or legacy 2021) on the controller.
+      - Required with O(state=applied). With O(state=rolled_back), optional - the payload of the job to undo,
+        sent to the node only when its store entry is gone.
     type: path
-    required: true
+  state:
+    description:
+      - V(applied) runs the payload O(src) (state check, install, verify).
+      - V(rolled_back) undoes a succeeded upgrade job selected by O(job_id) or O(peripheral) (see the description).
+    type: str
+    choices: [applied, rolled_back]
+    default: applied
+  job_id:
+    description:
+      - With O(state=rolled_back), the id of the succeeded (V(applied)) upgrade job to undo (see
+        M(waggle.honeycomb.upgrade_info)). It must be the job whose version is installed now.
+      - Mutually exclusive with O(peripheral).
+    type: str
+  peripheral:
+    description:
+      - With O(state=rolled_back), undo the newest applied upgrade job of this peripheral. When that job was already
+        rolled back, the task is ok and unchanged.
+    type: str
+  version:
+    description:
+      - With O(state=rolled_back), a guard - roll back only when the selected job installed this version; fail
+        otherwise, without changing anything.
+    type: str
   allowed_signers:
     description:
       - OpenSSH allowed-signers file on the controller. When set, the payload must carry a valid
@@ -133,7 +166,7 @@ options:
   clear_inconsistent:
     description:
       - Clear C(inconsistent) jobs of the payload's peripheral (after the operator brought it into a known
-        state by hand) so the upgrade can run.
+        state by hand) so the upgrade (or the rollback) can run.
     type: bool
     default: false
 notes:
@@ -162,6 +195,18 @@ EXAMPLES = r"""
   poll: 15
   register: upgrade
 
+- name: Undo the newest succeeded upgrade of the camera firmware (restore its snapshot, run its rollback script)
+  waggle.honeycomb.upgrade:
+    state: rolled_back
+    peripheral: camera
+    version: "2.0"        # optional guard: only if 2.0 is what the newest applied job installed
+
+- name: Undo one job; send its payload again should the node's store have lost it
+  waggle.honeycomb.upgrade:
+    state: rolled_back
+    job_id: 20240101T120000Z-3f2a9c0d1e2b-1a2b
+    src: payloads/camera-firmware-2.0.tar.gz
+
 - name: Clear an inconsistent job after fixing the peripheral by hand
   waggle.honeycomb.upgrade:
     src: payloads/camera-firmware-2.0.tar.gz
@@ -174,6 +219,8 @@ status:
     - Final status of the job. One of V(applied), V(already_applied), V(retry_later), V(failed), V(rolled_back),
       V(rollback_failed), V(inconsistent); V(interrupted) when the module itself got SIGTERM; in check mode
       V(needed), V(already_applied), V(retry_later) or V(failed).
+    - With O(state=rolled_back) - V(rolled_back) (the task is ok; unchanged when it had been rolled back already),
+      V(rollback_failed), V(failed) (nothing changed), V(inconsistent); in check mode V(needed) or V(rolled_back).
   returned: when the payload was in the node's store
   type: str
   sample: applied
@@ -198,11 +245,29 @@ resumes:
   description: How many times the job was resumed.
   returned: when a job ran
   type: int
+kind:
+  description: V(upgrade), or V(rollback) for O(state=rolled_back).
+  returned: when a job ran
+  type: str
+rollback_of:
+  description: The upgrade job that a rollback job undid.
+  returned: with O(state=rolled_back)
+  type: str
+restored_version:
+  description: The version a rollback set the peripheral back to (null - the peripheral had no recorded version).
+  returned: with O(state=rolled_back)
+  type: str
+missing:
+  description: The store entry or snapshot path a rollback needed and did not find.
+  returned: when a rollback failed for that reason
+  type: str
 phases:
   description:
     - Per phase (C(state_check), C(install), C(verify), C(rollback)) the last attempt's C(rc) (negative = killed
-      by that signal), C(attempts), total C(duration) in seconds, C(timed_out), C(stdout_tail), C(stderr_tail)
-      and the paths of the complete logs on the node.
+      by that signal), C(attempts), total C(duration) in seconds, C(started) and C(finished) (UTC ISO 8601 with
+      milliseconds, first attempt's start and last attempt's end), C(started_epoch) and C(finished_epoch) (the same
+      as seconds since the epoch), C(timed_out), C(stdout_tail), C(stderr_tail) and the paths of the complete logs
+      on the node.
   returned: when a job ran
   type: dict
 rollback:
@@ -253,7 +318,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 
 
 def main():
-    module = AnsibleModule(argument_spec=engine.argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=engine.argument_spec(), supports_check_mode=True, **engine.ARGUMENT_CONSTRAINTS)
     runner.install_signal_handlers()
     try:
         params = engine.engine_params(module.params)

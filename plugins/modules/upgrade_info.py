@@ -63,9 +63,13 @@ installed:
   sample: {"demo": {"version": "1.0", "name": "demo", "payload_sha256": "7fbf...", "job_id": "2024...", "time": "2024-01-01T12:00:00Z"}}
 jobs:
   description:
-    - Newest first. Each has C(job_id), C(name), C(version), C(peripheral), C(payload_sha256), C(status),
-      C(msg), C(created), C(finished), C(phase) (last phase entered), C(resumes), C(cleared), C(journal) and, per
-      phase run, C(rc), C(attempts), C(duration), C(timed_out). With O(job_id), the full journal.
+    - Newest first. Each has C(job_id), C(kind) (C(upgrade), or C(rollback) for an explicit rollback of a
+      succeeded upgrade made by M(waggle.honeycomb.upgrade) with C(state=rolled_back)), C(name), C(version),
+      C(peripheral), C(payload_sha256), C(status), C(msg), C(created), C(finished), C(phase) (last phase entered),
+      C(resumes), C(cleared), C(previous_version) (installed before the job), C(rollback_of) (for rollback jobs, the
+      job undone), C(rolled_back_by) (upgrade jobs undone by a rollback job), C(journal) and, per phase run, C(rc),
+      C(attempts), C(duration), C(started), C(finished) (UTC ISO 8601), C(timed_out). With O(job_id), the full
+      journal.
   returned: always
   type: list
   elements: dict
@@ -100,14 +104,18 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
 
 SUMMARY_KEYS = ("job_id", "name", "version", "peripheral", "payload_sha256", "format", "status", "msg", "created",
-                "finished", "updated", "phase", "phase_state", "resumes", "resumed", "cleared")
+                "finished", "updated", "phase", "phase_state", "resumes", "resumed", "cleared", "rollback_of",
+                "rolled_back_by")
 
 
 def summarise(job):
     data = job.data
     out = dict((k, data.get(k)) for k in SUMMARY_KEYS)
+    out["kind"] = data.get("kind", "upgrade")
+    out["previous_version"] = (data.get("previous_installed") or {}).get("version")
     out["journal"] = job.path
-    out["phases"] = dict((name, dict((k, res.get(k)) for k in ("rc", "attempts", "duration", "timed_out")))
+    keys = ("rc", "attempts", "duration", "started", "finished", "timed_out")
+    out["phases"] = dict((name, dict((k, res.get(k)) for k in keys))
                          for name, res in (data.get("phases") or {}).items() if res)
     if data.get("rollback"):
         out["rollback_ok"] = data["rollback"].get("ok")

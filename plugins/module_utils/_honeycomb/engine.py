@@ -37,7 +37,11 @@ def argument_spec():
     """Options of the node-side ``waggle.honeycomb.upgrade`` module (the action plugin adds nothing
     the module does not also accept, so one spec serves both)."""
     return dict(
-        src=dict(type="path", required=True),
+        src=dict(type="path"),
+        state=dict(type="str", default="applied", choices=["applied", "rolled_back"]),
+        job_id=dict(type="str"),
+        peripheral=dict(type="str"),
+        version=dict(type="str"),
         allowed_signers=dict(type="path"),
         require_signature=dict(type="bool", default=False),
         parameters=dict(type="dict", default={}),
@@ -58,6 +62,12 @@ def argument_spec():
         _honeycomb=dict(type="dict", default={}),
     )
 
+
+ARGUMENT_CONSTRAINTS = dict(
+    required_if=[("state", "applied", ("src",)), ("state", "rolled_back", ("job_id", "peripheral"), True)],
+    mutually_exclusive=[("job_id", "peripheral")],
+)
+"""``required_if``/``mutually_exclusive`` of :func:`argument_spec` (module and action plugin)."""
 
 INTERNAL_KEYS = ("payload_sha256", "payload_upload", "payload_bytes_sent", "lookup_only")
 
@@ -96,8 +106,8 @@ def _public_phase(result, limit):
     if result is None:
         return None
     out = {}
-    for key in ("rc", "attempts", "duration", "timed_out", "killed_with", "script", "stdout_path", "stderr_path",
-                "outcome"):
+    for key in ("rc", "attempts", "duration", "started", "finished", "started_epoch", "finished_epoch", "timed_out",
+                "killed_with", "script", "stdout_path", "stderr_path", "outcome"):
         if key in result:
             out[key] = result[key]
     out["stdout_tail"] = (result.get("stdout_tail") or "")[-limit:]
@@ -126,24 +136,30 @@ class Engine(object):
     def run(self):
         base = {"changed": False, "payload_transferred": False, "payload_bytes_sent": 0}
         try:
-            self._check_options()
-            store_path, transferred = self._payload_in_store()
-            if store_path is None:
-                base.update(payload_missing=True, msg="payload %s is not in the node's store %s; the action plugin "
-                            "transfers it and runs the module again" % (self.sha, self.state.payloads_dir))
-                if self.notes:
-                    base["notes"] = self.notes
-                return base
-            if self.p.get("_lookup_only"):
-                base.update(payload_missing=False, msg="payload %s is in the node's store" % self.sha)
-                return base
-            base["payload_transferred"] = transferred
-            base["payload_bytes_sent"] = int(self.p.get("_payload_bytes_sent") or 0) if transferred else 0
-            self._inspect(store_path)
-            if self.check_mode:
-                result = self._check_run(store_path)
+            rollback = self.p.get("state") == "rolled_back"
+            self._check_options(need_payload=not rollback)
+            store_path = None
+            if self.sha or not rollback:
+                store_path, transferred = self._payload_in_store()
+                if store_path is None:
+                    base.update(payload_missing=True, msg="payload %s is not in the node's store %s; the action "
+                                "plugin transfers it and runs the module again" % (self.sha, self.state.payloads_dir))
+                    if self.notes:
+                        base["notes"] = self.notes
+                    return base
+                if self.p.get("_lookup_only"):
+                    base.update(payload_missing=False, msg="payload %s is in the node's store" % self.sha)
+                    return base
+                base["payload_transferred"] = transferred
+                base["payload_bytes_sent"] = int(self.p.get("_payload_bytes_sent") or 0) if transferred else 0
+            if rollback:
+                result = self._rollback_request(store_path)
             else:
-                result = self._locked_run(store_path)
+                self._inspect(store_path)
+                if self.check_mode:
+                    result = self._check_run(store_path)
+                else:
+                    result = self._locked_run(self._lock_info(), lambda lock, info: self._run_jobs(store_path, lock, info))
         except EngineFailure as exc:
             result = {"failed": True, "msg": exc.msg}
             result.update(exc.fields)
@@ -157,8 +173,8 @@ class Engine(object):
         return base
 
     # ------------------------------------------------------------------ options, payload
-    def _check_options(self):
-        if not SHA256_RE.match(self.sha):
+    def _check_options(self, need_payload=True):
+        if (need_payload or self.sha) and not SHA256_RE.match(self.sha):
             raise EngineFailure("the payload SHA-256 must be 64 hex digits of the payload (the action "
                                 "plugin sets it); got %r. Run the task through waggle.honeycomb.upgrade, not the "
                                 "bare module." % self.p.get("_payload_sha256"))
@@ -201,7 +217,7 @@ class Engine(object):
         if self.check_mode:
             return upload, True
         self.state.ensure()
-        tmp = os.path.join(self.state.payloads_dir, ".%s.partial.%d" % (self.sha, os.getpid()))
+        tmp = self._partial_path()
         try:
             try:
                 os.rename(upload, tmp)
@@ -222,6 +238,9 @@ class Engine(object):
             raise
         jr.fsync_dir(self.state.payloads_dir)
         return store, True
+
+    def _partial_path(self):
+        return os.path.join(self.state.payloads_dir, ".%s.partial.%d" % (self.sha, os.getpid()))
 
     def _drop_refused_from_store(self, path):
         """A payload refused on the node does not stay in the store (nothing of a refused payload is
@@ -278,7 +297,7 @@ class Engine(object):
         if blocking:
             return self._blocked_result(blocking)
         parent = self.state.jobs_dir if os.path.isdir(self.state.jobs_dir) else None
-        tmp = tempfile.mkdtemp(prefix=".check-", dir=parent)
+        tmp = tempfile.mkdtemp(prefix=self.state.check_dir_prefix(), dir=parent)
         try:
             job = jr.Journal(tmp, {"job_id": "check-mode", "status": "running", "phases": {}, "events": []})
             job.save = lambda: None  # check mode writes nothing outside its temporary dir
@@ -307,11 +326,15 @@ class Engine(object):
                 "resumed": False}
 
     # ------------------------------------------------------------------ locked run
-    def _locked_run(self, store_path):
+    def _lock_info(self):
+        return {"job_id": None, "key": self.key, "payload_sha256": self.sha, "name": self.manifest["name"],
+                "version": self.manifest["version"], "peripheral": self.manifest["peripheral"]}
+
+    def _locked_run(self, info, body):
+        """Take the node lock (announcing ourselves while waiting), report the result of an identical
+        run we waited for, else ``body(lock, info)``; prune the history; release the lock."""
         self.state.ensure()
         lock = lk.NodeLock(self.state)
-        info = {"job_id": None, "key": self.key, "payload_sha256": self.sha, "name": self.manifest["name"],
-                "version": self.manifest["version"], "peripheral": self.manifest["peripheral"]}
         waiting_file = os.path.join(self.state.root, "waiting", "%d.json" % os.getpid())
 
         def on_wait(holder):
@@ -331,7 +354,7 @@ class Engine(object):
             joined = self._joined_result(waited_for)
             if joined is not None:
                 return joined
-            result = self._run_jobs(store_path, lock, info)
+            result = body(lock, info)
             self._prune()
             return result
         finally:
@@ -359,13 +382,40 @@ class Engine(object):
         job = blocking[-1]
         return {"failed": True, "changed": False, "status": "inconsistent", "job_id": job.job_id,
                 "journal": job.path, "peripheral": job.data.get("peripheral"), "resumed": False,
-                "payload": self._payload_info(),
+                "payload": self._payload_info() if self.manifest else None,
                 "msg": "peripheral %r is blocked by inconsistent job %s (%s). Inspect %s and the logs next to it, "
                        "bring the peripheral into a known state by hand, then re-run with clear_inconsistent: true."
                        % (job.data.get("peripheral"), job.job_id, job.data.get("msg"), job.path)}
 
     def _run_jobs(self, store_path, lock, info):
         peripheral = self.manifest["peripheral"]
+        same = self._settle_interrupted()
+        blocked = self._check_blocking(peripheral)
+        if blocked is not None:
+            return blocked
+        if same is not None and same.terminal:
+            same = None
+        if same is not None:
+            job = same
+            self._own(job, lock, info)
+            self.current_job = job
+            self._resume(job, store_path, restart=True)
+        else:
+            job_id = self.state.new_job_id(self.sha)
+            job = jr.Journal.create(self.state.job_dir(job_id), key=self.key, payload_sha256=self.sha,
+                                    name=self.manifest["name"], version=self.manifest["version"],
+                                    peripheral=peripheral, format=self.payload.format,
+                                    owner=jr.process_identity(), parameters=sorted(self.param_env),
+                                    kind="upgrade", previous_installed=self.state.installed().get(peripheral))
+            self._own(job, lock, info)
+            self.current_job = job
+            self._execute(job, store_path)
+        return self._result(job)
+
+    def _settle_interrupted(self):
+        """Stop orphans of interrupted jobs; resolve those of other runs (another key) by the resume
+        rules. Returns the interrupted job of this run's key (None when there is none), made
+        ``inconsistent`` when it was interrupted too often."""
         same = None
         for job in self.state.list_jobs():
             if job.terminal:
@@ -381,6 +431,11 @@ class Engine(object):
             self.resolved.append(self._resolve_other(job))
         if same is not None and same.data.get("resumes", 0) + 1 > int(self.p.get("max_resumes", 3)):
             self._make_inconsistent(same)
+        return same
+
+    def _check_blocking(self, peripheral):
+        """The blocked result when ``peripheral`` has an uncleared inconsistent job (they are cleared
+        instead with clear_inconsistent), else None."""
         blocking = self._blocking_jobs(peripheral)
         if blocking:
             if not self.p.get("clear_inconsistent"):
@@ -389,23 +444,7 @@ class Engine(object):
                 job.data["cleared"] = jr.now_iso()
                 job.event("cleared", by="clear_inconsistent")
                 self.notes.append("inconsistent job %s was cleared (clear_inconsistent: true)" % job.job_id)
-        if same is not None and same.terminal:
-            same = None
-        if same is not None:
-            job = same
-            self._own(job, lock, info)
-            self.current_job = job
-            self._resume(job, store_path, restart=True)
-        else:
-            job_id = self.state.new_job_id(self.sha)
-            job = jr.Journal.create(self.state.job_dir(job_id), key=self.key, payload_sha256=self.sha,
-                                    name=self.manifest["name"], version=self.manifest["version"],
-                                    peripheral=peripheral, format=self.payload.format,
-                                    owner=jr.process_identity(), parameters=sorted(self.param_env))
-            self._own(job, lock, info)
-            self.current_job = job
-            self._execute(job, store_path)
-        return self._result(job)
+        return None
 
     def _own(self, job, lock, info):
         job.data["owner"] = jr.process_identity()
@@ -440,16 +479,56 @@ class Engine(object):
         else:
             job.data["owner"] = jr.process_identity()
             job.save()
-            self._resume(job, self.state.payload_path(job.data.get("payload_sha256", "")), restart=False)
+            saved = (self.payload, self.manifest)
+            try:
+                if self._use_payload_of(job):
+                    self._resume(job, self.state.payload_path(job.data.get("payload_sha256", "")), restart=False)
+            finally:
+                self.payload, self.manifest = saved
         return {"job_id": job.job_id, "status": job.status, "msg": job.data.get("msg"), "journal": job.path}
 
     # ------------------------------------------------------------------ resume rules
+    def _use_payload_of(self, job):
+        """Make the manifest of ``job``'s own payload the current one (an interrupted job of another
+        payload is resumed with its own scripts, timeouts and backup_paths). When its store entry is
+        gone or refused, the job is closed (``failed`` when it had not changed anything yet, else
+        ``inconsistent``) and False is returned."""
+        sha = job.data.get("payload_sha256") or ""
+        if sha == self.sha and self.manifest is not None:
+            return True
+        path = self.state.payload_path(sha)
+        try:
+            payload = self.pl.inspect_archive(path, legacy_state_check=self.p.get("legacy_state_check", "readme"))
+        except (self.pl.PayloadError, IOError, OSError) as exc:
+            phase = job.data.get("phase")
+            why = "its payload %s (%s %s) is no longer usable in the store (%s)" % (
+                sha, job.data.get("name"), job.data.get("version"), exc)
+            if phase in RESTART_PHASES:
+                job.finish("failed", "interrupted in phase %s (before any change) and %s; nothing was changed"
+                           % (phase, why), changed=False)
+            else:
+                job.finish("inconsistent", "job %s was interrupted in phase %s and %s, so it cannot be verified or "
+                           "rolled back. Bring the peripheral into a known state by hand, then re-run with "
+                           "clear_inconsistent: true." % (job.job_id, phase, why), changed=False)
+            return False
+        self.payload = payload
+        self.manifest = dict(payload.manifest)
+        self.manifest.setdefault("state_check_codes", pl.DEFAULT_STATE_CHECK_CODES)
+        return True
+
     def _resume(self, job, store_path, restart):
         """Apply the resume table to an interrupted job (see docs/upgrade.md)."""
         phase = job.data.get("phase")
         job.data["resumes"] = job.data.get("resumes", 0) + 1
         job.data["resumed"] = True
         job.event("resumed", from_phase=phase, resumes=job.data["resumes"])
+        if job.data.get("kind") == "rollback":
+            if phase in (None, "extract") and not restart:
+                job.finish("failed", "rollback interrupted in phase %s (before any change) and superseded by another "
+                                     "run; nothing was changed" % phase, changed=False)
+            else:
+                self._execute_rollback(job, store_path)
+            return
         if phase in RESTART_PHASES:
             if restart:
                 self._execute(job, store_path)
@@ -602,7 +681,9 @@ class Engine(object):
             "HC_PAYLOAD_NAME": self.manifest["name"],
             "HC_PAYLOAD_VERSION": self.manifest["version"],
             "HC_PERIPHERAL": self.manifest["peripheral"],
-            "HC_BACKUP_DIR": os.path.join(job.job_dir, "backup"),
+            # a rollback job restores (and its script sees) the snapshot of the job it undoes
+            "HC_BACKUP_DIR": os.path.join(self.state.job_dir(job.data["rollback_of"]) if job.data.get("rollback_of")
+                                          else job.job_dir, "backup"),
             "HC_RESUMED": "1" if job.data.get("resumed") else "0",
         })
         env.update(self.param_env)
@@ -619,6 +700,7 @@ class Engine(object):
         jr.makedirs_private(log_dir)
         total = 0.0
         res = {}
+        first_start = time.time()
         for attempt in range(1, attempts + 1):
             # The log name's run number is journaled with "phase started": a power cut between the
             # script's start and the next journal write must not make the resumed run reuse (and
@@ -650,6 +732,9 @@ class Engine(object):
             if attempt < attempts:
                 job.event("retry", phase=phase, attempt=attempt, rc=res["rc"], timed_out=res["timed_out"], save=False)
         res["duration"] = round(total, 3)
+        last_end = time.time()
+        res.update(started=jr.iso_time(first_start), finished=jr.iso_time(last_end),
+                   started_epoch=round(first_start, 3), finished_epoch=round(last_end, 3))
         if res.get("timed_out") and res["rc"] == 0:
             res["rc"] = -15
         job.phase_finished(phase, _public_phase(res, self.journal_limit))
@@ -677,12 +762,13 @@ class Engine(object):
         runner.send_to_system_journal("honeycomb", lines)
 
     # ------------------------------------------------------------------ rollback
-    def _rollback(self, job, failed_phase):
-        """Roll back after ``failed_phase`` failed. Returns (ok, status)."""
+    def _rollback(self, job, failed_phase, backup_dir=None):
+        """Roll back after ``failed_phase`` failed (None: an explicit rollback of a succeeded job whose
+        snapshot is ``backup_dir``). Returns (ok, status)."""
         paths = self.manifest.get("backup_paths") or []
         units = self.manifest.get("restart_units") or []
         has_script = bool(self.manifest["phases"].get("rollback"))
-        backup_dir = os.path.join(job.job_dir, "backup")
+        backup_dir = backup_dir or os.path.join(job.job_dir, "backup")
         has_backup = bool(paths) and os.path.isfile(os.path.join(backup_dir, "index.json"))
         details = {"failed_phase": failed_phase, "performed": has_script or has_backup, "backup_paths": paths,
                    "holders": [], "units_stopped": None, "restore": None, "script": None, "units_started": None}
@@ -722,6 +808,11 @@ class Engine(object):
         details = job.data.get("rollback") or {}
         if status == "failed":
             return "%s failed: %s" % (what, details.get("note", "nothing was rolled back"))
+        word = "rolled back" if status == "rolled_back" else "ROLLBACK FAILED"
+        return "%s failed; %s: %s" % (what, word, self._rollback_details(details))
+
+    def _rollback_details(self, details):
+        """What a rollback did, in one line (restore counts, script rc, holders)."""
         parts = []
         if details.get("restore"):
             r = details["restore"]
@@ -733,8 +824,212 @@ class Engine(object):
         if details.get("holders"):
             parts.append("processes holding backup_paths: %s" % ", ".join(
                 "%s[%s]" % (h["comm"], h["pid"]) for h in details["holders"]))
-        word = "rolled back" if status == "rolled_back" else "ROLLBACK FAILED"
-        return "%s failed; %s: %s" % (what, word, "; ".join(parts) or "nothing to report")
+        return "; ".join(parts) or "nothing to report"
+
+    # ------------------------------------------------------------------ explicit rollback of a succeeded job
+    def _rollback_request(self, store_path):
+        """``state: rolled_back``: undo a succeeded upgrade job (``job_id``, or the newest applied job of
+        ``peripheral``, optionally only when it installed ``version``) with its own payload from the
+        store, its backup_paths snapshot and its hc_rollback_upgrade.sh; journaled as a job of kind
+        ``rollback``."""
+        what = self.p.get("job_id") or "%s@%s" % (self.p.get("peripheral"), self.p.get("version") or "newest")
+        self.key = "rollback:%s" % what
+        if not self.state.exists():
+            raise EngineFailure("nothing to roll back: the state dir %s does not exist on this node (no upgrade ran "
+                                "here)" % self.state.root, status="failed")
+        if self.check_mode:
+            return self._rollback_check(store_path)
+        info = {"job_id": None, "key": self.key, "payload_sha256": self.sha or None, "name": "rollback",
+                "version": what, "peripheral": self.p.get("peripheral")}
+        return self._locked_run(info, lambda lock, info_: self._rollback_locked(store_path, lock, info_))
+
+    def _rollback_target(self):
+        """The applied upgrade job to undo; EngineFailure naming what is wrong when there is none."""
+        jobs = self.state.list_jobs()
+        where = "the job history in %s (waggle.honeycomb.upgrade_info lists it)" % self.state.jobs_dir
+        if self.p.get("job_id"):
+            found = [j for j in jobs if j.job_id == self.p["job_id"]]
+            if not found:
+                raise EngineFailure("job %s is not in %s; it may have been pruned (keep_jobs)" % (self.p["job_id"], where),
+                                    status="failed")
+            job = found[0]
+            if job.data.get("kind") == "rollback":
+                raise EngineFailure("job %s is itself a rollback; give the job_id of the upgrade to undo" % job.job_id,
+                                    status="failed")
+            if job.status != "applied":
+                raise EngineFailure("job %s has status %s; only a succeeded (applied) upgrade can be rolled back (a "
+                                    "failed install or verify was rolled back when it failed)" % (job.job_id, job.status),
+                                    status="failed")
+        else:
+            found = [j for j in jr.by_creation(jobs) if j.data.get("peripheral") == self.p["peripheral"]
+                     and j.status == "applied" and j.data.get("kind", "upgrade") == "upgrade"]
+            if not found:
+                raise EngineFailure("no succeeded upgrade of peripheral %r in %s: nothing to roll back"
+                                    % (self.p["peripheral"], where), status="failed")
+            job = found[-1]
+        version = self.p.get("version")
+        if version is not None and job.data.get("version") != version:
+            raise EngineFailure("job %s installed %s %s, not version %s: nothing was rolled back. Check the version "
+                                "(or give job_id)" % (job.job_id, job.data.get("name"), job.data.get("version"),
+                                                      version), status="failed")
+        return job
+
+    def _already_rolled_back(self, target):
+        by = target.data.get("rolled_back_by")
+        installed = self.state.installed().get(target.data.get("peripheral"))
+        return {"changed": False, "status": "rolled_back", "kind": "rollback", "job_id": by, "rollback_of": target.job_id,
+                "journal": os.path.join(self.state.job_dir(by), "journal.json"), "peripheral": target.data.get("peripheral"),
+                "installed": installed, "installed_version": (installed or {}).get("version"), "resumed": False,
+                "msg": "job %s (%s %s) was already rolled back by job %s; nothing to do" % (
+                    target.job_id, target.data.get("name"), target.data.get("version"), by)}
+
+    def _rollback_preconditions(self, target, store_path):
+        """Everything the rollback needs, checked before anything changes. Loads the job's payload
+        (self.payload/manifest/param_env) and returns the store path."""
+        d = target.data
+        name = "%s %s" % (d.get("name"), d.get("version"))
+        sha = d.get("payload_sha256") or ""
+        older = ("roll back by applying the payload of the older version instead (playbooks/rollback.yml "
+                 "-e rollback_payload=...)")
+        if "previous_installed" not in d:
+            raise EngineFailure("job %s (%s) was recorded by an older version of this collection that did not keep the "
+                                "version installed before it, so installed.json cannot be reset; nothing was changed. "
+                                "%s" % (target.job_id, name, older[0].upper() + older[1:]), status="failed")
+        installed = self.state.installed().get(d.get("peripheral")) or {}
+        if installed.get("version") != d.get("version") or installed.get("payload_sha256") != sha:
+            raise EngineFailure("peripheral %r now has %s %s installed (job %s), not %s of job %s: a newer upgrade ran "
+                                "since. Roll that one back first; nothing was changed"
+                                % (d.get("peripheral"), installed.get("name"), installed.get("version"),
+                                   installed.get("job_id"), name, target.job_id), status="failed")
+        if self.sha and self.sha != sha:
+            raise EngineFailure("src is payload %s but job %s ran payload %s (%s): give the payload file of that job, "
+                                "or no src; nothing was changed" % (self.sha, target.job_id, sha, name), status="failed")
+        path = self.state.payload_path(sha)
+        if not os.path.isfile(path) or (store_path is None and self.pl.sha256_file(path) != sha):
+            raise EngineFailure("the payload of job %s (%s, sha256 %s) is %s the node's store %s, and the rollback "
+                                "needs its hc_rollback_upgrade.sh and manifest; nothing was changed. Re-run the "
+                                "rollback with src: <that payload file> so the controller sends it again"
+                                % (target.job_id, name, sha, "corrupt in" if os.path.isfile(path) else "no longer in",
+                                   path), status="failed", missing=path)
+        self._inspect_job_payload(path)
+        paths = self.manifest.get("backup_paths") or []
+        has_script = bool(self.manifest["phases"].get("rollback"))
+        index = os.path.join(target.job_dir, "backup", "index.json")
+        if paths and not os.path.isfile(index):
+            raise EngineFailure("the backup_paths snapshot of job %s (%s) is missing (%s); the files cannot be "
+                                "restored, nothing was changed. %s" % (target.job_id, name, index,
+                                                                       older[0].upper() + older[1:]),
+                                status="failed", missing=index)
+        if not paths and not has_script:
+            raise EngineFailure("payload %s has neither hc_rollback_upgrade.sh nor backup_paths, so the engine cannot "
+                                "undo job %s; nothing was changed. %s" % (name, target.job_id, older[0].upper() + older[1:]),
+                                status="failed")
+        return path
+
+    def _inspect_job_payload(self, path):
+        """Like :meth:`_inspect` for the payload a job ran (and this task's ``parameters``)."""
+        sha, self.sha = self.sha, os.path.basename(path)[:-len(".tar.gz")]
+        key = self.key
+        try:
+            self._inspect(path)
+        except EngineFailure as exc:
+            exc.msg += " (the rollback runs the job's payload with this task's parameters: give the ones it ran with)"
+            raise
+        finally:
+            self.key = key
+        self.sha = sha or self.sha
+
+    def _rollback_plan(self, target):
+        paths = self.manifest.get("backup_paths") or []
+        previous = (target.data.get("previous_installed") or {}).get("version")
+        steps = []
+        if paths:
+            steps.append("restore the snapshot of %d backup_path(s)" % len(paths))
+        if self.manifest["phases"].get("rollback"):
+            steps.append("run %s" % self.manifest["phases"]["rollback"]["script"])
+        back_to = "version %s" % previous if previous else "not installed"
+        steps.append("set peripheral %r back to %s" % (target.data.get("peripheral"), back_to))
+        return "roll back job %s (%s %s): %s" % (target.job_id, target.data.get("name"), target.data.get("version"),
+                                                 ", ".join(steps)), previous
+
+    def _rollback_check(self, store_path):
+        target = self._rollback_target()
+        if target.data.get("rolled_back_by"):
+            result = self._already_rolled_back(target)
+            result["msg"] = "check mode: " + result["msg"]
+            return result
+        blocked = self._blocking_jobs(target.data.get("peripheral"))
+        if blocked and not self.p.get("clear_inconsistent"):
+            return self._blocked_result(blocked)
+        self._rollback_preconditions(target, store_path)
+        plan, previous = self._rollback_plan(target)
+        installed = self.state.installed().get(target.data.get("peripheral"))
+        return {"changed": True, "status": "needed", "kind": "rollback", "rollback_of": target.job_id, "job_id": None,
+                "journal": None, "resumed": False, "peripheral": target.data.get("peripheral"),
+                "installed": installed, "installed_version": (installed or {}).get("version"),
+                "restored_version": previous, "payload": self._payload_info(),
+                "msg": "check mode: nothing was run; a real run would %s" % plan}
+
+    def _rollback_locked(self, store_path, lock, info):
+        same = self._settle_interrupted()
+        if same is not None and same.terminal:
+            same = None
+        if same is not None:
+            blocked = self._check_blocking(same.data.get("peripheral"))
+            if blocked is not None:
+                return blocked
+            self._own(same, lock, info)
+            self.current_job = same
+            self._resume(same, store_path, restart=True)
+            return self._result(same)
+        target = self._rollback_target()
+        if target.data.get("rolled_back_by"):
+            return self._already_rolled_back(target)
+        blocked = self._check_blocking(target.data.get("peripheral"))
+        if blocked is not None:
+            return blocked
+        self._rollback_preconditions(target, store_path)
+        d = target.data
+        job = jr.Journal.create(self.state.job_dir(self.state.new_job_id(d["payload_sha256"])), kind="rollback",
+                                key=self.key, rollback_of=target.job_id, payload_sha256=d["payload_sha256"],
+                                name=d.get("name"), version=d.get("version"), peripheral=d.get("peripheral"),
+                                format=self.payload.format, owner=jr.process_identity(),
+                                parameters=sorted(self.param_env), previous_installed=d.get("previous_installed"))
+        self._own(job, lock, dict(info, name=d.get("name"), version=d.get("version"), peripheral=d.get("peripheral")))
+        self.current_job = job
+        self._execute_rollback(job, self.state.payload_path(d["payload_sha256"]))
+        return self._result(job)
+
+    def _execute_rollback(self, job, store_path):
+        """Run (or, after an interruption, run again to completion) rollback job ``job``: extract the
+        payload, restore the undone job's snapshot, run hc_rollback_upgrade.sh, reset installed.json,
+        mark the undone job. Restore and script are re-run whole on resume (idempotent by contract)."""
+        target = jr.Journal.load(self.state.job_dir(job.data.get("rollback_of") or ""))
+        if target is None:
+            job.finish("inconsistent", "rollback job %s cannot continue: the journal of the job it undoes (%s) is gone. "
+                       "Bring peripheral %r into a known state by hand, then re-run with clear_inconsistent: true."
+                       % (job.job_id, job.data.get("rollback_of"), job.data.get("peripheral")), changed=False)
+            return
+        if self.manifest is None or job.data.get("payload_sha256") != self.sha:
+            if not self._use_payload_of(job):
+                return
+        jr.makedirs_private(os.path.join(job.job_dir, "logs"))
+        if not self._ensure_extracted(job, store_path):
+            return
+        ok, status = self._rollback(job, None, backup_dir=os.path.join(target.job_dir, "backup"))
+        previous = job.data.get("previous_installed")
+        what = "job %s (%s %s)" % (target.job_id, job.data.get("name"), job.data.get("version"))
+        details = self._rollback_details(job.data.get("rollback") or {})
+        if not ok:
+            job.finish(status, "ROLLBACK FAILED for %s: %s. The snapshot and the logs are kept in %s; fix the "
+                       "peripheral by hand or re-run the rollback" % (what, details, job.job_dir), changed=True)
+            return
+        self.state.set_installed(job.data.get("peripheral"), previous)
+        target.data["rolled_back_by"] = job.job_id
+        target.event("rolled_back", by=job.job_id)
+        job.finish("rolled_back", "%s rolled back (%s); peripheral %r is now at %s" % (
+            what, details, job.data.get("peripheral"), "version %s" % previous["version"] if previous else
+            "no recorded version"), changed=True)
 
     # ------------------------------------------------------------------ results, housekeeping
     def _interrupted(self, exc):
@@ -791,10 +1086,13 @@ class Engine(object):
                 path = res.get("%s_path" % stream)
                 if path and os.path.isfile(path):
                     res["%s_tail" % stream] = runner.tail(path, self.output_limit)
+        rollback_job = d.get("kind") == "rollback"
+        ok_statuses = ("rolled_back",) if rollback_job else ("applied", "already_applied", "retry_later")
         result = {
             "status": status,
+            "kind": d.get("kind", "upgrade"),
             "changed": bool(d.get("changed")) if "changed" in d else status in CHANGED_STATUSES,
-            "failed": status not in ("applied", "already_applied", "retry_later"),
+            "failed": status not in ok_statuses,
             "msg": d.get("msg"),
             "job_id": job.job_id,
             "journal": job.path,
@@ -807,6 +1105,9 @@ class Engine(object):
             "installed_version": (installed or {}).get("version"),
             "payload": self._payload_info() if self.manifest else None,
         }
+        if rollback_job:
+            result["rollback_of"] = d.get("rollback_of")
+            result["restored_version"] = (d.get("previous_installed") or {}).get("version")
         if self.resolved:
             result["resolved_jobs"] = self.resolved
         return result
@@ -832,5 +1133,10 @@ class Engine(object):
                     os.unlink(path)
                 elif name.startswith(".upload-") and os.stat(path).st_mtime < cutoff:
                     os.unlink(path)  # left by a transfer whose connection died before the module ran
+                elif name.startswith(".") and ".partial." in name and name != os.path.basename(self._partial_path()):
+                    # ".<sha256>.partial.<pid>": a move into the store that a killed run (which holds no
+                    # lock while storing) left; kept while its pid lives, unless older than STORE_GRACE.
+                    if jr.owner_gone([name.rsplit(".", 1)[-1]], path, STORE_GRACE):
+                        os.unlink(path)
             except OSError:
                 pass

@@ -28,10 +28,18 @@ TERMINAL = frozenset(("applied", "already_applied", "retry_later", "failed", "ro
 """Final job statuses. ``running`` and ``interrupted`` are the only non-terminal ones."""
 
 MAX_EVENTS = 200
+STALE_AGE = 24 * 3600
+"""A temp file or dir whose owner cannot be told is removed once older than this."""
 
 
 def now_iso():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def iso_time(epoch):
+    """UTC ISO 8601 with milliseconds of an epoch time, e.g. ``2024-01-01T12:00:00.250Z``."""
+    millis = int(round(epoch * 1000))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + ".%03dZ" % (millis % 1000)
 
 
 def fsync_dir(path):
@@ -131,6 +139,32 @@ def identity_alive(ident):
     return True
 
 
+def owner_gone(fields, path, max_age):
+    """For a temp file or dir named after its owner (``fields``: pid [, start time]): True when that
+    process is gone; when the name holds no start time (a live pid may be a reused one) or no pid,
+    also when ``path`` is older than ``max_age`` seconds."""
+    try:
+        pid = int(fields[0])
+    except (IndexError, ValueError):
+        pid = None
+    if pid is not None:
+        start = proc_start_time(pid)
+        if start is None:
+            return True
+        if len(fields) > 1 and fields[1].isdigit():
+            return int(fields[1]) != start  # a different start time: the pid was reused
+    try:
+        return os.lstat(path).st_mtime < time.time() - max_age
+    except OSError:
+        return False
+
+
+def by_creation(jobs):
+    """Jobs oldest first by creation time (job ids sort by the second only; journals of older
+    versions without ``created_epoch`` come first, in id order)."""
+    return sorted(jobs, key=lambda j: (j.data.get("created_epoch") or 0, j.job_id))
+
+
 # --- state dir -------------------------------------------------------------------------------
 
 def makedirs_private(path, mode=0o700):
@@ -183,11 +217,18 @@ class StateDir(object):
         data = read_json(self.installed_path, {})
         return data if isinstance(data, dict) else {}
 
-    def record_installed(self, peripheral, record):
+    def set_installed(self, peripheral, record):
+        """Set (or, with ``record`` None, remove) the installed record of ``peripheral``."""
         data = self.installed()
-        data[peripheral] = record
+        if record is None:
+            data.pop(peripheral, None)
+        else:
+            data[peripheral] = record
         atomic_write_json(self.installed_path, data)
         return data
+
+    def record_installed(self, peripheral, record):
+        return self.set_installed(peripheral, record)
 
     # jobs
     def list_jobs(self):
@@ -203,13 +244,29 @@ class StateDir(object):
                 jobs.append(journal)
         return jobs
 
+    def rollback_bases(self, jobs=None):
+        """Per peripheral the newest succeeded (``applied``) upgrade job that was not rolled back: the
+        job an explicit rollback undoes. Its ``backup/`` snapshot and its journal are kept by
+        :meth:`prune`."""
+        bases = {}
+        for journal in by_creation(self.list_jobs() if jobs is None else jobs):
+            data = journal.data
+            if data.get("kind", "upgrade") == "upgrade" and data.get("status") == "applied":
+                bases[data.get("peripheral")] = journal
+        return dict((k, v) for k, v in bases.items() if not v.data.get("rolled_back_by"))
+
     def prune(self, keep_jobs, keep=()):
         """Bound the history: drop the payload/ and backup/ dirs of finished jobs (except
-        ``inconsistent`` and ``rollback_failed`` ones, which an operator needs) and delete the
-        oldest finished jobs beyond ``keep_jobs``. Jobs in ``keep`` count but are never deleted."""
+        ``inconsistent`` and ``rollback_failed`` ones, which an operator needs, and the backup of each
+        peripheral's newest applied job, which an explicit rollback restores) and delete the oldest
+        finished jobs beyond ``keep_jobs``. Jobs in ``keep`` and each peripheral's newest applied job
+        count but are never deleted."""
         removed = []
         finished = []
-        for journal in self.list_jobs():
+        jobs = self.list_jobs()
+        bases = set(j.job_id for j in self.rollback_bases(jobs).values())
+        keep = set(keep) | bases
+        for journal in jobs:
             if not journal.terminal:
                 continue
             status = journal.data.get("status")
@@ -217,8 +274,10 @@ class StateDir(object):
                 finished.append(journal)
             if status not in ("inconsistent", "rollback_failed"):
                 remove_tree(os.path.join(journal.job_dir, "payload"))
-                remove_tree(os.path.join(journal.job_dir, "backup"))
+                if journal.job_id not in bases:
+                    remove_tree(os.path.join(journal.job_dir, "backup"))
             self._remove_stale_temps(journal.job_dir, ".journal.json.tmp.")
+        self._remove_dead_check_dirs()
         self._remove_stale_temps(self.root, ".installed.json.tmp.", ".lock.json.tmp.")
         excess = len(finished) - max(0, keep_jobs)
         for journal in finished:
@@ -231,6 +290,29 @@ class StateDir(object):
             excess -= 1
         if removed:
             fsync_dir(self.jobs_dir)
+        return removed
+
+    def check_dir_prefix(self):
+        """Prefix of a check-mode run's temporary job dir: ``.check-<pid>-<start time>-`` so that
+        :meth:`_remove_dead_check_dirs` can tell a live run's dir from one a killed run left."""
+        return ".check-%d-%s-" % (os.getpid(), proc_start_time(os.getpid()))
+
+    def _remove_dead_check_dirs(self, max_age=STALE_AGE):
+        """Remove ``jobs/.check-*`` dirs of check-mode runs that were killed (check mode takes no
+        lock, so a dir is removed only when its owner process is gone, or, for a name without an
+        owner, when it is older than ``max_age`` seconds)."""
+        try:
+            names = os.listdir(self.jobs_dir)
+        except OSError:
+            return []
+        removed = []
+        for name in names:
+            if not name.startswith(".check-"):
+                continue
+            path = os.path.join(self.jobs_dir, name)
+            if owner_gone(name[len(".check-"):].split("-"), path, max_age):
+                remove_tree(path)
+                removed.append(name)
         return removed
 
     @staticmethod
@@ -264,6 +346,7 @@ class Journal(object):
             "journal_version": 1,
             "job_id": os.path.basename(job_dir),
             "created": now_iso(),
+            "created_epoch": time.time(),
             "status": "running",
             "phase": None,
             "phase_state": None,

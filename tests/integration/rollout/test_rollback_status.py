@@ -52,3 +52,44 @@ def test_status_flags_unreachable_nodes(make_fleet):
     lines = res.result("Show which version of each peripheral runs on which node")["msg"]
     assert lines[0].split() == ["node", "notes"]
     assert lines[1].split() == ["n1"] and lines[2].startswith("n2") and "UNREACHABLE" in lines[2]
+
+
+def test_rollback_without_older_payload(make_fleet, rollout, payload, tmp_path):
+    """rollback.yml with rollback_peripheral: the engine undoes each selected node's newest succeeded
+    upgrade (no older payload): n1 goes back to 1.0.0, n2 is not selected; a re-run is ok, unchanged."""
+    new_payload = build_payload(tmp_path / "p2" / "rollout-test-2.0.0.tar.gz", version="2.0.0")
+    fleet = make_fleet(2)
+    for p in (payload, new_payload):
+        res, dummy = rollout(fleet, payload=p, rollout_batches=["100%"])
+        assert res.rc == 0, res.output
+    assert fleet.marker("n1") == fleet.marker("n2") == "2.0.0"
+
+    res = run_playbook(REPO / "playbooks" / "rollback.yml", fleet.hosts, extra_vars={
+        "rollback_peripheral": "rollout-test", "rollback_payload": payload, "rollout_hosts": "n1"})
+    assert res.rc != 0 and "one way" in res.stdout  # both ways at once: refused
+
+    reports = tmp_path / "engine-rollback-reports"
+    ev = {"rollback_peripheral": "rollout-test", "rollback_version": "2.0.0", "rollout_hosts": "n1",
+          "rollout_sanity_gate": False, "rollout_post_check": False, "rollout_poll_interval": 1}
+    env = {"ANSIBLE_CALLBACKS_ENABLED": REPORT_CALLBACKS, "HONEYCOMB_FLEET_REPORT_DIR": str(reports)}
+    res = run_playbook(REPO / "playbooks" / "rollback.yml", fleet.hosts, extra_vars=ev, env=env)
+    assert res.rc == 0, res.output
+    r = res.result("Wait for the upgrade job to finish", "n1")
+    assert r["status"] == "rolled_back" and r["kind"] == "rollback" and r["changed"], r
+    assert fleet.marker("n1") == "1.0.0" and fleet.marker("n2") == "2.0.0"
+    installed = {n: json.loads((fleet.state_dir(n) / "installed.json").read_text())["rollout-test"]["version"]
+                 for n in ("n1", "n2")}
+    assert installed == {"n1": "1.0.0", "n2": "2.0.0"}
+    report = json.loads((reports / "latest" / "report.json").read_text())
+    assert report["kind"] == "rollback" and report["result"] == "success", report
+    (n1,) = report["nodes"]
+    assert n1["name"] == "n1" and n1["status"] == "rolled_back" and n1["outcome"] == "success"
+    assert n1["installed_version"] == "1.0.0" and n1["previous_version"] == "2.0.0"
+    (phase,) = n1["phases"]
+    assert phase["name"] == "rollback" and phase["timed"] is True and phase["node_started"].endswith("+00:00")
+
+    res = run_playbook(REPO / "playbooks" / "rollback.yml", fleet.hosts, extra_vars=ev, env=env)
+    assert res.rc == 0, res.output
+    r = res.result("Wait for the upgrade job to finish", "n1")
+    assert r["status"] == "rolled_back" and not r["changed"] and "already rolled back" in r["msg"], r
+    assert fleet.marker("n1") == "1.0.0"

@@ -2,7 +2,8 @@
 
 The payload's scripts keep their state in ``$HC_STATE_DIR/marker`` (the version applied); the install
 touches ``install-started``, sleeps the seconds written in a ``slow-install`` file if there is one, and
-exits 3 when there is a ``fail-install`` file, so the engine rolls back.
+exits 3 when there is a ``fail-install`` file, so the engine rolls back; it keeps the marker it replaces
+as ``marker.before-<version>``, which the rollback script puts back (no such file: the marker is removed).
 """
 
 import subprocess
@@ -20,11 +21,17 @@ PAYLOAD_SCRIPTS = {
         "touch \"$HC_STATE_DIR/install-started\"\n"
         "if [ -e \"$HC_STATE_DIR/slow-install\" ]; then sleep \"$(cat \"$HC_STATE_DIR/slow-install\")\"; fi\n"
         "if [ -e \"$HC_STATE_DIR/fail-install\" ]; then echo 'install refused: fail-install marker' >&2; exit 3; fi\n"
+        "# keep the version this install replaces, for hc_rollback_upgrade.sh\n"
+        "if [ -e \"$HC_STATE_DIR/marker\" ]; then cp \"$HC_STATE_DIR/marker\" \"$HC_STATE_DIR/marker.before-$HC_PAYLOAD_VERSION\"; fi\n"
         "echo \"$HC_PAYLOAD_VERSION\" > \"$HC_STATE_DIR/marker\"\n"),
     "hc_verify_upgrade.sh": (
         "#!/bin/sh\n"
         "[ \"$(cat \"$HC_STATE_DIR/marker\" 2>/dev/null)\" = \"$HC_PAYLOAD_VERSION\" ]\n"),
-    "hc_rollback_upgrade.sh": "#!/bin/sh\nrm -f \"$HC_STATE_DIR/marker\"\n",
+    "hc_rollback_upgrade.sh": (
+        "#!/bin/sh\n"
+        "# put back the version the install replaced (none: remove the marker)\n"
+        "before=\"$HC_STATE_DIR/marker.before-$HC_PAYLOAD_VERSION\"\n"
+        "if [ -e \"$before\" ]; then mv \"$before\" \"$HC_STATE_DIR/marker\"; else rm -f \"$HC_STATE_DIR/marker\"; fi\n"),
 }
 
 REPORT_CALLBACKS = "hctest_results,waggle.honeycomb.fleet_report"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -217,7 +218,8 @@ def test_canary_failure_stops_rollout_and_report_names_untouched_nodes(make_cb):
     assert n['n1']['status'] == 'rolled_back' and n['n1']['outcome'] == 'failure'
     assert [p['name'] for p in n['n1']['phases']] == ['state_check', 'install', 'verify', 'rollback']
     install = [p for p in n['n1']['phases'] if p['name'] == 'install'][0]
-    assert install == {'name': 'install', 'duration': 4.0, 'rc': 3, 'attempts': 2, 'offset': install['offset']}
+    assert install == {'name': 'install', 'duration': 4.0, 'rc': 3, 'attempts': 2, 'offset': install['offset'],
+                       'timed': False, 'started': install['started'], 'finished': install['finished']}
     for name in ('n2', 'n3', 'n4', 'n5'):
         assert n[name]['status'] == 'not_started'
     assert rep['stopped'] is True and rep['result'] == 'stopped'
@@ -388,20 +390,84 @@ def test_unreachable_node_that_comes_back_is_not_unreachable(make_cb):
 
 
 def test_phase_timestamps_are_used_when_present(make_cb):
+    """The phases are drawn where the node says they ran (relative times kept); here the node's clock is
+    ahead of the controller's, so the whole job is shifted back into the upgrade task's window."""
     cb = make_cb()
     d = Driver(cb, ['n1'], [])
     d.batch(['n1'])
     start = cb.run.started
     res = upgrade_result('applied')
     res['phases'] = {'state_check': {'rc': 0, 'started': start + 10, 'finished': start + 11},
-                     'install': {'rc': 0, 'started': start + 11, 'finished': start + 31, 'attempts': 1},
+                     'install': {'rc': 0, 'started_epoch': start + 11.5, 'finished_epoch': start + 31.5, 'attempts': 1,
+                                 'started': 'ignored: the epoch fields win'},
                      'verify': {'rc': 0, 'duration': 2.0}}
     d.upgrade({'n1': ('ok', res)})
-    ph = {p['name']: p for p in load(d.end())['nodes'][0]['phases']}
-    assert ph['state_check']['offset'] == pytest.approx(10, abs=0.01)
-    assert ph['install']['offset'] == pytest.approx(11, abs=0.01)
+    node = load(d.end())['nodes'][0]
+    ph = {p['name']: p for p in node['phases']}
+    assert node['clock_shift'] < -9  # the node's times were ~10 s after the task ended on the controller
+    assert ph['state_check']['offset'] == pytest.approx(node['upgrade_offset'], abs=0.01)
+    assert ph['install']['offset'] - ph['state_check']['offset'] == pytest.approx(1.5, abs=0.01)
     assert ph['install']['duration'] == pytest.approx(20, abs=0.01)
-    assert ph['verify']['offset'] == pytest.approx(31, abs=0.01)  # laid out after install
+    assert ph['install']['timed'] is True and ph['verify']['timed'] is False
+    assert ph['verify']['offset'] - ph['install']['offset'] == pytest.approx(20, abs=0.01)  # laid out after install
+    assert ph['install']['node_started'] == fr._iso(start + 11.5)
+    assert ph['install']['node_finished'] == fr._iso(start + 31.5)
+    assert ph['install']['started'] == fr._iso(start + 11.5 + node['clock_shift'])  # where it is drawn
+
+
+@pytest.mark.parametrize('skew', [0.0, 3600.0, -3600.0])
+def test_layout_uses_node_times_and_corrects_clock_skew(skew):
+    """Phases with gaps between them (a retry wait, the engine's own work) are placed by their real start
+    and finish; a node clock off by an hour is shifted into the controller's window of the task."""
+    t0 = 1_700_000_000.0
+    phases = {'state_check': {'rc': 0, 'started_epoch': t0 + 2 + skew, 'finished_epoch': t0 + 3 + skew},
+              'install': {'rc': 0, 'started_epoch': t0 + 5 + skew, 'finished_epoch': t0 + 9 + skew, 'duration': 4},
+              'verify': {'rc': 0, 'started': fr._iso(t0 + 12 + skew), 'finished': fr._iso(t0 + 13 + skew)}}
+    out, shift = fr.FleetRun._layout_phases(phases, t0 + 1, t0 + 20, None)
+    got = {p['name']: (round(p['start'] - t0, 3), round(p['end'] - t0, 3)) for p in out}
+    if skew == 0:
+        assert shift == 0 and got == {'state_check': (2, 3), 'install': (5, 9), 'verify': (12, 13)}
+    elif skew > 0:  # node ahead: the job ends at the controller's "now"
+        assert shift == -3593 and got['verify'][1] == 20
+        assert got['install'][0] - got['state_check'][0] == 3 and got['verify'][0] - got['install'][1] == 3
+    else:  # node behind: the job starts when the task started
+        assert got['state_check'][0] == 1 and got['install'] == (4, 8) and got['verify'] == (11, 12)
+    for p in out:
+        assert p['timed'] is True and p['node_started'] and p['node_finished']
+
+
+def test_html_timeline_draws_phases_at_their_real_times(make_cb):
+    """The SVG places a phase that started at 60 % of the upgrade task (after a gap) there, not right
+    after the previous phase."""
+    cb = make_cb()
+    d = Driver(cb, ['n1'], [])
+    d.batch(['n1'])
+    res = upgrade_result('applied')
+    res['phases'] = {'state_check': {'rc': 0, 'duration': 1.0}, 'install': {'rc': 0, 'duration': 1.0},
+                     'verify': {'rc': 0, 'duration': 1.0}}
+    run = cb.run
+    real = fr.FleetRun._layout_phases
+
+    def fixed(phases, upgrade_start, now, transfer):  # a 0.2 s job; phases at 0, 60 % and 90 % of it
+        t, d = upgrade_start, 0.02
+        now = t + 10 * d
+        time.sleep(max(0.0, now - time.time()) + 0.05)  # the run lasts longer than the job
+        timed = {'state_check': {'rc': 0, 'started_epoch': t, 'finished_epoch': t + d},
+                 'install': {'rc': 0, 'started_epoch': t + 6 * d, 'finished_epoch': t + 7 * d},
+                 'verify': {'rc': 0, 'started_epoch': t + 9 * d, 'finished_epoch': t + 10 * d}}
+        return real(timed, upgrade_start, now, transfer)
+    run._layout_phases = fixed
+    d.upgrade({'n1': ('ok', res)})
+    run_dir = d.end()
+    html = open(os.path.join(run_dir, 'report.html')).read()
+    xs = {}
+    for name in ('state_check', 'install', 'verify'):
+        tag = html.split('class="phase phase-%s"' % name, 1)[1]
+        xs[name] = float(tag.split('x="', 1)[1].split('"', 1)[0])
+    gap_install = xs['install'] - xs['state_check']
+    gap_verify = xs['verify'] - xs['install']
+    assert gap_install > 0 and gap_install == pytest.approx(2 * gap_verify, rel=0.05)  # 6 vs 3 tenths apart
+    assert 'node clock' in html
 
 
 def test_annotations_excluded_nodes_and_run_reason(make_cb):
