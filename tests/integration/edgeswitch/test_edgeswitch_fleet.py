@@ -13,6 +13,9 @@ pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 
 fleet = fleet_fixture(2, devices="switch")
+# the same nodes without namespaces: switch simulators on per-node loopback ports, and the role must
+# hand each node's own FTP port to the module (edgeswitch_ftp_port from the ports-mode inventory)
+ports_fleet = fleet_fixture(2, devices="switch", name="ports_fleet", isolation="ports")
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +27,14 @@ def node_python():
 
 
 def test_backup_and_canary_deploy_through_tunnels(fleet, node_python, tmp_path):
+    backup_then_canary_deploy(fleet, node_python, tmp_path)
+
+
+def test_backup_and_deploy_on_a_fleet_without_namespaces(ports_fleet, node_python, tmp_path):
+    backup_then_canary_deploy(ports_fleet, node_python, tmp_path)
+
+
+def backup_then_canary_deploy(fleet, node_python, tmp_path):
     backups = tmp_path / "backups"
     common = {"edgeswitch_password": "ubnt", "edgeswitch_backup_root": str(backups),
               "ansible_python_interpreter": node_python, "edgeswitch_reload_timeout": 120}

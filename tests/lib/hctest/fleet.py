@@ -161,12 +161,15 @@ def recap(stdout: str) -> dict:
 
 
 def start_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0,
-                base: str = "/tmp") -> FleetHandle:
-    """Start a fleet in a fresh short directory; the caller must call stop_fleet (or use running_fleet)."""
+                base: str = "/tmp", isolation: str | None = None) -> FleetHandle:
+    """Start a fleet in a fresh short directory; the caller must call stop_fleet (or use running_fleet).
+
+    isolation: "namespaces" or "ports" (docs/simfleet.md); None lets simfleet choose."""
     d = Path(tempfile.mkdtemp(prefix="hcf-", dir=base))
     try:
         simfleet("up", "--nodes", str(nodes), "--dir", str(d), "--devices", devices,
-                 "--restart-delay", str(restart_delay), "--no-remember")
+                 "--restart-delay", str(restart_delay), "--no-remember",
+                 *(("--isolation", isolation) if isolation else ()))
         st = json.loads(simfleet("status", "--json", "--dir", str(d)).stdout)
     except BaseException:
         stop_fleet(d)
@@ -182,23 +185,24 @@ def stop_fleet(d: Path | FleetHandle) -> None:
 
 
 @contextlib.contextmanager
-def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0):
+def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0, isolation: str | None = None):
     """A fleet of `nodes` nodes for the duration of the with-block; always taken down afterwards."""
-    f = start_fleet(nodes, devices=devices, restart_delay=restart_delay)
+    f = start_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation)
     try:
         yield f
     finally:
         stop_fleet(f)
 
 
-def fleet_fixture(nodes: int, devices: str = "none", restart_delay: float = 1.0, name: str = "fleet"):
+def fleet_fixture(nodes: int, devices: str = "none", restart_delay: float = 1.0, name: str = "fleet",
+                  isolation: str | None = None):
     """A module-scoped pytest fixture (called `name`) yielding a running fleet; skips where none can run.
 
     Assign it at module level: ``fleet = fleet_fixture(2, devices="camera")``."""
     @pytest.fixture(scope="module", name=name)
     def _fleet():
         skip_unless_fleet_possible()
-        with running_fleet(nodes, devices=devices, restart_delay=restart_delay) as f:
+        with running_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation) as f:
             yield f
     return _fleet
 
