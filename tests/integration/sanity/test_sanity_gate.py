@@ -196,3 +196,27 @@ def test_role_on_ansible_core_216_with_a_python36_node(tmp_path, sshd, switch_po
     report = json.loads((reports / "sanity-check.json").read_text())
     assert report["hosts"]["n36"]["status"] == "warning"
     assert report["gate"]["allowed"] == ["n36"]
+
+
+def test_role_reads_the_test_folders_from_the_nodes_waggle_config(tmp_path, sshd, switch_port, camera_port,
+                                                                  dead_port):
+    """sanity_waggle_config: the folders and the per-test timeout come from the node's config.ini."""
+    host = make_node(tmp_path / "n1", "000048B02D0766D2", "W0B2", switch_port, camera_port, dead_port)
+    host.update(sshd.host_vars())
+    del host["sanity_test_dirs"]
+    fatal = tmp_path / "n1" / "from-config-ini"
+    fatal.mkdir()
+    (fatal / "uplink.test").write_text("#!/bin/sh\necho 'uplink down'\nexit 1\n")
+    (fatal / "uplink.test").chmod(0o755)
+    config = tmp_path / "n1" / "config.ini"
+    config.write_text("[all]\nwarning_tests = \nfatal_tests = %s\ntimeout_secs = 7\n" % fatal)
+    host["sanity_waggle_config"] = str(config)
+    reports = tmp_path / "reports"
+    res = run_playbook(str(REPO / "playbooks" / "sanity.yml"), {"n1": host},
+                       extra_vars={"sanity_report_dir": str(reports)})
+    report = json.loads((reports / "sanity-check.json").read_text())
+    node = report["hosts"]["n1"]
+    assert node["status"] == "fatal", res.output
+    assert node["failed_checks"]["fatal"] == ["uplink"]
+    assert node["test_timeout"] == 7
+    assert report["gate"]["blocked"] == ["n1"]
