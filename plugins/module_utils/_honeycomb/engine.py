@@ -904,7 +904,8 @@ class Engine(object):
         if self.sha and self.sha != sha:
             raise EngineFailure("src is payload %s but job %s ran payload %s (%s): give the payload file of that job, "
                                 "or no src; nothing was changed" % (self.sha, target.job_id, sha, name), status="failed")
-        path = self.state.payload_path(sha)
+        # with src, store_path is the verified store entry (or, in check mode, the verified upload)
+        path = store_path if store_path and self.sha == sha else self.state.payload_path(sha)
         if not os.path.isfile(path) or (store_path is None and self.pl.sha256_file(path) != sha):
             raise EngineFailure("the payload of job %s (%s, sha256 %s) is %s the node's store %s, and the rollback "
                                 "needs its hc_rollback_upgrade.sh and manifest; nothing was changed. Re-run the "
@@ -928,12 +929,13 @@ class Engine(object):
 
     def _inspect_job_payload(self, path):
         """Like :meth:`_inspect` for the payload a job ran (and this task's ``parameters``)."""
-        sha, self.sha = self.sha, os.path.basename(path)[:-len(".tar.gz")]
+        sha, self.sha = self.sha, self.sha or os.path.basename(path)[:-len(".tar.gz")]
         key = self.key
         try:
             self._inspect(path)
         except EngineFailure as exc:
-            exc.msg += " (the rollback runs the job's payload with this task's parameters: give the ones it ran with)"
+            if "parameter" in exc.msg:
+                exc.msg += " (the rollback runs the job's payload with this task's parameters: give the ones it ran with)"
             raise
         finally:
             self.key = key

@@ -1113,6 +1113,11 @@ def _validate_members(members, small, lim, legacy_state_check, archive):
             if name not in files:
                 raise PayloadError("is listed in md5sum.chk but missing from the archive", member=name, hint=REBUILD_HINT)
         manifest["files"] = dict((n, files[n].sha256) for n in files if n != LEGACY_CHECKSUM_NAME)
+        if SCRIPT_NAMES["rollback"] in files:
+            # Not part of the 2021 format: a legacy payload that carries (and md5-lists) one gets the same
+            # rollback phase as v2 (after a failed install or verify, and for state=rolled_back).
+            manifest["phases"]["rollback"] = {"script": SCRIPT_NAMES["rollback"], "timeout": DEFAULT_TIMEOUTS["rollback"],
+                                              "retries": 0, "interpreter": None}
     else:
         raise PayloadError("has neither manifest.json (format v2) nor metadata.json (2021 format) at its root",
                            member=MANIFEST_NAME, hint=REBUILD_HINT)

@@ -352,6 +352,8 @@ def test_node_compatibility_core216_python36(sshd, make_node):
         "install": "touch %s" % marker, "verify": "[ -f %s ]" % marker}, backup_paths=[str(node.target)])
     tasks = [upgrade_task("compat 1", p, node), upgrade_task("compat 2", p, node),
              {"name": "compat info", "waggle.honeycomb.upgrade_info": {"state_dir": str(node.state)}},
+             {"name": "compat rollback",
+              "waggle.honeycomb.upgrade": dict(node.opts(), state="rolled_back", peripheral="compat")},
              {"name": "interpreter", "ansible.builtin.command": "{{ ansible_python_interpreter }} -V"}]
     res = run_playbook(playbook(tasks), {"node1": sshd.host_vars(python=str(PY36))}, ansible_playbook=CORE216)
     assert res.rc == 0, res.output
@@ -360,3 +362,6 @@ def test_node_compatibility_core216_python36(sshd, make_node):
     r2 = res.result("compat 2")
     assert r2["status"] == "already_applied" and r2["payload_bytes_sent"] == 0
     assert res.result("compat info")["installed"]["compat"]["version"] == "1.0"
+    rb = res.result("compat rollback")  # the explicit rollback on a Python 3.6 node: snapshot restored
+    assert rb["status"] == "rolled_back" and rb["changed"] and not marker.exists(), rb
+    assert rb["installed_version"] is None and rb["rollback"]["restore"]["restored"] == [str(node.target)]

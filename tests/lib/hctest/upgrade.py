@@ -72,8 +72,9 @@ def make_legacy_payload(tmp, name="quickstart", version="1.0.0", scripts=None, r
     merged = dict(DEFAULT_SCRIPTS)
     merged.update(scripts or {})
     files = {}
-    for phase in ("state_check", "install", "verify"):
-        files[PHASE_FILES[phase]] = (prologue(runs_log) + merged[phase] + "\n").encode()
+    for phase in ("state_check", "install", "verify", "rollback"):  # no rollback script in the 2021 format,
+        if merged.get(phase) is not None:                          # but a payload may carry one
+            files[PHASE_FILES[phase]] = (prologue(runs_log) + merged[phase] + "\n").encode()
     meta = {"upgrade_name": name, "peripheral_name": peripheral, "config_version": version,
             "retry_state_check": retries, "retry_install": retries, "retry_verify": retries}
     files["metadata.json"] = json.dumps(meta).encode()

@@ -12,7 +12,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 
-from hctest.upgrade import count, engine_params, make_payload
+from hctest.upgrade import count, engine_params, make_legacy_payload, make_payload
 
 
 class PowerCut(BaseException):
@@ -137,6 +137,9 @@ def test_missing_store_entry_fails_clearly_then_src_ships_it(env):
     assert (env.conf / "app.cfg").read_text() == "2.0\n" and env.installed()["demo"]["version"] == "2.0"
     missing = env.rollback(src=p2, _payload_upload=None)   # the action plugin's look-up: not there
     assert missing["payload_missing"] is True and not missing.get("failed")
+    check = env.rollback(src=p2, check_mode=True)           # check mode uses the upload, stores nothing
+    assert check["status"] == "needed" and check["rollback_of"] == job2, check
+    assert not store.exists()
     r = env.rollback(src=p2)
     assert r["status"] == "rolled_back" and r["payload_transferred"] is True, r
     assert env.installed()["demo"]["version"] == "1.0"
@@ -273,3 +276,17 @@ def test_history_keeps_the_snapshot_of_the_newest_applied_job(env):
     assert env.rollback(keep_jobs=1)["status"] == "rolled_back"
     undone = env.job(job2)  # no longer needed: pruned like any job (keep_jobs 1)
     assert undone is None or not os.path.isdir(os.path.join(undone.job_dir, "backup"))
+
+
+def test_legacy_payload_with_a_rollback_script(env):
+    """2021 payloads have no rollback script in their format; one that carries hc_rollback_upgrade.sh
+    (listed in md5sum.chk) can be rolled back with it."""
+    marker = env.tmp / "legacy-version"
+    scripts = {"state_check": "[ -f %s ] && exit 1; exit 0" % marker, "install": "echo 1.0.0 > %s" % marker,
+               "verify": "[ -f %s ]" % marker, "rollback": "rm -f %s" % marker}
+    p = make_legacy_payload(env.tmp / "legacy", scripts=scripts, runs_log=str(env.tmp / "runs.log"))
+    r = env.apply(p)
+    assert r["status"] == "applied" and marker.exists(), r
+    r = env.rollback(peripheral="quickstart")
+    assert r["status"] == "rolled_back" and not marker.exists(), r
+    assert count(env.tmp, "rollback") == 1 and "quickstart" not in env.installed()
