@@ -113,6 +113,37 @@ def test_example_upgrade_reaches_each_nodes_own_state_dir(pfleet, tmp_path):
     assert again.returncode == 0 and "already" in again.stdout.split("PLAY RECAP")[-1], again.stdout[-3000:]
 
 
+IDENTITY_PAYLOAD = {
+    "honeycomb.yml": "name: whoami\nversion: \"1.0.0\"\nperipheral: whoami\n"
+                     "parameters:\n  type: object\n  properties:\n    out_file:\n      type: string\n",
+    "hc_state_check.sh": '#!/bin/sh\n[ -e "$HC_PARAM_OUT_FILE" ] && exit 100\nexit 0\n',
+    "hc_install_upgrade.sh": '#!/bin/sh\nprintf "%s %s\\n" "$HC_NODE_ID" "$HC_VSN" > "$HC_PARAM_OUT_FILE"\n',
+    "hc_verify_upgrade.sh": '#!/bin/sh\ntest -s "$HC_PARAM_OUT_FILE"\n',
+}
+
+
+def test_payload_scripts_see_each_nodes_own_id_and_vsn(pfleet, tmp_path):
+    """upgrade.yml hands the inventory's honeycomb_node_id_file / honeycomb_vsn_file to the engine:
+    without namespaces the host's /etc/waggle is not the node's."""
+    src = tmp_path / "whoami"
+    src.mkdir()
+    for name, text in IDENTITY_PAYLOAD.items():
+        (src / name).write_text(text)
+        (src / name).chmod(0o755)
+    payload = tmp_path / "whoami.tar.gz"
+    subprocess.run([str(VENV_BIN / "honeycomb-build"), str(src), "-o", str(payload)],
+                   check=True, capture_output=True, text=True)
+    extra = {"payload": str(payload), "rollout_poll_interval": 1, "rollout_batches": ["100%"],
+             "rollout_sanity_gate": False, "rollout_post_check": False,
+             "upgrade_parameters": {"out_file": "{{ honeycomb_state_dir }}/whoami.txt"}}
+    env = pfleet.ansible_env()
+    env["HONEYCOMB_FLEET_REPORT_DIR"] = str(tmp_path / "reports")
+    r = pfleet.ansible_playbook(REPO / "playbooks" / "upgrade.yml", "-e", json.dumps(extra), env=env)
+    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
+    for n in pfleet.nodes:
+        assert (Path(n["dir"]) / "honeycomb" / "whoami.txt").read_text().split() == [n["node_id"], n["vsn"]]
+
+
 def test_power_cut_kills_every_node_process_and_power_on_boots(pfleet):
     w1 = pfleet.nodes[0]
     prefix = pfleet.status()["prefix"]
