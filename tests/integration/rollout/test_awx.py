@@ -93,6 +93,11 @@ def test_awx_configure_defines_the_rollout_objects():
     survey_vars = [q["variable"] for q in wf["survey_spec"]["spec"]]
     assert survey_vars == ["payload", "rollout_batches", "max_fail_percentage", "max_unreachable_percentage",
                            "rollout_sanity_gate"]
+    rollback = tasks[("job_template", "{{ awx_prefix }} rollback")]
+    assert rollback["playbook"] == "playbooks/rollback.yml" and rollback["ask_limit_on_launch"] is True
+    questions = {q["variable"]: q for q in rollback["survey_spec"]["spec"]}
+    assert set(questions) == {"rollout_hosts", "rollback_peripheral", "rollback_version"}
+    assert questions["rollout_hosts"]["required"] and questions["rollback_peripheral"]["required"]
     # every job template the workflow names is defined, and its playbook exists
     templates = {a["name"]: a for (m, _name), a in tasks.items() if m == "job_template"}
     for node in nodes.values():
