@@ -63,8 +63,8 @@ units: venv
 integration: venv venv-core216
 	$(VENV)/bin/python -m pytest tests/integration --timeout 900 $(PYTEST_ARGS)
 
-# Molecule scenarios against loopback sshd targets (extensions/molecule, ports 22101/22102 unless
-# HC_MOLECULE_PORT_T1/_T2 say otherwise).
+# Molecule scenarios (extensions/molecule: camera, edgeswitch, node_prereqs, sanity, upgrade) against
+# a 2-node simulated fleet reached through its tunnels; needs root like the fleet tests (docs/rollout.md).
 molecule: venv
 	cd $(CURDIR) && $(VENV)/bin/molecule test --all
 
