@@ -880,6 +880,8 @@ class Engine(object):
         return {"changed": False, "status": "rolled_back", "kind": "rollback", "job_id": by, "rollback_of": target.job_id,
                 "journal": os.path.join(self.state.job_dir(by), "journal.json"), "peripheral": target.data.get("peripheral"),
                 "installed": installed, "installed_version": (installed or {}).get("version"), "resumed": False,
+                # no phase ran; the key marks this as the engine's result (the fleet_report callback needs it)
+                "phases": {},
                 "msg": "job %s (%s %s) was already rolled back by job %s; nothing to do" % (
                     target.job_id, target.data.get("name"), target.data.get("version"), by)}
 

@@ -119,6 +119,16 @@ def test_rolling_back_again_is_ok_and_unchanged(env):
     assert len([j for j in env.jobs() if j.data.get("kind") == "rollback"]) == 1
 
 
+def test_already_rolled_back_result_has_empty_phases(env):
+    """The unchanged result is an engine result like any other (phases: {}, no phase ran): the
+    fleet_report callback recognises engine results by their phases dict and otherwise reported a
+    re-run of rollback.yml as "ok" without the installed version (found by tests/faults)."""
+    upgraded_twice(env)
+    first = env.rollback()
+    again = env.rollback()
+    assert again["phases"] == {} and again["installed_version"] == "1.0" and again["job_id"] == first["job_id"]
+
+
 def test_rollback_of_the_first_upgrade_removes_the_installed_record(env):
     assert env.apply(env.payload("1.0"))["status"] == "applied"
     r = env.rollback()
