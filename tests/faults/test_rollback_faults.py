@@ -175,3 +175,125 @@ def test_power_cut_inside_rollback_script_then_rerun(fault_fleet, tmp_path):
     assert _jobs(ff, other, name) == other_jobs
     assert hf.script_runs(ff.hcf(other, name)) == other_runs
     assert hf.peripheral(ff.hcf(other, name))["version"] == hf.NEW and _installed(ff, other, name) == hf.NEW
+
+
+ROLLBACK_YML = hf.REPO / "playbooks" / "rollback.yml"
+
+
+def _rollback_yml(ff, name, vsn, reports: Path, **extra) -> subprocess.Popen:
+    """playbooks/rollback.yml -e rollback_peripheral=<name> on ``vsn`` (fleet report in ``reports``)."""
+    ev = {"rollback_peripheral": name, "rollback_version": hf.NEW, "rollout_hosts": vsn,
+          "rollout_sanity_gate": False, "rollout_post_check": False, "rollout_poll_interval": 1, **extra}
+    env = dict(ff.f.ansible_env(), ANSIBLE_CALLBACKS_ENABLED="waggle.honeycomb.fleet_report",
+               HONEYCOMB_FLEET_REPORT_DIR=str(reports))
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(ff.f.inventory), str(ROLLBACK_YML),
+            "-e", json.dumps(ev)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            cwd=str(hf.REPO))
+
+
+def _node_report(reports: Path, vsn: str) -> tuple[dict, dict]:
+    report = json.loads((reports / "latest" / "report.json").read_text())
+    (node,) = [n for n in report["nodes"] if n["name"] == vsn]
+    return report, node
+
+
+@pytest.mark.faults_full
+def test_tunnel_drop_during_rollback_playbook(fault_fleet, tmp_path):
+    """playbooks/rollback.yml starts the rollback detached (async) and polls it; the node's tunnel drops
+    while the rollback script runs and stays down past rollout_reconnect_timeout: the node is reported
+    unreachable (not failed, not skipped) and the rollout stops; the job finishes on the node alone;
+    tunnel back, the re-run finds it rolled back (ok, unchanged)."""
+    ff = fault_fleet
+    vsn, name = "W003", "hcf-rb-tunnel"
+    hcf = ff.hcf(vsn, name)
+    _applied(ff, tmp_path, name, [vsn])
+    (upgrade_id,) = _upgrades(ff, vsn, name)
+    _arm(hcf)
+
+    reports = tmp_path / "reports"
+    proc = _rollback_yml(ff, name, vsn, reports, rollout_reconnect_timeout=3)
+    dropped = False
+    try:
+        hf.wait_until((hcf / "inside").exists, "the rollback script to start", timeout=300)
+        ff.drop_tunnel(vsn)
+        dropped = True
+        job = _running_rollback(ff, vsn, name)
+        at_drop = (job["status"], job["phase"], job["phase_state"])
+        (hcf / "go").touch()  # the job goes on without its controller
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        if dropped:
+            hf.wait_until(lambda: _running_rollback(ff, vsn, name)["status"] in hf.TERMINAL,
+                          "the rollback job to finish on the node alone", timeout=300)
+            ff.restore_tunnel(vsn)
+    assert at_drop == ("running", "rollback", "started"), at_drop
+    assert proc.returncode != 0, out[-5000:]  # 1 of 1 nodes unreachable: the rollout stops
+    report, node = _node_report(reports, vsn)
+    assert node["status"] == "unreachable", (node, out[-5000:])
+    assert report["stopped"] and vsn in report["reason"] and "unreachable" in report["reason"], report
+    # alone on the node, the job finished the rollback
+    assert _running_rollback(ff, vsn, name)["status"] == "rolled_back"
+
+    proc = _rollback_yml(ff, name, vsn, reports)
+    out = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, out[-5000:]
+    report, node = _node_report(reports, vsn)
+    assert report["result"] == "success" and node["status"] == "rolled_back", (report, node)
+    assert node["outcome"] == "success" and node["installed_version"] == hf.OLD, node
+    rb_job = _check_rolled_back_once(ff, vsn, name, upgrade_id)
+    assert node["job_id"] == rb_job["job_id"], node
+    rollback_starts = [s for s in hf.script_runs(hcf) if s[0] == "rollback"]
+    assert [s[2] for s in rollback_starts] == [rb_job["job_id"]], rollback_starts  # ran once, not re-run
+
+
+@pytest.mark.faults_full
+def test_repeated_power_cuts_in_rollback_end_inconsistent_then_cleared(fault_fleet, tmp_path):
+    """The rollback job is cut inside its script in the first run and in three resumes; the fifth run
+    finds max_resumes (3) exceeded: ``inconsistent``, nothing runs; upgrades and rollbacks of the
+    peripheral are blocked with a message saying what to do; ``clear_inconsistent: true`` lets a new
+    rollback job finish it."""
+    ff = fault_fleet
+    vsn, name = "W004", "hcf-rb-loop"
+    hcf = ff.hcf(vsn, name)
+    payload = _applied(ff, tmp_path, name, [vsn])
+    (upgrade_id,) = _upgrades(ff, vsn, name)
+    at_cuts = []
+    for n in range(1, 5):
+        _arm(hcf)
+        report = tmp_path / f"cut{n}.json"
+        proc = _start_rollback(ff, name, report, target=vsn)
+        try:
+            hf.wait_until((hcf / "inside").exists, f"the rollback script to start (run {n})", timeout=300)
+            job = _running_rollback(ff, vsn, name)
+            at_cuts.append((job["job_id"], job["status"], job["phase"], job.get("resumes", 0)))
+            ff.power_cut(vsn)
+        finally:
+            _finish(proc, report)
+        ff.power_on(vsn)
+    rb_id = at_cuts[0][0]
+    assert at_cuts == [(rb_id, "running", "rollback", r) for r in range(4)], at_cuts
+    (hcf / "fault-phase").unlink()
+    starts = hf.script_runs(hcf)
+
+    r = _rollback(ff, name, tmp_path / "r5.json", target=vsn)
+    assert r["status"] == "inconsistent" and r["failed"] and not r["changed"], r
+    assert r["job_id"] == rb_id and "clear_inconsistent" in r["msg"] and "interrupted 4 times" in r["msg"], r
+    code, out, res = ff.run(payload, tmp_path / "r6.json", target=vsn)  # an upgrade: blocked
+    assert res[vsn]["status"] == "inconsistent" and "blocked" in res[vsn]["msg"] and rb_id in res[vsn]["msg"], res
+    r = _rollback(ff, name, tmp_path / "r7.json", target=vsn)  # the rollback again: blocked too
+    assert r["status"] == "inconsistent" and "blocked" in r["msg"], r
+    assert hf.script_runs(hcf) == starts  # nothing ran
+    assert _installed(ff, vsn, name) == hf.NEW
+
+    r = _rollback(ff, name, tmp_path / "r8.json", "-e", "clear_inconsistent=true", target=vsn)
+    assert r["status"] == "rolled_back" and r["changed"] and r["job_id"] != rb_id, r
+    assert any("cleared" in note for note in r.get("notes", [])), r
+    rb_jobs = _jobs(ff, vsn, name, kind="rollback")
+    assert rb_jobs[rb_id]["status"] == "inconsistent" and rb_jobs[rb_id]["cleared"], rb_jobs[rb_id]
+    rb_job = _check_rolled_back_once(ff, vsn, name, upgrade_id)
+    assert rb_job["job_id"] == r["job_id"]
+    assert [s[2] for s in hf.script_runs(hcf) if s[0] == "rollback"] == [rb_id] * 4 + [r["job_id"]]
