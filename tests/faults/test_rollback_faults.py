@@ -297,3 +297,46 @@ def test_repeated_power_cuts_in_rollback_end_inconsistent_then_cleared(fault_fle
     rb_job = _check_rolled_back_once(ff, vsn, name, upgrade_id)
     assert rb_job["job_id"] == r["job_id"]
     assert [s[2] for s in hf.script_runs(hcf) if s[0] == "rollback"] == [rb_id] * 4 + [r["job_id"]]
+
+
+@pytest.mark.faults_full
+def test_power_cut_during_rollback_playbook(fault_fleet, tmp_path):
+    """playbooks/rollback.yml, power cut inside the detached rollback job, the node back within
+    rollout_reconnect_timeout. The async job's status file on the node (in /root, which survives) still
+    says "started, not finished" after the reboot, so the playbook polls a dead job until
+    rollout_async_timeout and reports the node ``failed`` (after 2 h with the defaults). Its re-run
+    resumes the job and converges (asserted first); the first report should have said the node rebooted
+    (``unreachable``/``interrupted``): a known gap of upgrade.yml, xfail until it is fixed."""
+    ff = fault_fleet
+    vsn, name = "W002", "hcf-rb-yml-cut"
+    hcf = ff.hcf(vsn, name)
+    _applied(ff, tmp_path, name, [vsn])
+    (upgrade_id,) = _upgrades(ff, vsn, name)
+    _arm(hcf)
+
+    reports = tmp_path / "reports"
+    proc = _rollback_yml(ff, name, vsn, reports, rollout_reconnect_timeout=120, rollout_async_timeout=20)
+    try:
+        hf.wait_until((hcf / "inside").exists, "the rollback script to start", timeout=300)
+        ff.power_cut(vsn)
+        ff.power_on(vsn)
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    first_report, first = _node_report(reports, vsn)
+    rb_id = _running_rollback(ff, vsn, name)["job_id"]
+
+    proc = _rollback_yml(ff, name, vsn, reports)
+    out2 = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, out2[-5000:]
+    report, node = _node_report(reports, vsn)
+    assert node["status"] == "rolled_back" and node["installed_version"] == hf.OLD, node
+    rb_job = _check_rolled_back_once(ff, vsn, name, upgrade_id)
+    assert rb_job["job_id"] == rb_id and rb_job["resumes"] == 1, rb_job
+
+    if first["status"] not in ("unreachable", "interrupted"):
+        pytest.xfail(f"rollback.yml reported the rebooted node {first['status']!r} after polling its dead async "
+                     f"job until rollout_async_timeout: {first.get('msg')!r}")
+    assert first["status"] in ("unreachable", "interrupted"), (first, out[-3000:])
