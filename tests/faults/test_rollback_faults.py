@@ -90,6 +90,16 @@ def _arm(hcf: Path) -> None:
     (hcf / "fault-mode").write_text("wait\n")
 
 
+def _prepared(ff, tmp, name, vsns: list[str]) -> tuple[Path, str, Path]:
+    """``_applied`` on ``vsns``, then the first node armed for its rollback: (its hcf dir, the id of its
+    applied 2.0 job, the 2.0 payload)."""
+    payload = _applied(ff, tmp, name, vsns)
+    (upgrade_id,) = _upgrades(ff, vsns[0], name)
+    hcf = ff.hcf(vsns[0], name)
+    _arm(hcf)
+    return hcf, upgrade_id, payload
+
+
 def _running_rollback(ff, vsn, name) -> dict:
     jobs = _jobs(ff, vsn, name, kind="rollback")
     assert jobs, "no rollback job on the node"
@@ -127,12 +137,9 @@ def test_power_cut_inside_rollback_script_then_rerun(fault_fleet, tmp_path):
     re-run changes nothing; the other node is untouched."""
     ff = fault_fleet
     vsn, other, name = "W001", "W002", "hcf-rb-cut"
-    hcf = ff.hcf(vsn, name)
-    _applied(ff, tmp_path, name, [vsn, other])
-    (upgrade_id,) = _upgrades(ff, vsn, name)
+    hcf, upgrade_id, _payload = _prepared(ff, tmp_path, name, [vsn, other])
     other_jobs = _jobs(ff, other, name)
     other_runs = hf.script_runs(ff.hcf(other, name))
-    _arm(hcf)
 
     report = tmp_path / "rb1.json"
     proc = _start_rollback(ff, name, report, "-e", f"rollback_version={hf.NEW}", target=vsn)
@@ -206,10 +213,7 @@ def test_tunnel_drop_during_rollback_playbook(fault_fleet, tmp_path):
     tunnel back, the re-run finds it rolled back (ok, unchanged)."""
     ff = fault_fleet
     vsn, name = "W003", "hcf-rb-tunnel"
-    hcf = ff.hcf(vsn, name)
-    _applied(ff, tmp_path, name, [vsn])
-    (upgrade_id,) = _upgrades(ff, vsn, name)
-    _arm(hcf)
+    hcf, upgrade_id, _payload = _prepared(ff, tmp_path, name, [vsn])
 
     reports = tmp_path / "reports"
     proc = _rollback_yml(ff, name, vsn, reports, rollout_reconnect_timeout=3)
@@ -258,9 +262,7 @@ def test_repeated_power_cuts_in_rollback_end_inconsistent_then_cleared(fault_fle
     rollback job finish it."""
     ff = fault_fleet
     vsn, name = "W004", "hcf-rb-loop"
-    hcf = ff.hcf(vsn, name)
-    payload = _applied(ff, tmp_path, name, [vsn])
-    (upgrade_id,) = _upgrades(ff, vsn, name)
+    hcf, upgrade_id, payload = _prepared(ff, tmp_path, name, [vsn])
     at_cuts = []
     for n in range(1, 5):
         _arm(hcf)
@@ -309,10 +311,7 @@ def test_power_cut_during_rollback_playbook(fault_fleet, tmp_path):
     (``unreachable``/``interrupted``): a known gap of upgrade.yml, xfail until it is fixed."""
     ff = fault_fleet
     vsn, name = "W002", "hcf-rb-yml-cut"
-    hcf = ff.hcf(vsn, name)
-    _applied(ff, tmp_path, name, [vsn])
-    (upgrade_id,) = _upgrades(ff, vsn, name)
-    _arm(hcf)
+    hcf, upgrade_id, _payload = _prepared(ff, tmp_path, name, [vsn])
 
     reports = tmp_path / "reports"
     proc = _rollback_yml(ff, name, vsn, reports, rollout_reconnect_timeout=120, rollout_async_timeout=20)
