@@ -258,8 +258,8 @@ def test_tunnel_drop_during_rollback_playbook(fault_fleet, tmp_path):
 def test_repeated_power_cuts_in_rollback_end_inconsistent_then_cleared(fault_fleet, tmp_path):
     """The rollback job is cut inside its script in the first run and in three resumes; the fifth run
     finds max_resumes (3) exceeded: ``inconsistent``, nothing runs; upgrades and rollbacks of the
-    peripheral are blocked with a message saying what to do; ``clear_inconsistent: true`` lets a new
-    rollback job finish it."""
+    peripheral are blocked with a message saying what to do (rollback.yml's report: the node
+    ``inconsistent``, naming the job); ``clear_inconsistent: true`` lets a new rollback job finish it."""
     ff = fault_fleet
     vsn, name = "W004", "hcf-rb-loop"
     hcf, upgrade_id, payload = _prepared(ff, tmp_path, name, [vsn])
@@ -286,8 +286,13 @@ def test_repeated_power_cuts_in_rollback_end_inconsistent_then_cleared(fault_fle
     assert r["job_id"] == rb_id and "clear_inconsistent" in r["msg"] and "interrupted 4 times" in r["msg"], r
     code, out, res = ff.run(payload, tmp_path / "r6.json", target=vsn)  # an upgrade: blocked
     assert res[vsn]["status"] == "inconsistent" and "blocked" in res[vsn]["msg"] and rb_id in res[vsn]["msg"], res
-    r = _rollback(ff, name, tmp_path / "r7.json", target=vsn)  # the rollback again: blocked too
-    assert r["status"] == "inconsistent" and "blocked" in r["msg"], r
+    reports = tmp_path / "reports"  # the rollback again, through rollback.yml: blocked too
+    proc = _rollback_yml(ff, name, vsn, reports)
+    out = proc.communicate(timeout=600)[0]
+    assert proc.returncode != 0, out[-5000:]
+    report, node = _node_report(reports, vsn)
+    assert node["status"] == "inconsistent" and node["outcome"] == "failure", (node, out[-5000:])
+    assert node["job_id"] == rb_id, node  # the blocking job
     assert hf.script_runs(hcf) == starts  # nothing ran
     assert _installed(ff, vsn, name) == hf.NEW
 

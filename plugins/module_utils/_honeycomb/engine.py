@@ -381,7 +381,7 @@ class Engine(object):
     def _blocked_result(self, blocking):
         job = blocking[-1]
         return {"failed": True, "changed": False, "status": "inconsistent", "job_id": job.job_id,
-                "journal": job.path, "peripheral": job.data.get("peripheral"), "resumed": False,
+                "journal": job.path, "peripheral": job.data.get("peripheral"), "resumed": False, "phases": {},
                 "payload": self._payload_info() if self.manifest else None,
                 "msg": "peripheral %r is blocked by inconsistent job %s (%s). Inspect %s and the logs next to it, "
                        "bring the peripheral into a known state by hand, then re-run with clear_inconsistent: true."

@@ -129,6 +129,16 @@ def test_already_rolled_back_result_has_empty_phases(env):
     assert again["phases"] == {} and again["installed_version"] == "1.0" and again["job_id"] == first["job_id"]
 
 
+def test_blocked_results_have_empty_phases(env, monkeypatch):
+    """A run refused by an inconsistent job is an engine result too (phases: {}): fleet_report then shows
+    the node as inconsistent, naming the job, instead of a generic failure."""
+    upgraded_twice(env)
+    _cut_rollback(env, monkeypatch, max_resumes=1)
+    _cut_rollback(env, monkeypatch, max_resumes=1)
+    for r in (env.rollback(max_resumes=1), env.rollback(), env.apply(env.payload("3.0"))):
+        assert r["status"] == "inconsistent" and r["phases"] == {} and "blocked" in r["msg"], r
+
+
 def test_rollback_of_the_first_upgrade_removes_the_installed_record(env):
     assert env.apply(env.payload("1.0"))["status"] == "applied"
     r = env.rollback()
