@@ -33,6 +33,17 @@ options:
   peripheral:
     description: Return only jobs of this peripheral.
     type: str
+  async_jid:
+    description:
+      - Also say whether the Ansible async job with this id (C(ansible_job_id) of a task run with C(async) and
+        C(poll=0), such as M(waggle.honeycomb.upgrade) in C(playbooks/upgrade.yml)) is still alive on the node,
+        finished, or lost (killed with the node's power, its status file saying "started" for ever).
+      - ansible.builtin.async_status cannot tell a lost job from a running one.
+    type: str
+  async_dir:
+    description: Directory of the async status files on the node (Ansible's C(async_dir) setting).
+    type: str
+    default: ~/.ansible_async
 seealso:
   - module: waggle.honeycomb.upgrade
 """
@@ -49,6 +60,15 @@ EXAMPLES = r"""
 - name: Full journal of one job
   waggle.honeycomb.upgrade_info:
     job_id: 20240101T120000Z-3f2a9c0d1e2b-1a2b
+
+- name: Wait for an upgrade started with async/poll 0, stopping early if the node lost it
+  waggle.honeycomb.upgrade_info:
+    async_jid: "{{ started.ansible_job_id }}"
+    limit: 0
+  register: job
+  until: job.async_job.finished or job.async_job.lost
+  retries: 240
+  delay: 15
 """
 
 RETURN = r"""
@@ -94,12 +114,22 @@ running:
   description: The holder of the per-node lock (job_id, name, version, pid, started), or null when none.
   returned: always
   type: dict
+async_job:
+  description:
+    - The async job O(async_jid) - C(jid), C(results_file), C(exists) (its status file), C(finished), C(alive)
+      (a process of its async_wrapper runs) and C(lost) (not finished and nothing of it alive; run the upgrade
+      again to resume what it left, by the resume rules).
+  returned: when O(async_jid) is given
+  type: dict
+  sample: {"jid": "j815917136440.4084", "results_file": "/root/.ansible_async/j815917136440.4084", "exists": true,
+           "finished": false, "alive": false, "lost": true}
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import asyncjob
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
 
@@ -129,12 +159,16 @@ def main():
             limit=dict(type="int", default=20),
             job_id=dict(type="str"),
             peripheral=dict(type="str"),
+            async_jid=dict(type="str"),
+            async_dir=dict(type="str", default="~/.ansible_async"),
         ),
         supports_check_mode=True,
     )
     state = jr.StateDir(module.params["state_dir"])
     result = {"changed": False, "state_dir_exists": state.exists(), "installed": {}, "jobs": [],
               "interrupted": [], "inconsistent": [], "running": None, "waiting": []}
+    if module.params["async_jid"]:
+        result["async_job"] = asyncjob.job_state(module.params["async_jid"], module.params["async_dir"])
     if not state.exists():
         module.exit_json(**result)
     if not os.access(state.root, os.R_OK | os.X_OK):

@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Whether an Ansible async job (``async:`` / ``poll: 0``) still lives on this node.
+
+ansible.builtin.async_status only reads the job's status file. A power cut kills the job together with
+its async_wrapper, and the file, on persistent disk, keeps saying "started, not finished": polling it
+waits until the async timeout for a job that no longer exists. The wrapper's processes carry the job
+id's first part as their first argument (``async_wrapper.py <jid prefix> <time limit> ...``), which
+tells a running job from a lost one. Runs on nodes: Python 3.6, stdlib only.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+
+WRAPPER = "async_wrapper"
+
+
+def _wrapper_alive(prefix, proc="/proc"):
+    try:
+        pids = [p for p in os.listdir(proc) if p.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            with open(os.path.join(proc, pid, "cmdline"), "rb") as f:
+                argv = f.read().split(b"\0")
+        except (IOError, OSError):
+            continue
+        for i, arg in enumerate(argv[:-1]):
+            if WRAPPER.encode() in os.path.basename(arg) and argv[i + 1].decode("utf-8", "replace") == prefix:
+                return True
+    return False
+
+
+def job_state(jid, async_dir="~/.ansible_async", proc="/proc"):
+    """{jid, results_file, exists, finished, alive, lost} of async job ``jid`` (``<prefix>.<pid>``).
+
+    ``lost``: not finished and no process of the job's async_wrapper alive (killed with the node's power,
+    or its status file is gone)."""
+    results_file = os.path.join(os.path.expanduser(async_dir), jid)
+    state = {"jid": jid, "results_file": results_file, "exists": os.path.isfile(results_file),
+             "finished": False, "alive": _wrapper_alive(jid.rsplit(".", 1)[0], proc)}
+    if state["exists"]:
+        try:
+            with open(results_file) as f:
+                data = json.load(f)
+        except (IOError, OSError, ValueError):
+            data = {}  # being rewritten by the wrapper right now: not finished yet
+        # the wrapper writes {"started": ..., "finished": false} first and the module's result last
+        state["finished"] = bool(data) and not (data.get("started") and not data.get("finished"))
+    state["lost"] = not state["finished"] and not state["alive"]
+    return state

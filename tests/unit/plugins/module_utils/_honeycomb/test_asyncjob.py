@@ -1,0 +1,69 @@
+"""asyncjob.job_state: a running, finished or lost Ansible async job, from its status file and /proc."""
+
+import json
+
+import pytest
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import asyncjob
+
+JID = "j815917136440.4084"
+
+
+def _proc(tmp_path, *argvs):
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "self").mkdir()  # not a pid: ignored
+    for pid, argv in enumerate(argvs, start=100):
+        (proc / str(pid)).mkdir()
+        (proc / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    (proc / "999").mkdir()  # a process that ended while we looked: no cmdline
+    return proc
+
+
+def _wrapper(prefix):
+    tmp = "/root/.ansible/tmp/ansible-tmp-1-2-3"
+    return ["/usr/bin/python3", tmp + "/async_wrapper.py", prefix, "7200", "false", tmp + "/AnsiballZ_upgrade.py"]
+
+
+def _status(tmp_path, data):
+    d = tmp_path / "async"
+    d.mkdir(exist_ok=True)
+    (d / JID).write_text(data if isinstance(data, str) else json.dumps(data))
+    return str(d)
+
+
+@pytest.mark.parametrize("data, alive, finished, lost", [
+    # the wrapper wrote "started" and its processes run: running
+    ({"started": True, "finished": False, "ansible_job_id": JID}, True, False, False),
+    # the same file after a power cut: nothing of the job alive
+    ({"started": True, "finished": False, "ansible_job_id": JID}, False, False, True),
+    # the module's result replaced it
+    ({"changed": True, "status": "applied"}, False, True, False),
+    # the wrapper's time limit killed the module
+    ({"msg": "Timeout exceeded", "failed": True, "child_pid": 7}, False, True, False),
+    # caught while being rewritten (the wrapper writes a .tmp and renames, but be safe)
+    ("", True, False, False),
+])
+def test_job_state(tmp_path, data, alive, finished, lost):
+    others = [["/usr/sbin/sshd", "-D"], _wrapper("j1")]  # another async job is not this one
+    proc = _proc(tmp_path, *(others + ([_wrapper("j815917136440")] if alive else [])))
+    state = asyncjob.job_state(JID, _status(tmp_path, data), proc=str(proc))
+    assert (state["alive"], state["finished"], state["lost"]) == (alive, finished, lost)
+    assert state["exists"] is True and state["results_file"].endswith(JID)
+
+
+def test_a_job_whose_status_file_is_gone_and_nothing_runs_is_lost(tmp_path):
+    state = asyncjob.job_state(JID, str(tmp_path / "nowhere"), proc=str(_proc(tmp_path, ["sleep", "5"])))
+    assert state["exists"] is False and state["lost"] is True
+
+
+def test_the_prefix_must_follow_the_wrapper_itself(tmp_path):
+    """A process that merely mentions the id elsewhere (a grep, a log tail) does not keep the job alive."""
+    proc = _proc(tmp_path, ["grep", "j815917136440", "async_wrapper.log"], ["tail", "-f", "j815917136440"])
+    state = asyncjob.job_state(JID, _status(tmp_path, {"started": 1, "finished": 0}), proc=str(proc))
+    assert state["alive"] is False and state["lost"] is True
+
+
+def test_this_machine_has_no_such_job(tmp_path):
+    state = asyncjob.job_state("j1.1", str(tmp_path))
+    assert state["alive"] is False and state["lost"] is True
