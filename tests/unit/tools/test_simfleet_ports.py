@@ -61,8 +61,8 @@ def test_ports_inventory_points_everything_at_the_node(tmp_path):
     assert hv["honeycomb_node_id_file"] == str(nd / "etc-waggle" / "node-id")
     assert hv["honeycomb_vsn_file"] == str(nd / "etc-waggle" / "vsn")
     assert (hv["camera_host"], hv["camera_port"]) == ("127.0.0.1", 3004)
-    assert (hv["edgeswitch_host"], hv["edgeswitch_port"], hv["edgeswitch_server_address"]) == ("127.0.0.1", 3002,
-                                                                                                "127.0.0.1")
+    switch = (hv["edgeswitch_host"], hv["edgeswitch_port"], hv["edgeswitch_server_address"])
+    assert switch == ("127.0.0.1", 3002, "127.0.0.1")
     assert "alice@127.0.0.1 socat - UNIX-CONNECT:%s/bastion/home_dirs/node-000048B02D001001/rtun.sock" % tmp_path \
         in hv["ansible_ssh_common_args"]
     s = hv["sanity_settings"]
