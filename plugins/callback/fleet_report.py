@@ -543,6 +543,15 @@ def _phase_entry(phase, origin):
     return entry
 
 
+def _task_result_parts(result):
+    """(host, task, result dict) of a callback's task result: ansible-core >= 2.19 passes a
+    CallbackTaskResult with public attributes, 2.16-2.18 a TaskResult with private ones (and 2.16 is
+    the core that drives the Python 3.6 of real nodes)."""
+    if hasattr(result, 'host'):
+        return result.host, result.task, result.result
+    return result._host, result._task, result._result
+
+
 def _is_upgrade_result(result):
     return (isinstance(result, dict) and result.get('status') in UPGRADE_STATUSES
             and isinstance(result.get('phases'), dict))
@@ -927,11 +936,10 @@ class CallbackModule(CallbackBase):
 
     def _handle(self, result, state, ignore_errors=False):
         now = time.time()
-        host = result.host.get_name()
-        task = result.task
+        host, task, res = _task_result_parts(result)
+        host = host.get_name()
         start = self._starts.pop((host, task._uuid), None)
         action = getattr(task, 'resolved_action', None) or task.action
-        res = result.result
         was_unreachable = self.run.nodes.get(host, {}).get('unreachable')
         local = None
         if getattr(task, 'delegate_to', None):
