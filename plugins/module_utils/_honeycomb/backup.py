@@ -18,6 +18,11 @@ import subprocess
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 
+# sd_booted(3): this directory exists only when systemd is the running init. Read at call time, so tests
+# point it at a directory of their own.
+SYSTEMD_RUN_DIR = "/run/systemd/system"
+SYSTEMCTL_DIRS = ("/bin", "/usr/bin", "/sbin", "/usr/sbin")
+
 
 def _copy_meta(src_st, dst, is_link=False):
     try:
@@ -168,27 +173,38 @@ def find_holders(paths, exclude_pids=()):
     return holders
 
 
+def find_systemctl():
+    """Absolute path of ``systemctl``: the first executable one on PATH, else in SYSTEMCTL_DIRS; or None."""
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d] + list(SYSTEMCTL_DIRS)
+    for directory in dirs:
+        path = os.path.join(directory, "systemctl")
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return os.path.abspath(path)
+    return None
+
+
 def systemd_running():
-    """True when this node was booted with systemd (sd_booted(3)) and systemctl exists."""
-    if not os.path.isdir("/run/systemd/system"):
-        return False
-    for directory in ("/bin", "/usr/bin", "/sbin", "/usr/sbin"):
-        if os.access(os.path.join(directory, "systemctl"), os.X_OK):
-            return True
-    return False
+    """True when this node was booted with systemd (sd_booted(3): SYSTEMD_RUN_DIR exists) and systemctl exists."""
+    return os.path.isdir(SYSTEMD_RUN_DIR) and find_systemctl() is not None
 
 
 def units(action, names, timeout=120):
-    """``systemctl <action> <names>``; returns {action, units, rc, output} or a skipped note."""
+    """``systemctl <action> <names>``; returns {action, units, rc, skipped, output} (rc None and the
+    error in output when systemctl could not be run) or None without names."""
     if not names:
         return None
-    if not systemd_running():
+    systemctl = find_systemctl() if os.path.isdir(SYSTEMD_RUN_DIR) else None
+    if systemctl is None:
         return {"action": action, "units": list(names), "rc": None, "skipped": True,
-                "output": "systemd is not running on this node (no /run/systemd/system or no systemctl): "
-                          "units not %s" % ("stopped" if action == "stop" else "started")}
-    # Not AnsibleModule.run_command: this module_utils runs without an AnsibleModule object.
-    proc = subprocess.Popen(["systemctl", action] + list(names), stdout=subprocess.PIPE,  # pylint: disable=ansible-bad-function
-                            stderr=subprocess.STDOUT, close_fds=True)
+                "output": "systemd is not running on this node (no %s or no systemctl): "
+                          "units not %s" % (SYSTEMD_RUN_DIR, "stopped" if action == "stop" else "started")}
+    try:
+        # Not AnsibleModule.run_command: this module_utils runs without an AnsibleModule object.
+        proc = subprocess.Popen([systemctl, action] + list(names), stdout=subprocess.PIPE,  # pylint: disable=ansible-bad-function
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, close_fds=True)
+    except OSError as exc:
+        return {"action": action, "units": list(names), "rc": None, "skipped": False,
+                "output": "cannot run %s: %s" % (systemctl, exc)}
     try:
         out = proc.communicate(timeout=timeout)[0]
     except subprocess.TimeoutExpired:

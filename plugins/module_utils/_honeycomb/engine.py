@@ -824,6 +824,13 @@ class Engine(object):
         if details.get("holders"):
             parts.append("processes holding backup_paths: %s" % ", ".join(
                 "%s[%s]" % (h["comm"], h["pid"]) for h in details["holders"]))
+        for key in ("units_stopped", "units_started"):
+            u = details.get(key)
+            if u and not u.get("skipped") and u.get("rc") != 0:
+                out = (u.get("output") or "").strip().splitlines()
+                parts.append("systemctl %s %s failed (%s)%s" % (
+                    u["action"], " ".join(u["units"]), "rc %s" % u["rc"] if u["rc"] is not None else "not run",
+                    (": " + out[-1]) if out else ""))
         return "; ".join(parts) or "nothing to report"
 
     # ------------------------------------------------------------------ explicit rollback of a succeeded job

@@ -15,11 +15,20 @@ import errno
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 
+# systemd-journald's native protocol socket (https://systemd.io/JOURNAL_NATIVE_PROTOCOL/). Read at call
+# time, so tests point it at a socket of their own.
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 JOURNAL_MAX_LINES = 200
+# A longer MESSAGE is cut to this many bytes (journald's own LineMax default for stream lines is 48K; the
+# job's log files keep the whole output). A datagram must stay below the socket's send buffer.
+JOURNAL_MAX_MESSAGE = 48 * 1024
+JOURNAL_TRUNCATED = u" [truncated by honeycomb]"
+# At most this many seconds per batch waiting for room in journald's queue; then the rest is dropped.
+JOURNAL_SEND_BUDGET = 1.0
 
 
 class Interrupted(Exception):
@@ -123,29 +132,66 @@ def tail(path, limit):
     return data.decode("utf-8", "replace")
 
 
-def send_to_system_journal(identifier, fields_lines, priority=6, socket_path=JOURNAL_SOCKET):
-    """Send lines to systemd-journald with its native protocol (one entry per line).
-    Silently does nothing when there is no journal socket. ``fields_lines`` is a list of
-    (extra_fields dict, line) tuples."""
+def journal_field(key, value):
+    """One field of a native-protocol entry as bytes: ``KEY=value\\n``, or, when the value contains a
+    newline, ``KEY\\n`` + its length (64-bit little endian) + the value + ``\\n``."""
+    if not isinstance(value, bytes):
+        value = (u"%s" % (value,)).encode("utf-8", "replace")
+    key = key.encode("ascii")
+    if b"\n" in value:
+        return key + b"\n" + struct.pack("<Q", len(value)) + value + b"\n"
+    return key + b"=" + value + b"\n"
+
+
+def _cut_message(line, limit):
+    data = (u"%s" % (line,)).encode("utf-8", "replace")
+    if len(data) <= limit:
+        return data
+    # cut on a character boundary
+    return data[:limit].decode("utf-8", "ignore").encode("utf-8") + JOURNAL_TRUNCATED.encode("utf-8")
+
+
+def send_to_system_journal(identifier, fields_lines, priority=6, socket_path=None):
+    """Send lines to systemd-journald with its native protocol (one entry per line; values with a newline
+    use the protocol's length-prefixed form). ``fields_lines`` is a list of (extra_fields dict, line)
+    tuples; only the last JOURNAL_MAX_LINES are sent and a MESSAGE longer than JOURNAL_MAX_MESSAGE bytes is
+    cut. ``socket_path`` defaults to JOURNAL_SOCKET.
+
+    Never fails and never holds the upgrade up for long: returns False when there is no journal socket or
+    nobody listens on it; waits at most JOURNAL_SEND_BUDGET seconds in all for room in a full queue, then
+    drops the rest (the job's log files keep everything); an entry the socket refuses as too large is
+    skipped. Returns True when every entry was sent."""
+    socket_path = socket_path or JOURNAL_SOCKET
     if not os.path.exists(socket_path):
         return False
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     except (OSError, AttributeError):
         return False
+    complete = True
+    deadline = time.time() + JOURNAL_SEND_BUDGET
     try:
+        # connected, so that a timeout waits for room in the receiver's queue
+        sock.settimeout(JOURNAL_SEND_BUDGET)
+        sock.connect(socket_path)
         for extra, line in fields_lines[-JOURNAL_MAX_LINES:]:
-            entry = ["SYSLOG_IDENTIFIER=%s" % identifier, "PRIORITY=%d" % priority]
+            entry = [journal_field("SYSLOG_IDENTIFIER", identifier), journal_field("PRIORITY", int(priority))]
             for key, value in sorted(extra.items()):
-                entry.append("%s=%s" % (key, str(value).replace("\n", " ")))
-            entry.append("MESSAGE=%s" % line.replace("\n", " "))
+                entry.append(journal_field(key, value))
+            entry.append(journal_field("MESSAGE", _cut_message(line, JOURNAL_MAX_MESSAGE)))
+            sock.settimeout(max(0.0, deadline - time.time()))
             try:
-                sock.sendto(("\n".join(entry) + "\n").encode("utf-8", "replace"), socket_path)
-            except (OSError, socket.error):
-                return False
+                sock.send(b"".join(entry))
+            except (OSError, socket.error) as exc:
+                if getattr(exc, "errno", None) in (errno.EMSGSIZE, errno.ENOBUFS):
+                    complete = False  # this entry is too large for the socket: skip it
+                    continue
+                raise  # timed out waiting for room (queue full), socket gone: drop the rest
+    except (OSError, socket.error):
+        return False  # no listener (ECONNREFUSED), not a socket, queue full, ...
     finally:
         sock.close()
-    return True
+    return complete
 
 
 def run_script(script, cwd, env, timeout, kill_grace, log_dir, log_name, output_limit, on_start=None, argv=None):
