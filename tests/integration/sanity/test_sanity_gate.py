@@ -150,6 +150,13 @@ def test_post_check_fails_the_node_the_upgrade_broke(gated_run):
     assert "failed fatal checks: lan0_up" in res.result(
         FAIL_TASK, "node-warn")["msg"]
     assert res.status(FAIL_TASK, "node-pass") == "skipped"
+    # compared with sanity-pre.json by default: the upgrade's breakage is the one regression
+    cmp = post["comparison"]
+    assert cmp["regressed_nodes"] == ["node-warn"]
+    assert [(c["node"], c["check"], c["before"], c["after"]) for c in cmp["regressions"]] == [
+        ("node-warn", "lan0_up", "pass", "fatal")]
+    assert cmp["unchanged_nodes"] == ["node-pass"]
+    assert "1 regressed node(s) since sanity-pre.json: node-warn" in res.stdout
 
 
 def test_shipped_playbook_in_check_mode(tmp_path, sshd, switch_port, camera_port, dead_port):
