@@ -110,19 +110,19 @@ import json
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
-from ansible.module_utils.six import string_types
 
 _CHECK_RANK = {"pass": 0, "skipped": 0, "warning": 1, "fatal": 2}
 _FAILED = ("warning", "fatal")
 _STATUS_RANK = {"pass": 0, "warning": 1, "fatal": 2, "error": 3, "unreachable": 3}
 _WITH_CHECKS = ("pass", "warning", "fatal")
+_CHANGE_KEYS = ("regressions", "fixed", "changed", "new_checks", "missing_checks")
 
 
 def _outcome(check):
     result = check.get("result")
     if result == "fail":
         return check.get("severity") or "fatal"
-    return result if isinstance(result, string_types) else "unknown"
+    return result if isinstance(result, str) else "unknown"
 
 
 def _check_map(node):
@@ -195,7 +195,7 @@ def _compare_node(before, after):
 def sanity_compare(report, baseline, hosts=None, source="baseline"):
     """Compare the sanity report ``report`` with the earlier report ``baseline`` (see DOCUMENTATION)."""
     after_hosts = _hosts_of(report, "the report of this run", "sanity_report")
-    if isinstance(baseline, string_types):
+    if isinstance(baseline, str):
         try:
             baseline = json.loads(baseline)
         except ValueError as exc:
@@ -223,7 +223,7 @@ def sanity_compare(report, baseline, hosts=None, source="baseline"):
         "new_nodes": [],
         "unchanged_nodes": [],
     }
-    totals = dict.fromkeys(("regressions", "fixed", "changed", "new_checks", "missing_checks"), 0)
+    totals = dict.fromkeys(_CHANGE_KEYS, 0)
     for name in names:
         node = _compare_node(before_hosts.get(name), after_hosts[name] or {})
         result["hosts"][name] = node
@@ -240,8 +240,7 @@ def sanity_compare(report, baseline, hosts=None, source="baseline"):
             result["regressed_nodes"].append(name)
         elif node["fixed"]:
             result["fixed_nodes"].append(name)
-        if not (node["status_change"] or any(node[k] for k in ("regressions", "fixed", "changed", "new_checks",
-                                                                "missing_checks"))):
+        if not (node["status_change"] or any(node[key] for key in _CHANGE_KEYS)):
             result["unchanged_nodes"].append(name)
     totals.update({"nodes": len(names)}, **dict(
         (key, len(result[key])) for key in ("regressed_nodes", "status_changes", "new_nodes", "unchanged_nodes")))
