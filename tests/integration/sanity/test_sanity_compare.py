@@ -28,18 +28,12 @@ PLAYBOOK = """
   hosts: nodes:!sanity_blocked:!W009
   gather_facts: false
   tasks:
-    - name: The upgrade breaks lan0 of one node
+    - name: The upgrade writes files of the node (breaks lan0 of one, fixes the clock of another)
       ansible.builtin.copy:
-        content: "down\\n"
-        dest: "{{ node_root }}/sys-class-net/lan0/operstate"
+        content: "{{ item.value }}"
+        dest: "{{ node_root }}/{{ item.key }}"
         mode: "0644"
-      when: upgrade_breaks_lan0 | default(false)
-    - name: The upgrade fixes the clock of another
-      ansible.builtin.copy:
-        content: ""
-        dest: "{{ node_root }}/timesync/synchronized"
-        mode: "0644"
-      when: upgrade_fixes_clock | default(false)
+      loop: "{{ upgrade_writes | default({}) | dict2items }}"
 
 - name: Post-check per batch (as playbooks/upgrade.yml runs it)
   hosts: nodes
@@ -85,8 +79,8 @@ def compared_run(tmp_path_factory, sshd, switch_port, camera_port, dead_port):
         host.update(sshd.host_vars())
         host.update({"node_root": str(root), "sanity_expected_node_id": node_id})
         hosts[name] = host
-    hosts["W001"]["upgrade_breaks_lan0"] = True
-    hosts["W002"]["upgrade_fixes_clock"] = True
+    hosts["W001"]["upgrade_writes"] = {"sys-class-net/lan0/operstate": "down\n"}
+    hosts["W002"]["upgrade_writes"] = {"timesync/synchronized": ""}
     res = run_playbook(PLAYBOOK, hosts, extra_vars={"sanity_report_dir": str(reports), "sanity_test_timeout": 2})
 
     def load(name):
