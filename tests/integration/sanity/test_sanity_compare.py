@@ -105,6 +105,9 @@ def test_post_check_lists_exactly_the_regression(compared_run):
     assert cmp["baseline"] == str(compared_run["reports"] / "sanity-pre.json")
     assert cmp["baseline_phase"] == "pre"
     assert list(cmp["hosts"]) == ["W001"]
+    # the nodes of the later batch are not listed as "not run" (nor "left out") in batch 1's report
+    assert list(compared_run["batch1"]["hosts"]) == ["W001"]
+    assert compared_run["batch1"]["gate"]["blocked"] == ["W001"]  # fatal now; no "not run" node
     assert cmp["regressed_nodes"] == ["W001"]
     assert cmp["regressions"] == [
         {"node": "W001", "check": "lan0_up", "before": "pass", "after": "fatal", "severity": "fatal"}]
@@ -128,8 +131,8 @@ def test_markdown_puts_the_regressions_first(compared_run):
 def test_second_batch_compares_only_its_nodes(compared_run):
     report = compared_run["batch2"]
     cmp = report["comparison"]
-    # the batch-1 node is in the report (play hosts), not in the comparison: no repeated regression
-    assert "W001" in report["hosts"]
+    # each batch's report lists its own nodes only: the batch-1 node is neither listed nor compared again
+    assert list(report["hosts"]) == ["W002", "W003", "W009"]
     assert list(cmp["hosts"]) == ["W002", "W003", "W009"]
     assert cmp["regressed_nodes"] == [] and cmp["regressions"] == []
     assert cmp["hosts"]["W002"]["fixed"] == [
