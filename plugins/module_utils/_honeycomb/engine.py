@@ -398,7 +398,6 @@ class Engine(object):
         if same is not None:
             job = same
             self._own(job, lock, info)
-            self.current_job = job
             self._resume(job, store_path, restart=True)
         else:
             job_id = self.state.new_job_id(self.sha)
@@ -408,7 +407,6 @@ class Engine(object):
                                     owner=jr.process_identity(), parameters=sorted(self.param_env),
                                     kind="upgrade", previous_installed=self.state.installed().get(peripheral))
             self._own(job, lock, info)
-            self.current_job = job
             self._execute(job, store_path)
         return self._result(job)
 
@@ -447,11 +445,13 @@ class Engine(object):
         return None
 
     def _own(self, job, lock, info):
+        """Make ``job`` this run's current job: owned by this process, running, named in the lock."""
         job.data["owner"] = jr.process_identity()
         job.data["status"] = "running"
         job.save()
         info = dict(info, job_id=job.job_id)
         lock.update(info)
+        self.current_job = job
 
     def _stop_orphans(self, job):
         child = job.data.get("child")
@@ -636,7 +636,7 @@ class Engine(object):
         job.finish("applied", msg, changed=True)
 
     def _record_installed(self, job):
-        self.state.record_installed(job.data["peripheral"], {
+        self.state.set_installed(job.data["peripheral"], {
             "version": job.data["version"], "name": job.data["name"], "payload_sha256": job.data["payload_sha256"],
             "job_id": job.job_id, "time": jr.now_iso()})
 
@@ -898,12 +898,12 @@ class Engine(object):
         d = target.data
         name = "%s %s" % (d.get("name"), d.get("version"))
         sha = d.get("payload_sha256") or ""
-        older = ("roll back by applying the payload of the older version instead (playbooks/rollback.yml "
+        older = ("Roll back by applying the payload of the older version instead (playbooks/rollback.yml "
                  "-e rollback_payload=...)")
         if "previous_installed" not in d:
             raise EngineFailure("job %s (%s) was recorded by an older version of this collection that did not keep the "
                                 "version installed before it, so installed.json cannot be reset; nothing was changed. "
-                                "%s" % (target.job_id, name, older[0].upper() + older[1:]), status="failed")
+                                "%s" % (target.job_id, name, older), status="failed")
         installed = self.state.installed().get(d.get("peripheral")) or {}
         if installed.get("version") != d.get("version") or installed.get("payload_sha256") != sha:
             raise EngineFailure("peripheral %r now has %s %s installed (job %s), not %s of job %s: a newer upgrade ran "
@@ -928,11 +928,11 @@ class Engine(object):
         if paths and not os.path.isfile(index):
             raise EngineFailure("the backup_paths snapshot of job %s (%s) is missing (%s); the files cannot be "
                                 "restored, nothing was changed. %s" % (target.job_id, name, index,
-                                                                       older[0].upper() + older[1:]),
+                                                                       older),
                                 status="failed", missing=index)
         if not paths and not has_script:
             raise EngineFailure("payload %s has neither hc_rollback_upgrade.sh nor backup_paths, so the engine cannot "
-                                "undo job %s; nothing was changed. %s" % (name, target.job_id, older[0].upper() + older[1:]),
+                                "undo job %s; nothing was changed. %s" % (name, target.job_id, older),
                                 status="failed")
         return path
 
@@ -990,7 +990,6 @@ class Engine(object):
             if blocked is not None:
                 return blocked
             self._own(same, lock, info)
-            self.current_job = same
             self._resume(same, store_path, restart=True)
             return self._result(same)
         target = self._rollback_target()
@@ -1007,7 +1006,6 @@ class Engine(object):
                                 format=self.payload.format, owner=jr.process_identity(),
                                 parameters=sorted(self.param_env), previous_installed=d.get("previous_installed"))
         self._own(job, lock, dict(info, name=d.get("name"), version=d.get("version"), peripheral=d.get("peripheral")))
-        self.current_job = job
         self._execute_rollback(job, self.state.payload_path(d["payload_sha256"]))
         return self._result(job)
 

@@ -227,9 +227,6 @@ class StateDir(object):
         atomic_write_json(self.installed_path, data)
         return data
 
-    def record_installed(self, peripheral, record):
-        return self.set_installed(peripheral, record)
-
     # jobs
     def list_jobs(self):
         """Every job journal, oldest first (job ids start with a UTC timestamp)."""

@@ -107,7 +107,7 @@ def test_prune_keeps_history_bounded_and_drops_payload_and_backup(tmp_path):
 def test_installed_records(tmp_path):
     state = jr.StateDir(str(tmp_path))
     state.ensure()
-    state.record_installed("switch", {"version": "1.0"})
-    state.record_installed("camera", {"version": "2.0"})
-    state.record_installed("switch", {"version": "1.1"})
+    state.set_installed("switch", {"version": "1.0"})
+    state.set_installed("camera", {"version": "2.0"})
+    state.set_installed("switch", {"version": "1.1"})
     assert state.installed() == {"switch": {"version": "1.1"}, "camera": {"version": "2.0"}}
