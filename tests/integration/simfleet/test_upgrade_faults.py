@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hctest.fleet import VENV_BIN, recap, running_fleet, skip_unless_fleet_possible
+from hctest.fleet import VENV_BIN, fleet_fixture, recap
 
 pytestmark = pytest.mark.fleet
 HERE = Path(__file__).parent
@@ -14,13 +14,7 @@ REPO = HERE.parents[2]
 VERSION = "2.0.0"
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    skip_unless_fleet_possible()
-    if not (REPO / "playbooks" / "upgrade_one.yml").exists():
-        pytest.skip("playbooks/upgrade_one.yml (upgrade engine) is not in this checkout")
-    with running_fleet(3, devices="none", restart_delay=1.0) as f:
-        yield f
+fleet = fleet_fixture(3)
 
 
 def build_payload(tmp: Path, name: str) -> Path:

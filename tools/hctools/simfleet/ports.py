@@ -129,8 +129,7 @@ def host_vars(fleet: Fleet, n: dict) -> dict:
     if "camera" in devices:
         hv.update({"camera_host": LOOPBACK, "camera_port": ports["camera"]})
     if "switch" in devices:
-        # ftp/tftp: the node's transfer server for the switch; edgeswitch_config has ftp_port/tftp_port,
-        # the edgeswitch role does not pass them yet (docs/simfleet.md)
+        # ftp/tftp: the node's transfer server for the switch (the edgeswitch role passes them on)
         hv.update({"edgeswitch_host": LOOPBACK, "edgeswitch_port": ports["switch_ssh"],
                    "edgeswitch_server_address": LOOPBACK, "edgeswitch_ftp_port": ports["ftp"],
                    "edgeswitch_tftp_port": ports["tftp"]})
