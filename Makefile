@@ -19,7 +19,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-core216 collection test units integration molecule py36 sanity lint changelog-lint demo demo-down bench faults soak clean
+.PHONY: help system-deps venv venv-core216 collection test units integration molecule py36 sanity lint changelog-lint demo demo-down bench faults soak clean
 
 help:
 	@echo "make demo    start an 8-node simulated fleet and run the example upgrade through its tunnels"
@@ -35,6 +35,10 @@ $(STAMP): requirements.txt requirements-dev.txt tools/pyproject.toml
 	$(VENV)/bin/pip install -q -e tools/
 	$(VENV)/bin/python -c 'import site,sys; open(site.getsitepackages()[0] + "/waggle_honeycomb_collection.pth", "w").write(sys.argv[1] + "\n")' "$(COLLECTIONS)"
 	touch $@
+
+# Debian packages the simulated fleet and the tests need (installs them as root, names them otherwise).
+system-deps:
+	@tools/system-deps.sh
 
 venv: $(STAMP) collection
 
@@ -52,7 +56,7 @@ $(VENV_CORE216)/.installed: requirements.txt
 
 venv-core216: $(VENV_CORE216)/.installed collection
 
-test: venv venv-core216
+test: system-deps venv venv-core216
 	$(VENV)/bin/python -m pytest tests/unit tests/integration tests/faults -m "not soak and not faults_full" \
 	  -n 2 --dist loadfile --timeout 900 $(PYTEST_ARGS)
 	$(MAKE) molecule py36 sanity lint changelog-lint
@@ -60,12 +64,12 @@ test: venv venv-core216
 units: venv
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: venv venv-core216
+integration: system-deps venv venv-core216
 	$(VENV)/bin/python -m pytest tests/integration --timeout 900 $(PYTEST_ARGS)
 
 # Molecule scenarios (extensions/molecule: camera, edgeswitch, node_prereqs, sanity, upgrade) against
 # a 2-node simulated fleet reached through its tunnels; needs root like the fleet tests (docs/rollout.md).
-molecule: venv
+molecule: system-deps venv
 	cd $(CURDIR) && $(VENV)/bin/molecule test --all
 
 # Node-side code must import and compile on the Python 3.6 of Ubuntu 18.04 nodes.
@@ -82,18 +86,18 @@ lint: venv
 changelog-lint: venv
 	$(VENV)/bin/antsibull-changelog lint
 
-demo: venv
+demo: system-deps venv
 	tools/demo.sh
 
 demo-down: venv
 	$(VENV)/bin/simfleet down --purge
 
-bench: venv
+bench: system-deps venv
 	$(VENV)/bin/python tools/bench/run.py
 
 # The whole fault-injection suite (docs/reliability.md); `make test` runs every fault in every phase.
 # --dist loadfile in `make test` keeps each test file (and its module-scoped fleet) on one worker.
-faults: venv
+faults: system-deps venv
 	$(VENV)/bin/python -m pytest tests/faults -m "not soak" -p no:xdist --timeout 1800 $(PYTEST_ARGS)
 
 soak: venv
