@@ -53,19 +53,42 @@ def test_no_tracked_file_points_at_private_notes():
                            "(docs/devices/) and link there:\n" + "\n".join(offenders))
 
 
+def heading_anchors(text):
+    """The anchors GitHub gives the headings of a Markdown text (lower case, punctuation dropped,
+    spaces to dashes); headings inside code blocks do not count."""
+    anchors, in_code = set(), False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        match = None if in_code else re.match(r"^#{1,6}\s+(.*)$", line)
+        if match:
+            anchors.add(re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-"))
+    return anchors
+
+
 def test_relative_links_in_markdown_resolve():
+    """Every relative link in a tracked Markdown file names an existing file, and its #anchor (when
+    the target is Markdown) one of that file's headings."""
     broken = []
     for path in tracked_files():
         if path.suffix != ".md":
             continue
         text = text_of(path) or ""
         for target in LINK_RE.findall(text):
-            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
-                continue  # URLs and anchors within the page
-            file_part = target.split("#", 1)[0]
-            if not (path.parent / file_part).exists():
-                broken.append("%s: %s" % (path.relative_to(REPO), target))
-    assert not broken, "links to files that do not exist:\n" + "\n".join(broken)
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+                continue  # URLs
+            file_part, _, anchor = target.partition("#")
+            dest = path.parent / file_part if file_part else path
+            if not dest.exists():
+                broken.append("%s: %s (no such file)" % (path.relative_to(REPO), target))
+            elif anchor and dest.suffix == ".md" and anchor not in heading_anchors(dest.read_text()):
+                broken.append("%s: %s (no such heading)" % (path.relative_to(REPO), target))
+    assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_heading_anchors_follow_github():
+    text = "# Top\n## 3. Resume rules\n```\n# not a heading\n```\n## The fleet report (`x.y` callback)\n"
+    assert heading_anchors(text) == {"top", "3-resume-rules", "the-fleet-report-xy-callback"}
 
 
 def test_the_check_finds_a_mention_in_a_tracked_file(tmp_path):
