@@ -15,7 +15,7 @@ PACKAGES=(
   socat              # the bastion's ProxyCommand hop to a node's tunnel socket
   netcat-openbsd     # the alternative ProxyCommand client (nc -U) the inventory plugin supports
   iproute2           # network namespaces for simulated nodes and devices
-  tftp-hpa           # a real TFTP client (tests of the switch simulator and edgeswitch_config)
+  tftp-hpa           # a TFTP client nobody here wrote, against the node-side TFTP server of edgeswitch_config
   shellcheck         # ansible-test sanity (shellcheck test) and payload script checks
   psmisc             # fuser/killall-free process inspection in tests
   procps             # ps/pgrep for process checks in tests
