@@ -77,7 +77,7 @@ def test_relative_links_in_markdown_resolve():
         for target in LINK_RE.findall(text):
             if re.match(r"^[a-z][a-z0-9+.-]*:", target):
                 continue  # URLs
-            file_part, _, anchor = target.partition("#")
+            file_part, dummy, anchor = target.partition("#")
             dest = path.parent / file_part if file_part else path
             if not dest.exists():
                 broken.append("%s: %s (no such file)" % (path.relative_to(REPO), target))

@@ -12,7 +12,6 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing as S
 
 
-
 @pytest.fixture(autouse=True)
 def _ssh_keygen():
     require_system_tool("ssh-keygen", "openssh-client")
