@@ -15,11 +15,13 @@ PACKAGES=(
   socat              # the bastion's ProxyCommand hop to a node's tunnel socket
   netcat-openbsd     # the alternative ProxyCommand client (nc -U) the inventory plugin supports
   iproute2           # network namespaces for simulated nodes and devices
-  tftp-hpa           # a real TFTP client (tests of the switch simulator and edgeswitch_config)
+  tftp-hpa           # a TFTP client nobody here wrote, against the node-side TFTP server of edgeswitch_config
   shellcheck         # ansible-test sanity (shellcheck test) and payload script checks
   psmisc             # fuser/killall-free process inspection in tests
   procps             # ps/pgrep for process checks in tests
   passwd             # useradd/userdel: the unprivileged simulated-fleet test
+  util-linux         # unshare, setpriv, nsenter: namespaces and dropping root in the unprivileged test
+  tar                # the payload tests list built archives with GNU tar
   git make rsync     # the build, ansible-test's copy of the collection
   python3            # the simulated nodes' own interpreter (/usr/bin/python3)
   python3-requests   # node-side libraries the modules import (node_prereqs installs them on nodes)

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from hctest import faults as hf
 from hctest.fleet import node_python_with, running_fleet, skip_unless_fleet_possible
+from hctest.requires import require_module
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow, pytest.mark.faults_full]
 REPO = Path(__file__).resolve().parents[2]
@@ -38,10 +39,7 @@ BACKUPS = "/var/lib/honeycomb/edgeswitch-faults"
 @pytest.fixture(scope="module")
 def switch_fleet():
     skip_unless_fleet_possible()
-    try:
-        import hctools.switchsim  # noqa: F401
-    except ImportError:
-        pytest.skip("the switch simulator (hctools.switchsim) is not installed")
+    require_module("hctools.switchsim", "run `make venv` (installs tools/ as hctools)")
     with running_fleet(1, devices="switch", restart_delay=1.0) as f:
         yield f
 

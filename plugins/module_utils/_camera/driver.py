@@ -53,7 +53,7 @@ class CameraNotSettled(CameraError):
     kind = "not_settled"
 
 
-# Known models. Ranges: reference notes section 1.6 (Sage student README for the XNP-6400RW).
+# Known models. Ranges: docs/devices/camera.md (a Sage project's README for the XNP-6400RW).
 # 'ptz': False marks fixed-lens models, refused before any PTZ request is sent.
 MODELS = {
     "XNP-6400RW": {"ptz": True, "pan": [0.0, 360.0], "tilt": [-20.0, 90.0], "zoom": [1.0, 40.0],

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """AXIS VAPIX driver (node side, Python 3.6+; needs the requests library).
 
-Reference notes section 3: ``/axis-cgi/com/ptz.cgi`` for moves and queries, ``ptzconfig.cgi`` for
+docs/devices/camera.md (AXIS VAPIX): ``/axis-cgi/com/ptz.cgi`` for moves and queries, ``ptzconfig.cgi`` for
 presets (Administrator), success is HTTP 204, errors are HTTP 200 with a body starting ``Error``.
 Pan is -180..180 degrees, zoom is the camera's raw 1..9999 scale (not a zoom factor).
 """

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """pexpect session with an EdgeSwitch CLI over ssh (OpenSSH client) or telnet.
 
-Flows and screen texts: shared/reference/edgeswitch.md (sections 1-7, 12)."""
+Flows and screen texts: docs/devices/edgeswitch.md."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 

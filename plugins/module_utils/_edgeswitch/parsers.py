@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parsers for EdgeSwitch show commands (layouts in shared/reference/edgeswitch.md)."""
+"""Parsers for EdgeSwitch show commands (layouts in docs/devices/edgeswitch.md)."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 

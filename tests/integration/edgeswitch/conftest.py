@@ -1,9 +1,7 @@
-import os
-import shutil
-
 import pytest
 
 from hctest.edgeswitch import SwitchLab
+from hctest.requires import require_system_tool, skip_unless_root
 
 
 def pytest_collection_modifyitems(config, items):
@@ -14,8 +12,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2 (network namespaces)")
+    skip_unless_root("the switch lab is two network namespaces")
+    require_system_tool("ip", "iproute2")
     base = tmp_path_factory.mktemp("edgeswitch")
     lab = SwitchLab.start(base)
     try:

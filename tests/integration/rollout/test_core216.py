@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from hctest.playbook import REPO, run_playbook
+from hctest.requires import require_path
 from hctest.rollout import REPORT_CALLBACKS, build_payload
 
 pytestmark = pytest.mark.slow
@@ -15,8 +16,7 @@ PY36 = Path("/root/.pyenv/versions/3.6.15/bin/python3")
 
 
 def test_upgrade_and_rollback_playbooks_on_core_216_with_python36_nodes(make_fleet, payload, tmp_path):
-    if not CORE216.exists():
-        pytest.skip("ansible-core 2.16 not installed: run `make -C %s venv-core216`" % REPO)
+    require_path(CORE216, "ansible-core 2.16", "run `make -C %s venv-core216`" % REPO)
     if not PY36.exists():
         pytest.skip("no Python 3.6 node interpreter at %s (pyenv install 3.6.15)" % PY36)
     fleet = make_fleet(2)

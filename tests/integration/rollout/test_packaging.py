@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from hctest.playbook import REPO
+from hctest.requires import require_venv_tool
 from hctest.rollout import REPORT_CALLBACKS
 
 pytestmark = pytest.mark.slow
@@ -82,10 +83,7 @@ def test_installed_collection_runs_the_upgrade_playbook(tarball, make_fleet, pay
 
 
 def _builder():
-    for cand in (VENV_BIN / "ansible-builder", shutil.which("ansible-builder")):
-        if cand and os.path.exists(str(cand)):
-            return str(cand)
-    pytest.skip("ansible-builder is not installed (pip install ansible-builder==3.2.0)")
+    return require_venv_tool("ansible-builder")
 
 
 def test_ansible_builder_creates_a_build_context(tarball, tmp_path):

@@ -1,13 +1,13 @@
 """playbooks/upgrade.yml against several nodes (one loopback sshd), with the fleet_report callback."""
 
 import json
-import shutil
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
 import zlib
 
 import pytest
+from hctest.requires import require_system_tool
 
 pytestmark = pytest.mark.slow
 
@@ -159,18 +159,8 @@ def _png_pixels(path):
     return rows
 
 
-def chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 def screenshot_is_not_blank(html, png):
-    browser = chromium()
-    if browser is None:
-        pytest.skip("headless Chromium is not installed (apt-get install chromium): report screenshot not checked")
+    browser = require_system_tool("chromium", "chromium", "chromium-browser", "google-chrome")
     # no background networking: the page is a local file and CI machines have a closed network
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",

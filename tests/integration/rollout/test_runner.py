@@ -5,21 +5,19 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 from hctest.playbook import COLLECTIONS, REPO
+from hctest.requires import require_venv_tool
 
 pytestmark = pytest.mark.slow
 
 
 def test_upgrade_playbook_under_ansible_runner(make_fleet, payload, tmp_path):
-    runner = Path(sys.executable).parent / "ansible-runner"
-    if not runner.exists():
-        pytest.skip("ansible-runner is not installed in the venv")
+    runner = Path(require_venv_tool("ansible-runner"))
     fleet = make_fleet(2)
     cp_dir = tempfile.mkdtemp(prefix="hc-cp-", dir="/tmp")  # unix socket paths are limited to 108 bytes
     pdd = tmp_path / "pdd"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hctest.playbook import REPO, run_playbook
+from hctest.requires import require_path
 from hctest.sanity import gate_playbook
 from hctest.sanity_node import make_node
 
@@ -182,8 +183,7 @@ PY36 = Path("/root/.pyenv/versions/3.6.15/bin/python3")
 
 def test_role_on_ansible_core_216_with_a_python36_node(tmp_path, sshd, switch_port, camera_port, dead_port):
     """Wild Sage nodes run Python 3.6, which only ansible-core <= 2.16 drives."""
-    if not CORE216.exists():
-        pytest.skip("ansible-core 2.16 not installed: run `make -C %s venv-core216`" % REPO)
+    require_path(CORE216, "ansible-core 2.16", "run `make -C %s venv-core216`" % REPO)
     if not PY36.exists():
         pytest.skip("no Python 3.6 node interpreter at %s (pyenv install 3.6.15)" % PY36)
     host = make_node(tmp_path / "n36", "000048B02D0766E1", "W0E1", switch_port, camera_port, dead_port,

@@ -11,7 +11,7 @@ from hctools.simfleet.cli import main
 def test_identities_follow_the_production_formats():
     for i in (1, 42, 999):
         vsn, node_id = fl.node_identity(Path("/tmp/hcf-abc"), i)
-        assert re.fullmatch(r"[A-Z][A-Z0-9]{3}", vsn)  # waggle.md section 2
+        assert re.fullmatch(r"[A-Z][A-Z0-9]{3}", vsn)  # docs/devices/node.md, identity
         assert re.fullmatch(r"[0-9A-F]{16}", node_id) and node_id.startswith("000048B02D")
     assert fl.node_identity(Path(fl.DEFAULT_DIR), 1) == ("W001", "000048B02D000001")
 

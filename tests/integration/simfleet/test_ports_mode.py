@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hctools.simfleet.fleet import fleet_prefix
 from hctest.fleet import REPO, VENV_BIN, recap, simfleet, skip_unless_fleet_possible, start_fleet, stop_fleet
+from hctest.requires import require_system_tool, skip_unless_root
 
 pytestmark = pytest.mark.fleet
 
@@ -234,11 +235,10 @@ def _kill_user_processes(uid: int) -> None:
 @pytest.fixture
 def unprivileged_user():
     """A throwaway user with a shell and a home in a temp dir; deleted with its files afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a throwaway user needs root")
-    for tool in ("useradd", "userdel", "setpriv", "unshare"):
-        if not shutil.which(tool):
-            pytest.skip(f"needs {tool} to run simfleet as a throwaway unprivileged user")
+    skip_unless_root("creating a throwaway user")
+    for tool, package in (("useradd", "passwd"), ("userdel", "passwd"), ("setpriv", "util-linux"),
+                          ("unshare", "util-linux")):
+        require_system_tool(tool, package)
     skip_unless_fleet_possible()
     with pytest.raises(KeyError):
         pwd.getpwnam(USER)  # a leftover of a killed run would be reused silently otherwise
@@ -249,7 +249,7 @@ def unprivileged_user():
                         "--user-group", USER], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"useradd failed: {r.stderr.strip()}")
+        pytest.fail(f"useradd (as root) failed: {r.stderr.strip()}", pytrace=False)
     pw = pwd.getpwnam(USER)
     try:
         yield pw, base
@@ -289,7 +289,8 @@ def test_really_without_root(unprivileged_user):
     pw, base = unprivileged_user
     probe = _as_user(pw, base, f"id -u; {VENV_BIN}/python -c 'import hctools.simfleet, ansible; print(\"importable\")'")
     if "importable" not in probe.stdout:
-        pytest.skip(f"the project's venv is not usable by an unprivileged user here: {probe.stderr.strip()[-300:]}")
+        pytest.fail(f"the project's venv is not usable by an unprivileged user: {probe.stderr.strip()[-300:]} "
+                    "(put the checkout where other users may read it)", pytrace=False)
     assert probe.stdout.split()[0] == str(pw.pw_uid)
     d = Path(pw.pw_dir) / "f"
     prefix = fleet_prefix(d)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hctest.playbook import REPO, run_playbook
+from hctest.requires import require_path
 from hctest.upgrade import count, make_legacy_payload, make_payload, runs
 
 pytestmark = pytest.mark.slow
@@ -341,8 +342,7 @@ PY36 = Path("/root/.pyenv/versions/3.6.15/bin/python3")
 
 
 def test_node_compatibility_core216_python36(sshd, make_node):
-    if not CORE216.exists():
-        pytest.skip("ansible-core 2.16 not installed: run `make -C %s venv-core216`" % REPO)
+    require_path(CORE216, "ansible-core 2.16", "run `make -C %s venv-core216`" % REPO)
     if not PY36.exists():
         pytest.skip("no Python 3.6 node interpreter at %s (pyenv install 3.6.15)" % PY36)
     node = make_node("py36")

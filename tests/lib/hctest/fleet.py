@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from hctest.requires import SYSTEM_DEPS, require_path, require_system_tool, skip_unless_root
+
 REPO = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
 
@@ -54,12 +56,12 @@ def write_python_wrapper(dest: Path) -> str:
 def node_python_with(packages, prefix: str):
     """Yield a node interpreter: the nodes' /usr/bin/python3 with the test venv's copies of the
     pure-Python ``packages`` on its path, in a folder the nodes see (node_visible_dir). Stands in for
-    the node_prereqs role where the machine's own Python lacks them; skips when the venv lacks one."""
+    the node_prereqs role where the machine's own Python lacks them; fails when the venv lacks one."""
     import site
     src = Path(site.getsitepackages()[0])
     missing = [pkg for pkg in packages if not (src / pkg).exists()]
     if missing:
-        pytest.skip("not in the test venv: %s" % ", ".join(missing))
+        pytest.fail("not in the test venv: %s: run `make venv` (requirements.txt)" % ", ".join(missing), pytrace=False)
     dest = Path(node_visible_dir(prefix))
     try:
         for pkg in packages:
@@ -70,14 +72,13 @@ def node_python_with(packages, prefix: str):
 
 
 def skip_unless_fleet_possible() -> None:
-    """pytest.skip with the reason when this machine cannot run a simulated fleet."""
-    if os.geteuid() != 0:
-        pytest.skip("the simulated fleet needs root (network, mount and pid namespaces)")
-    for tool in ("ip", "socat", "ssh", "ssh-keygen"):
-        if not shutil.which(tool):
-            pytest.skip(f"the simulated fleet needs {tool} (apt-get install iproute2 socat openssh-client)")
-    if not os.path.exists("/usr/sbin/sshd"):
-        pytest.skip("the simulated fleet needs /usr/sbin/sshd (apt-get install openssh-server)")
+    """Skip (with the reason) without root, which no make target can give; fail, naming the command
+    that installs them, when the fleet's system tools are missing (tools/system-deps.sh installs them)."""
+    skip_unless_root("the simulated fleet uses network, mount and pid namespaces")
+    for tool, package in (("ip", "iproute2"), ("socat", "socat"), ("ssh", "openssh-client"),
+                          ("ssh-keygen", "openssh-client")):
+        require_system_tool(tool, package)
+    require_path("/usr/sbin/sshd", "OpenSSH's sshd", "run `sudo %s` (installs openssh-server)" % SYSTEM_DEPS)
 
 
 def simfleet(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:

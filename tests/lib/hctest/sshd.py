@@ -27,12 +27,17 @@ SSHD = "/usr/sbin/sshd"
 
 
 def skip_reason():
-    """None when a loopback sshd can be started here, else a human-readable reason."""
-    if not os.path.exists(SSHD):
-        return "%s is not installed (apt-get install openssh-server)" % SSHD
+    """None when a loopback sshd can be started here, else why not (only the missing root is a reason
+    to skip: a missing sshd fails, see :func:`require_sshd`)."""
     if os.geteuid() != 0:
         return "starting sshd on loopback needs root"
     return None
+
+
+def require_sshd():
+    """Fail, naming the command that installs it, when OpenSSH's sshd is missing."""
+    from hctest.requires import SYSTEM_DEPS, require_path
+    require_path(SSHD, "OpenSSH's sshd", "run `sudo %s` (installs openssh-server)" % SYSTEM_DEPS)
 
 
 def free_port():
@@ -154,8 +159,8 @@ class Sshd:
 
 def sshd_fixture(scope="module", name="sshd"):
     """A pytest fixture (called ``name``, of ``scope``) yielding a started :class:`Sshd` in a fresh tmp dir
-    and stopping it afterwards, even when the test failed; skips with :func:`skip_reason` where no sshd
-    can run. Assign it at module level: ``sshd = sshd_fixture()``."""
+    and stopping it afterwards, even when the test failed; skips with :func:`skip_reason` without root,
+    fails when sshd is not installed. Assign it at module level: ``sshd = sshd_fixture()``."""
     import pytest
 
     @pytest.fixture(scope=scope, name=name)
@@ -163,6 +168,7 @@ def sshd_fixture(scope="module", name="sshd"):
         reason = skip_reason()
         if reason:
             pytest.skip(reason)
+        require_sshd()
         server = Sshd(tmp_path_factory.mktemp("sshd")).start()
         try:
             yield server

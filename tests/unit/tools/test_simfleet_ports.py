@@ -80,7 +80,7 @@ def test_ports_inventory_sets_no_device_vars_without_devices(tmp_path):
 
 def test_sanity_settings_are_accepted_by_the_module_validation(tmp_path):
     """Every setting the ports inventory emits must exist in waggle.honeycomb.sanity_check (or it fails)."""
-    checks = pytest.importorskip("ansible_collections.waggle.honeycomb.plugins.module_utils._sanity.checks")
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._sanity import checks
     for check, settings in ports.sanity_settings(_ports_fleet(tmp_path, ["switch"]), _ports_fleet(
             tmp_path, ["switch"]).nodes[0]).items():
         assert set(settings) <= set(checks.DEFAULTS[check]), check

@@ -1,4 +1,4 @@
-"""A small Hanwha SUNAPI camera simulator (see docs/cameras.md and ../shared/reference/camera.md).
+"""A small Hanwha SUNAPI camera simulator (see docs/cameras.md and docs/devices/camera.md).
 
 Run one with ``python -m hctools.camerasim --bind 10.31.81.10 --state-dir DIR``.
 """

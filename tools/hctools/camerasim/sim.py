@@ -1,6 +1,6 @@
 """Hanwha SUNAPI camera simulator.
 
-Faithful to the facts in ``shared/reference/camera.md``; every behaviour the reference marks as
+Faithful to the facts in docs/devices/camera.md; every behaviour that page marks as
 unconfirmed is a knob (command line or ``config.json`` in the state directory, re-read when it
 changes), documented in docs/cameras.md:
 

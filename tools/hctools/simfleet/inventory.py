@@ -76,7 +76,7 @@ def render_ssh_config(fleet: Fleet) -> str:
 
 def beekeeper_nodes(fleet: Fleet) -> list[dict]:
     """The fleet as the manifest API (`/manifests/`) returns it, with the `/api/v-beta/nodes/` fields
-    merged in (see the reference notes, section 4). Simulated values are plausible, not real."""
+    merged in (see docs/devices/node.md, Beekeeper and the manifest API). Simulated values are plausible, not real."""
     out = []
     for n in fleet.nodes:
         i = n["index"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# The Wild Sage NX layout (reference notes, section 5): read-only eMMC root, NVMe overlay, plugin data.
+# The Wild Sage NX layout (docs/devices/node.md, storage and paths): read-only eMMC root, NVMe overlay, plugin data.
 # mount point on the node -> (per-node directory under DIR/nodes/<VSN>/, mode)
 MEDIA_MOUNTS = {
     "/media/root-ro": ("media-root-ro", "ro"),
@@ -19,7 +19,7 @@ MEDIA_MOUNTS = {
 }
 
 # PSU status lines: config.ini [wagman] key -> GPIO number. The real numbers are node configuration
-# (not confirmed in the reference notes); the sanity check reads whatever config.ini says, so any
+# (not in public sources); the sanity check reads whatever config.ini says, so any
 # numbers work as long as config.ini and the GPIO tree agree, as they do here.
 PSU_GPIOS = {"gpio-acok3": 492, "gpio-pg1": 493, "gpio-pg2": 494, "gpio-pg3": 495, "gpio-pg4": 496}
 # `simfleet fault NODE psu --line NAME` names a line as the sanity check does
@@ -165,7 +165,7 @@ def manifest(n: dict, beekeeper_node: dict) -> dict:
 
 def resources() -> list[dict]:
     """The node's resources in the manifest: an EP power supply (psu-bbbd: the psu check tests PG2) and
-    the switch (reference notes, sections 4 and 6)."""
+    the switch (docs/devices/node.md)."""
     def hw(hardware, model, maker):
         return {"hardware": hardware, "hw_model": model, "hw_version": "", "sw_version": "", "manufacturer": maker,
                 "datasheet": "", "capabilities": [], "description": ""}

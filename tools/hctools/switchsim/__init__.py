@@ -1,7 +1,7 @@
 """EdgeSwitch (FASTPATH CLI) simulator for waggle.honeycomb tests and the simulated fleet.
 
 Run it with ``python -m hctools.switchsim --bind ADDR --state-dir DIR``. The CLI it presents follows
-``shared/reference/edgeswitch.md``; everything that reference marks unconfirmed is a setting in
+docs/devices/edgeswitch.md; everything that page marks unconfirmed is a setting in
 ``<state-dir>/switch.json`` and switchable faults live in ``<state-dir>/faults.json`` (re-read at each
 use, so tests can change them while the simulator runs). See docs/edgeswitch.md.
 """

@@ -1,4 +1,4 @@
-"""The EdgeSwitch CLI state machine for one connection (see shared/reference/edgeswitch.md)."""
+"""The EdgeSwitch CLI state machine for one connection (see docs/devices/edgeswitch.md)."""
 
 import io
 import re

@@ -10,7 +10,7 @@ import time
 DEFAULT_HOSTNAME = "UBNT EdgeSwitch"
 
 # Settings written to <state-dir>/switch.json on first start. Keys marked "unconfirmed" model
-# behaviour the reference notes could not confirm on real hardware.
+# behaviour docs/devices/edgeswitch.md lists as not confirmed on real hardware.
 DEFAULT_SETTINGS = {
     "username": "ubnt",
     "password": "ubnt",

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests of the waggle.honeycomb.beekeeper inventory plugin, with the API shapes of the reference notes."""
+"""Unit tests of the waggle.honeycomb.beekeeper inventory plugin, with the API shapes of docs/devices/node.md."""
 
 from __future__ import annotations
 

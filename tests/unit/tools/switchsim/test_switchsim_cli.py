@@ -1,4 +1,4 @@
-"""The simulator's CLI against the byte-level facts of shared/reference/edgeswitch.md."""
+"""The simulator's CLI against the byte-level facts of docs/devices/edgeswitch.md."""
 
 import json
 import re
@@ -12,7 +12,7 @@ from hctools.switchsim.cli import CliSession, dotted, parse_url
 from hctools.switchsim.state import DEFAULT_STARTUP_CONFIG, SwitchState
 from hctools.switchsim.terminal import Terminal
 
-# Prompt regexes quoted in the reference (community.network terminal plugin, oxidized, netmiko)
+# Prompt regexes quoted in docs/devices/edgeswitch.md (community.network terminal plugin, oxidized, netmiko)
 ANSIBLE_PROMPTS = [re.compile(r"\(([^\(\)]+)\) [>#]$"), re.compile(r"\(([^\(\)]+)\) \(([^\(\)]+)\)#$")]
 OXIDIZED_PROMPT = re.compile(r"\(.*\)\s[#>]")
 

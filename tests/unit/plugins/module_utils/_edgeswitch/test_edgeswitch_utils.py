@@ -5,7 +5,7 @@ import pytest
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import cli, config, parsers
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.engine import Engine
 
-# shared/reference/edgeswitch.md section 10 (ES-16-XG 1.7.4), CRLF as the switch sends it
+# docs/devices/edgeswitch.md, show version (ES-16-XG 1.7.4), CRLF as the switch sends it
 SHOW_VERSION = (
     "\r\nSwitch: 1\r\n\r\n"
     "System Description............................. EdgeSwitch 16-Port 10G, 1.7.4.5075842, Linux 3.6.5, 1.0.0.4872137\r\n"

@@ -3,13 +3,12 @@
 import hashlib
 import json
 import os
-import shutil
 import stat
 import subprocess
-import sys
 import tarfile
 
 import pytest
+from hctest.requires import require_system_tool, require_venv_tool
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import build as B
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as P
@@ -272,9 +271,7 @@ def test_example_rollback_removes_file_that_did_not_exist(tmp_path):
 
 
 def test_example_scripts_are_shellcheck_clean():
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck is not installed (.ci/run installs it)")
+    shellcheck = require_system_tool("shellcheck", "shellcheck")
     scripts = [os.path.join(EXAMPLES, d, f) for d in ("honeycomb-version", "legacy-quickstart")
                for f in sorted(os.listdir(os.path.join(EXAMPLES, d))) if f.endswith(".sh")]
     assert len(scripts) == 7
@@ -326,9 +323,7 @@ def test_cli_builds_and_reports(tmp_path, capsys):
 
 
 def test_cli_console_script(tmp_path):
-    exe = os.path.join(os.path.dirname(sys.executable), "honeycomb-build")
-    if not os.path.exists(exe):
-        pytest.skip("honeycomb-build console script not installed (make venv)")
+    exe = require_venv_tool("honeycomb-build")
     src = make_src(str(tmp_path / "src"))
     proc = subprocess.run([exe, src, "-o", str(tmp_path / "x.tar.gz")], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=60, check=False)
@@ -358,10 +353,9 @@ def test_long_and_non_ascii_names_readable_by_gnu_tar(tmp_path):
     name = "deep/%s/%s/f\u00fcr-\u00e9t\u00e9.txt" % ("n" * 60, "m" * 60)
     assert name in r["files"]
     assert name in P.inspect_archive(r["dest"]).manifest["files"]
-    tar = shutil.which("tar")
-    if tar:
-        listing = subprocess.run([tar, "-tzf", r["dest"]], stdout=subprocess.PIPE, check=True).stdout.decode("utf-8")
-        assert name in listing.splitlines()
+    tar = require_system_tool("tar", "tar")
+    listing = subprocess.run([tar, "-tzf", r["dest"]], stdout=subprocess.PIPE, check=True).stdout.decode("utf-8")
+    assert name in listing.splitlines()
 
 
 @pytest.mark.skipif(not os.path.exists(PY36), reason="Python 3.6 (pyenv 3.6.15) not installed")

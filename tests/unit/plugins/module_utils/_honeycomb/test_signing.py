@@ -5,12 +5,17 @@ import shutil
 import subprocess
 
 import pytest
+from hctest.requires import require_system_tool
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import build as B
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as P
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing as S
 
-pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen (OpenSSH) is not installed")
+
+@pytest.fixture(autouse=True)
+def _ssh_keygen():
+    require_system_tool("ssh-keygen", "openssh-client")
+
 
 MANIFEST = b'{"schema_version": 2}\n'
 
