@@ -267,9 +267,10 @@ class Pump:
             await self.bucket.take(len(piece))
             if self.conn.silent or not self.queue:
                 continue
+            # counted as it is handed on: the other end may read it before this task runs again
+            self.link.counters.add(self.direction, len(piece))
             self.dst.write(piece)
             await self.dst.drain()
-            self.link.counters.add(self.direction, len(piece))
             rest = data[len(piece):]
             if rest:
                 self.queue[0] = (due, rest)
