@@ -111,7 +111,7 @@ class EchoServer:
     def _accept(self):
         while True:
             try:
-                c, _ = self.sock.accept()
+                c = self.sock.accept()[0]
             except OSError:
                 return
             self.conns.append(c)
@@ -183,7 +183,7 @@ def _roundtrip(s: socket.socket, n: int) -> float:
 
 
 def test_relay_carries_bytes_unchanged_and_counts_them_exactly(relay, tmp_path):
-    _, sock = relay("lan")
+    sock = relay("lan")[1]
     s = _connect(sock)
     _roundtrip(s, 1)
     _roundtrip(s, 3_000_000)
@@ -196,16 +196,16 @@ def test_relay_carries_bytes_unchanged_and_counts_them_exactly(relay, tmp_path):
 
 
 def test_relay_delays_at_least_the_configured_latency_each_way(relay):
-    _, sock = relay("lan/latency_ms=150/jitter_ms=20")
+    sock = relay("lan/latency_ms=150/jitter_ms=20")[1]
     s = _connect(sock)
-    for _ in range(3):
+    for dummy in range(3):
         # one byte there and back: two one-way delays of at least 150 - 20 ms each
         assert _roundtrip(s, 1) >= 2 * 0.130
     s.close()
 
 
 def test_relay_caps_bandwidth_per_direction(relay, tmp_path):
-    _, sock = relay("lan/down_kbit=4000/up_kbit=0")  # 500 kB/s towards the node, uplink unlimited
+    sock = relay("lan/down_kbit=4000/up_kbit=0")[1]  # 500 kB/s towards the node, uplink unlimited
     s = _connect(sock)
     n = 1_500_000
     elapsed = _roundtrip(s, n)
@@ -232,7 +232,7 @@ def test_sighup_applies_a_new_profile_to_an_open_connection(relay, tmp_path):
 
 
 def test_a_flap_closes_the_connection_and_refuses_new_ones_while_down(relay, tmp_path):
-    _, sock = relay("lan/flap_every=1/flap_jitter=0.2/flap_down=3/flap_silent=0")
+    sock = relay("lan/flap_every=1/flap_jitter=0.2/flap_down=3/flap_silent=0")[1]
     s = _connect(sock)
     _roundtrip(s, 100)
     s.settimeout(30)
@@ -253,7 +253,7 @@ def test_a_flap_closes_the_connection_and_refuses_new_ones_while_down(relay, tmp
 
 
 def test_a_silent_flap_black_holes_the_connection(relay, tmp_path):
-    _, sock = relay("lan/flap_every=1/flap_jitter=0.2/flap_down=0/flap_silent=1")
+    sock = relay("lan/flap_every=1/flap_jitter=0.2/flap_down=0/flap_silent=1")[1]
     s = _connect(sock)
     _roundtrip(s, 100)
     deadline = time.monotonic() + 30
@@ -274,7 +274,7 @@ def test_a_silent_flap_black_holes_the_connection(relay, tmp_path):
 
 
 def test_stalls_are_counted(relay, tmp_path):
-    _, sock = relay("lan/stall_every=0.2/stall_min=0.05/stall_max=0.1")
+    sock = relay("lan/stall_every=0.2/stall_min=0.05/stall_max=0.1")[1]
     s = _connect(sock)
     deadline = time.monotonic() + 30
     while links.counters(tmp_path)["stalls"] < 3:
