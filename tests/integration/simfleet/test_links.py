@@ -109,6 +109,40 @@ def test_a_flap_drops_the_tunnel_and_it_comes_back(fleet):
     assert _bytes(fleet, "W001")["connections"] > before["connections"]
 
 
+def test_a_silent_flap_is_found_by_the_keepalives_and_the_tunnel_comes_back(fleet):
+    """The profiles' default: open connections are black-holed (an LTE re-attach), the node's tunnel ssh
+    gives up after its keepalives fail, its restart loop builds a new tunnel that replaces the old socket."""
+    before = _bytes(fleet, "W002")
+    fleet.cli("link", "W002", "lan/flap_every=3/flap_jitter=1/flap_down=1/flap_silent=1")
+    try:
+        deadline = time.monotonic() + 60
+        while _bytes(fleet, "W002")["flaps"] <= before["flaps"]:
+            assert time.monotonic() < deadline, "no flap within 60 s"
+            time.sleep(0.3)
+    finally:
+        fleet.cli("link", "W002", "lan")
+    # the node's ssh notices by its keepalives and reconnects: a new connection through the relay
+    deadline = time.monotonic() + 90
+    while _bytes(fleet, "W002")["connections"] <= before["connections"]:
+        assert time.monotonic() < deadline, "the node never reconnected after the silent flap"
+        time.sleep(0.5)
+    _wait_tunnel(fleet, "W002")
+    fleet.ssh("W002", "true", timeout=120)
+
+
+def test_up_with_link_reassigns_a_running_fleet(fleet):
+    fleet.cli("up", "--nodes", "2", "--devices", "none", "--no-remember", "--link", "lte-poor:50%,lte")
+    try:
+        assert [n["link_profile"] for n in fleet.status()["nodes"]] == ["lte-poor", "lte"]
+        assert json.loads(fleet.cli("link", "W002", "--json").stdout)["name"] == "lte"
+        # without --link the running fleet keeps its links
+        fleet.cli("up", "--nodes", "2", "--devices", "none", "--no-remember")
+        assert [n["link_profile"] for n in fleet.status()["nodes"]] == ["lte-poor", "lte"]
+    finally:
+        fleet.cli("up", "--nodes", "2", "--devices", "none", "--no-remember", "--link", "lte:50%,lan")
+    assert [n["link_profile"] for n in fleet.status()["nodes"]] == ["lte", "lan"]
+
+
 def test_drop_and_restore_tunnel_work_with_a_shaped_link_and_the_counts_survive(fleet):
     before = _bytes(fleet, "W001")
     fleet.drop_tunnel("W001")
