@@ -197,14 +197,15 @@ def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0,
 
 
 def fleet_fixture(nodes: int, devices: str = "none", restart_delay: float = 1.0, name: str = "fleet",
-                  isolation: str | None = None):
+                  isolation: str | None = None, link: str | None = None):
     """A module-scoped pytest fixture (called `name`) yielding a running fleet; skips where none can run.
 
     Assign it at module level: ``fleet = fleet_fixture(2, devices="camera")``."""
     @pytest.fixture(scope="module", name=name)
     def _fleet():
         skip_unless_fleet_possible()
-        with running_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation) as f:
+        with running_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation,
+                           link=link) as f:
             yield f
     return _fleet
 
