@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo    start an 8-node simulated fleet and run the example upgrade through its tunnels"
 	@echo "make test    unit, integration, node-compatibility, ansible-test sanity and ansible-lint checks"
-	@echo "make bench   fan-out benchmark against raw OpenSSH (writes docs/benchmarks.md)"
+	@echo "make bench   fan-out benchmark against raw OpenSSH (writes docs/benchmarks.md; BENCH_LINK=lte: over a simfleet link profile)"
 	@echo "make clean   remove the virtualenvs and build output"
 
 $(STAMP): requirements.txt requirements-dev.txt tools/pyproject.toml
@@ -93,7 +93,7 @@ demo-down: venv
 	$(VENV)/bin/simfleet down --purge
 
 bench: system-deps venv
-	$(VENV)/bin/python tools/bench/run.py
+	$(VENV)/bin/python tools/bench/run.py $(if $(BENCH_LINK),--link $(BENCH_LINK))
 
 # The whole fault-injection suite (docs/reliability.md); `make test` runs every fault in every phase.
 # --dist loadfile in `make test` keeps each test file (and its module-scoped fleet) on one worker.

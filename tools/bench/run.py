@@ -11,7 +11,9 @@ bastion sshd), then measures with the same parallelism (forks):
   ansible-cold    the re-run once more after closing the ssh ControlMasters (cold, like the baseline)
 
 and appends a table to docs/benchmarks.md with the date, the machine and the load average. Run with
-`make bench`; `python tools/bench/run.py --nodes 10 --nodes 50` picks the sizes, `--set NAME=VALUE`
+`make bench`; `python tools/bench/run.py --nodes 10 --nodes 50` picks the sizes, `--link lte` gives every
+node that simfleet link profile (or a mix, e.g. `--link lte:50%,lan`; default lan) and adds a table of the
+wall time per node and the bytes each node's link carried in the first run and the re-run, `--set NAME=VALUE`
 passes settings to the ansible runs (e.g. `--set ANSIBLE_SSH_ARGS=...`, `--set ANSIBLE_STRATEGY=free`)
 and `--label` names such a variant in the table. docs/benchmarks.md explains the method.
 
@@ -288,8 +290,11 @@ def ansible_env(work: Path, results: Path, forks: int, cp_dir: Path, settings: d
 
 
 def ansible_run(inventory, payload, forks, work: Path, interpreter, cp_dir: Path, settings: dict,
-                limit=None, verbose=False):
+                limit=None, verbose=False, per_host=None):
+    """The "Apply the payload" results; per_host (a dict) receives {host: seconds from the start of the
+    run to that host's last task result}."""
     results = work / f"results-{time.monotonic_ns()}.jsonl"
+    started = time.time()
     env = ansible_env(work, results, forks, cp_dir, settings)
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK),
            "-e", json.dumps({"payload": str(payload), "ansible_python_interpreter": str(interpreter)})]
@@ -302,6 +307,10 @@ def ansible_run(inventory, payload, forks, work: Path, interpreter, cp_dir: Path
         raise RuntimeError(f"ansible-playbook failed rc={proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     applied = [r["result"] for r in records if r["task"] == "Apply the payload"]
+    if per_host is not None:
+        for r in records:
+            if r.get("host") and r.get("time"):
+                per_host[r["host"]] = max(per_host.get(r["host"], 0.0), r["time"] - started)
     if verbose:
         return applied, proc.stdout
     return applied
@@ -331,9 +340,22 @@ def machine_line():
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True):
+def link_bytes(fleet_dir: Path, reset=False):
+    """{vsn: {"up", "down", ...}}: what each node's uplink relay carried since the last reset."""
+    rows = json.loads(simfleet("bytes", "--dir", str(fleet_dir), "--json", *(("--reset",) if reset else ())))
+    return {r["vsn"]: r for r in rows}
+
+
+def _spread(values):
+    """median / max of a list of numbers (0 / 0 when empty)."""
+    values = sorted(values) or [0]
+    return values[len(values) // 2], values[-1]
+
+
+def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True, link="lan"):
     fleet_dir = work / f"fleet{n}"
-    simfleet("up", "--nodes", str(n), "--dir", str(fleet_dir), "--devices", "none", "--no-remember")
+    simfleet("up", "--nodes", str(n), "--dir", str(fleet_dir), "--devices", "none", "--no-remember",
+             "--link", link)
     cp_dir = Path(tempfile.mkdtemp(prefix="hcb-cp-", dir="/tmp"))  # short: unix socket paths <= 108 bytes
     try:
         inventory = work / f"inventory{n}.yml"
@@ -349,7 +371,8 @@ def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True):
         wrapper = Path("/var/tmp/waggle-honeycomb-bench/python3-maxrss")
         wrapper.parent.mkdir(parents=True, exist_ok=True)
         write_interpreter_wrapper(wrapper)
-        row = {"nodes": n, "forks": forks, "payload_bytes": payload.stat().st_size, "load_before": os.getloadavg()[0]}
+        row = {"nodes": n, "forks": forks, "payload_bytes": payload.stat().st_size, "load_before": os.getloadavg()[0],
+               "link": link}
         fleet = FleetCPU(fleet_dir)
 
         reset_nodes(ssh_config, hosts, forks)
@@ -362,13 +385,24 @@ def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True):
         row["baseline_check_fleet_cpu_s"] = t.fleet_cpu
 
         reset_nodes(ssh_config, hosts, forks)
+        per_host = {}
+        link_bytes(fleet_dir, reset=True)
         with Timed(fleet) as t:
-            first = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings)
+            first = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings, per_host=per_host)
         row["ansible_s"] = t.wall
+        row["node_s"] = _spread(per_host.values())
+        carried = link_bytes(fleet_dir, reset=True)
+        row["node_down"] = _spread([c["down"] for c in carried.values()])
+        row["node_up"] = _spread([c["up"] for c in carried.values()])
         row["applied"] = sum(1 for r in first if r.get("status") == "applied")
+        per_host = {}
         with Timed(fleet) as t:
-            rerun = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings)
+            rerun = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings, per_host=per_host)
         row["rerun_s"] = t.wall
+        row["rerun_node_s"] = _spread(per_host.values())
+        carried = link_bytes(fleet_dir)
+        row["rerun_node_down"] = _spread([c["down"] for c in carried.values()])
+        row["rerun_node_up"] = _spread([c["up"] for c in carried.values()])
         row["already_applied"] = sum(1 for r in rerun if r.get("status") == "already_applied")
         row["rerun_payload_bytes"] = sum(int(r.get("payload_bytes_sent") or 0) for r in rerun)
         # The ControlMasters of those two runs are still up and their CPU time is only counted when they
@@ -435,6 +469,20 @@ def render(rows, date, machine, label):
             f"{r['rerun_cold_fleet_cpu_s']:.1f} / {r['baseline_check_fleet_cpu_s']:.1f} | {r['overhead_per_node_s']:.2f} | "
             f"{r['module_runs_per_host']:.0f}, {r['module_cpu_s']:.2f} | "
             f"{r['module_peak_mib']:.1f} | {r['controller_peak_mib']:.0f} | {r['applied']} / {r['already_applied']} |")
+    lines += ["", f"Per node over the link `{rows[0].get('link', 'lan')}` (simfleet link profile; median / max over "
+              "the nodes): wall time from the start of the run to the node's last task result, and the bytes its "
+              "uplink relay carried towards the node (down) and the bastion (up), tunnel SSH overhead included. "
+              "The first run sends the payload; the re-run finds every node already applied.", "",
+              "| N | link | payload bytes | first run s | per node s | down bytes per node | up bytes per node | "
+              "re-run s | per node s | down bytes per node | up bytes per node |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['nodes']} | {r.get('link', 'lan')} | {r['payload_bytes']} | {r['ansible_s']:.1f} | "
+            f"{r['node_s'][0]:.1f} / {r['node_s'][1]:.1f} | {r['node_down'][0]} / {r['node_down'][1]} | "
+            f"{r['node_up'][0]} / {r['node_up'][1]} | {r['rerun_s']:.1f} | "
+            f"{r['rerun_node_s'][0]:.1f} / {r['rerun_node_s'][1]:.1f} | "
+            f"{r['rerun_node_down'][0]} / {r['rerun_node_down'][1]} | {r['rerun_node_up'][0]} / {r['rerun_node_up'][1]} |")
     by_n = {r["nodes"]: r for r in rows}
     if 50 in by_n and 100 in by_n:
         growth = by_n[100]["ansible_s"] / by_n[50]["ansible_s"]
@@ -452,6 +500,8 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="environment for the ansible runs, e.g. ANSIBLE_STRATEGY=free (repeatable)")
     parser.add_argument("--label", default="", help="name of the variant, shown in the table heading")
+    parser.add_argument("--link", default="lan", metavar="PROFILE",
+                        help="simfleet link profile of the fleet's nodes, or a mix (simfleet up --link; default lan)")
     parser.add_argument("--playbook", type=Path, default=REPO / "playbooks" / "upgrade_one.yml",
                         help="playbook to measure (default playbooks/upgrade_one.yml); its upgrade task must be "
                              "named 'Apply the payload' and it must take -e payload=...")
@@ -465,7 +515,7 @@ def main(argv=None):
         if not sep or not name:
             parser.error(f"--set needs NAME=VALUE, got {item!r}")
         settings[name] = value
-    label = args.label or " ".join(args.set)
+    label = args.label or " ".join(args.set + ([f"link {args.link}"] if args.link != "lan" else []))
     globals()["PLAYBOOK"] = args.playbook.resolve()
     become_subreaper()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -473,7 +523,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="hcb-", dir="/tmp") as tmp:
         for n in sizes:
             print(f"bench: N={n} ...", flush=True)
-            row = bench_size(n, args.forks, Path(tmp), settings, count_round_trips=not rows)
+            row = bench_size(n, args.forks, Path(tmp), settings, count_round_trips=not rows, link=args.link)
             print(json.dumps(row), flush=True)
             rows.append(row)
     table = render(rows, date, machine_line(), label)

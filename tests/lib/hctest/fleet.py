@@ -162,15 +162,16 @@ def recap(stdout: str) -> dict:
 
 
 def start_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0,
-                base: str = "/tmp", isolation: str | None = None) -> FleetHandle:
+                base: str = "/tmp", isolation: str | None = None, link: str | None = None) -> FleetHandle:
     """Start a fleet in a fresh short directory; the caller must call stop_fleet (or use running_fleet).
 
-    isolation: "namespaces" or "ports" (docs/simfleet.md); None lets simfleet choose."""
+    isolation: "namespaces" or "ports" (docs/simfleet.md); None lets simfleet choose.
+    link: a --link value (a profile such as lte, or a mix); None: simfleet's default (lan)."""
     d = Path(tempfile.mkdtemp(prefix="hcf-", dir=base))
     try:
         simfleet("up", "--nodes", str(nodes), "--dir", str(d), "--devices", devices,
                  "--restart-delay", str(restart_delay), "--no-remember",
-                 *(("--isolation", isolation) if isolation else ()))
+                 *(("--isolation", isolation) if isolation else ()), *(("--link", link) if link else ()))
         st = json.loads(simfleet("status", "--json", "--dir", str(d)).stdout)
     except BaseException:
         stop_fleet(d)
@@ -186,9 +187,10 @@ def stop_fleet(d: Path | FleetHandle) -> None:
 
 
 @contextlib.contextmanager
-def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0, isolation: str | None = None):
+def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0, isolation: str | None = None,
+                  link: str | None = None):
     """A fleet of `nodes` nodes for the duration of the with-block; always taken down afterwards."""
-    f = start_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation)
+    f = start_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation, link=link)
     try:
         yield f
     finally:
@@ -196,14 +198,15 @@ def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0,
 
 
 def fleet_fixture(nodes: int, devices: str = "none", restart_delay: float = 1.0, name: str = "fleet",
-                  isolation: str | None = None):
+                  isolation: str | None = None, link: str | None = None):
     """A module-scoped pytest fixture (called `name`) yielding a running fleet; skips where none can run.
 
     Assign it at module level: ``fleet = fleet_fixture(2, devices="camera")``."""
     @pytest.fixture(scope="module", name=name)
     def _fleet():
         skip_unless_fleet_possible()
-        with running_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation) as f:
+        with running_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation,
+                           link=link) as f:
             yield f
     return _fleet
 

@@ -29,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
                          "(needs root); ports: per-node folders and 127.0.0.1 ports, no root (default: "
                          "$SIMFLEET_ISOLATION, else namespaces as root and ports otherwise; a running fleet keeps "
                          "its mode)")
+    up.add_argument("--link", default=None, metavar="SPEC",
+                    help="link profile of every node (lan, lte, lte-poor; `simfleet link --list`) or a mix by node "
+                         "index such as lte:60%%,lte-poor:20%%,lan; PROFILE/FIELD=VALUE overrides a field "
+                         "(default: $SIMFLEET_LINK, else lan; on a running fleet only when given)")
     up.add_argument("--no-remember", action="store_true",
                     help="do not make this the fleet later commands use by default (tests)")
 
@@ -48,6 +52,21 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("node", metavar="NODE", help="VSN (W001) or node ID")
         if name in ("power-on", "restore-tunnel"):
             s.add_argument("--no-wait", action="store_true", help="do not wait for the tunnel to come back")
+    lk = sub.add_parser("link", parents=[common], help="show or change a node's link profile (--list: profiles)",
+                        description="Give a running node another link profile (the node's relay applies it at "
+                                    "once, to open connections too); `simfleet link NODE` shows the node's profile, "
+                                    "`simfleet link --list` every profile and field.")
+    lk.add_argument("node", metavar="NODE", nargs="?", help="VSN (W001) or node ID")
+    lk.add_argument("profile", metavar="PROFILE", nargs="?", help="lan, lte, lte-poor, optionally /FIELD=VALUE...")
+    lk.add_argument("--list", action="store_true", help="list the profiles and their fields and exit")
+    lk.add_argument("--json", action="store_true", help="print JSON")
+    by = sub.add_parser("bytes", parents=[common], help="bytes each node's link carried, per direction",
+                        description="Bytes the node's uplink relay delivered towards the bastion (up) and towards "
+                                    "the node (down) since the last reset, with connections, flaps and stalls. "
+                                    "They include the tunnel's own SSH overhead (encryption, keepalives).")
+    by.add_argument("node", metavar="NODE", nargs="?", help="VSN (W001) or node ID (default: every node)")
+    by.add_argument("--json", action="store_true", help="print JSON")
+    by.add_argument("--reset", action="store_true", help="start counting from zero after printing")
     fl = sub.add_parser("fault", parents=[common], help="switch a fault of a node on or off (--list: all faults)",
                         description="Make one input of the sanity checks wrong on a node, the way the real "
                                     "fault would; `simfleet fault --list` names every fault, the checks it "
@@ -74,6 +93,19 @@ def _need_state(fleet: Fleet) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.cmd == "link" and (args.list or not args.node):
+        from .links import FIELDS, PROFILES
+        if not args.list:
+            print("simfleet: link needs NODE [PROFILE] (or --list); profiles: " + ", ".join(PROFILES), file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps({"profiles": PROFILES, "fields": FIELDS}, indent=1))
+        else:
+            names = list(PROFILES)
+            print(f"{'FIELD':13} " + " ".join(f"{x:>9}" for x in names) + "  MEANING")
+            for k, text in FIELDS.items():
+                print(f"{k:13} " + " ".join(f"{PROFILES[x][k]:>9g}" for x in names) + f"  {text}")
+        return 0
     if args.cmd == "fault" and (args.list or not args.node):
         from .faults import FAULTS, as_json, describe
         if not args.list:
@@ -83,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         fleet = Fleet(resolve_dir(args.dir))
-        with fleet.locked() if args.cmd not in ("status", "inventory") else _null():
+        unlocked = args.cmd in ("status", "inventory") or (args.cmd == "bytes" and not args.reset)
+        with fleet.locked() if not unlocked else _null():
             return _dispatch(args, fleet)
     except FleetError as e:
         print(f"simfleet: {e}", file=sys.stderr)
@@ -107,7 +140,7 @@ def _dispatch(args, fleet: Fleet) -> int:
         devices = [] if args.devices.strip() in ("", "none") else [d.strip() for d in args.devices.split(",")]
         t0 = time.monotonic()
         fleet.up(args.nodes, devices, restart_delay=args.restart_delay, timeout=args.timeout,
-                 isolation=args.isolation)
+                 isolation=args.isolation, link=args.link)
         if not args.no_remember:
             remember(fleet.dir)
         print(f"simfleet: {len(fleet.nodes)} nodes up in {time.monotonic() - t0:.1f} s at {fleet.dir} "
@@ -128,11 +161,12 @@ def _dispatch(args, fleet: Fleet) -> int:
             return 0
         print(f"fleet {st['dir']}  {st['isolation']} mode  prefix {st['prefix']}  bastion "
               f"{'127.0.0.1:%s' % st['bastion_port'] if st['running'] else 'DOWN'}")
-        print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'TUNNEL':6} {'DEVICES':32} FAULTS")
+        print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'PROFILE':10} {'TUNNEL':6} {'DEVICES':32} FAULTS")
         for n in st["nodes"]:
             devs = " ".join(f"{k}={v}" for k, v in n["devices"].items()) or "-"
             faults = ",".join(sorted(n.get("faults") or {})) or "-"
-            print(f"{n['vsn']:6} {n['node_id']:18} {n['power']:5} {n['link']:5} {n['tunnel']:6} {devs:32} {faults}")
+            print(f"{n['vsn']:6} {n['node_id']:18} {n['power']:5} {n['link']:5} {n['link_profile']:10} "
+                  f"{n['tunnel']:6} {devs:32} {faults}")
         print(f"inventory: {st['inventory']}\nssh:       ssh -F {st['ssh_config']} <VSN>")
         return 0
     if args.cmd == "inventory":
@@ -154,6 +188,27 @@ def _dispatch(args, fleet: Fleet) -> int:
         state = "off" if args.off else "on"
         print(f"simfleet: {n['vsn']} ({n['node_id']}) fault {args.fault} {state}; active: "
               + (", ".join(_fault_text(k, v) for k, v in sorted(active.items())) or "none"))
+        return 0
+    if args.cmd == "link":
+        if args.profile:
+            n = fleet.set_link(args.node, args.profile)
+            print(f"simfleet: {n['vsn']} ({n['node_id']}) link {n['link']}")
+            return 0
+        from .links import read_link
+        n = fleet.find(args.node)
+        prof = read_link(fleet.node_dir(n))
+        print(json.dumps(prof, indent=1) if args.json else
+              f"{n['vsn']}: {prof['name']} " + " ".join(f"{k}={v:g}" for k, v in prof.items() if k != "name"))
+        return 0
+    if args.cmd == "bytes":
+        rows = fleet.link_bytes(args.node, reset=args.reset)
+        if args.json:
+            print(json.dumps(rows if args.node is None else rows[0], indent=1))
+            return 0
+        print(f"{'VSN':6} {'LINK':22} {'UP':>14} {'DOWN':>14} {'CONNS':>6} {'FLAPS':>6} {'STALLS':>6}")
+        for r in rows:
+            print(f"{r['vsn']:6} {r['link']:22} {r['up']:>14} {r['down']:>14} {r['connections']:>6} "
+                  f"{r['flaps']:>6} {r['stalls']:>6}")
         return 0
     if args.cmd == "wait-devices":
         fleet.wait_devices(timeout=args.timeout)

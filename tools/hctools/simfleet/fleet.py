@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import nodefiles, ports, procs
+from . import links, nodefiles, ports, procs
 
 DEFAULT_DIR = "/tmp/hc-simfleet"
 STATE_FILE = "fleet.json"
@@ -156,7 +156,7 @@ class Fleet:
 
     # ------------------------------------------------------------------ up
     def up(self, count: int, devices: list[str], restart_delay: float = 2.0, timeout: float | None = None,
-           isolation: str | None = None) -> None:
+           isolation: str | None = None, link: str | None = None) -> None:
         if isolation is None:
             isolation = self.isolation if self.up_running() else default_isolation()
         if isolation not in ISOLATIONS:
@@ -169,6 +169,11 @@ class Fleet:
         for dev in devices:
             if dev not in DEVICES:
                 raise FleetError(f"unknown device {dev!r} in --devices; use a comma list of {', '.join(DEVICES)} or none")
+        link_text = link if link is not None else (os.environ.get("SIMFLEET_LINK") or "lan").strip()
+        try:
+            assigned = links.assign(link_text, count)
+        except links.LinkError as e:
+            raise FleetError(f"--link: {e}") from None
         if self.up_running():
             if len(self.nodes) != count:
                 raise FleetError(f"the fleet at {self.dir} is up with {len(self.nodes)} nodes, not {count}; "
@@ -176,6 +181,10 @@ class Fleet:
             if isolation != self.isolation:
                 raise FleetError(f"the fleet at {self.dir} is up in {self.isolation} mode, not {isolation}; "
                                  f"run `simfleet down --dir {self.dir}` first or use another --dir")
+            if link is not None:  # an explicit --link re-assigns the running fleet's links
+                self.state["link"] = link_text
+                for n, spec in zip(self.nodes, assigned):
+                    self._apply_link(n, spec)
             self._ensure_running()
             return
         # a previous run may have crashed: clear whatever is left of it first
@@ -187,6 +196,8 @@ class Fleet:
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
         nodes = [self._node_record(i, isolation) for i in range(1, count + 1)]
+        for n, spec in zip(nodes, assigned):
+            n["link"] = spec
         if isolation == "ports":  # all at once, so that no two nodes get the same port
             free = iter(_free_ports(count * len(ports.PORT_KEYS)))
             for n in nodes:
@@ -197,7 +208,7 @@ class Fleet:
                                  f"characters, at most {SUN_PATH_MAX}); use a shorter directory")
         self.state = {"version": 1, "dir": str(self.dir), "prefix": self.prefix, "nodes": nodes,
                       "devices": devices, "restart_delay": restart_delay, "created": time.time(),
-                      "isolation": isolation, "user": ports.user()}
+                      "isolation": isolation, "user": ports.user(), "link": link_text}
         self._keys()
         nodefiles.write_sim_dir(self.dir / "sim", _write)
         port = self._start_bastion()
@@ -210,9 +221,12 @@ class Fleet:
         for n in nodes:
             self._prepare_node(n, port)
             nodefiles.write_node_inputs(self.node_dir(n), n, manifests[n["vsn"]], _write)
+            links.write_link(self.node_dir(n), n["link"])
         self.save()
         for n in nodes:
             self._start_relay(n)
+        self._wait_relays(nodes)
+        for n in nodes:
             self._boot(n)
         self.save()
         for n in nodes:
@@ -315,12 +329,33 @@ class Fleet:
         _write(es / "ssh_config", "# simulated node: defaults only\n")
         _write(nd / "etc-hosts", NODE_HOSTS.format(node_id=n["node_id"]))
 
+    def uplink_path(self, n: dict) -> Path:
+        return self.node_dir(n) / "uplink" / "bastion.sock"
+
     def _start_relay(self, n: dict) -> None:
-        sock = self.node_dir(n) / "uplink" / "bastion.sock"
-        argv = [shutil.which("socat") or "/usr/bin/socat",
-                f"UNIX-LISTEN:{sock},fork,unlink-early,mode=600",
-                f"TCP:127.0.0.1:{self.state['bastion_port']}"]
-        n["relay"] = procs.spawn(argv, self.env(), str(self.node_dir(n) / "relay.log"))
+        """The node's uplink: the shaping relay of its link profile (relay.py) in front of the bastion."""
+        nd = self.node_dir(n)
+        if not (nd / links.LINK_FILE).exists():  # a fleet made before link profiles: an unshaped link
+            links.write_link(nd, n.setdefault("link", "lan"))
+        with contextlib.suppress(FileNotFoundError):  # stale: _wait_relays waits for the new one's
+            self.uplink_path(n).unlink()
+        argv = [sys.executable, "-m", "hctools.simfleet.relay", "--listen", str(self.uplink_path(n)),
+                "--connect", f"127.0.0.1:{self.state['bastion_port']}", "--node-dir", str(nd),
+                "--seed", str(n["index"])]
+        n["relay"] = procs.spawn(argv, self.env(), str(nd / "relay.log"))
+
+    def _wait_relays(self, nodes: list[dict], timeout: float = 30) -> None:
+        """Wait until the relays accept (their socket appears only then), so no boot waits a restart delay."""
+        deadline = time.monotonic() + timeout
+        for n in nodes:
+            while not self.uplink_path(n).exists() and procs.alive(n.get("relay")) and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    def _apply_link(self, n: dict, spec: str) -> None:
+        links.write_link(self.node_dir(n), spec)
+        n["link"] = spec
+        if procs.alive(n.get("relay")):
+            procs.kill(n["relay"], sig=signal.SIGHUP)  # the relay re-reads link.json, open connections too
 
     def _boot(self, n: dict) -> None:
         nd = self.node_dir(n)
@@ -369,6 +404,8 @@ class Fleet:
         for n in self.nodes:
             if not procs.alive(n.get("relay")):
                 self._start_relay(n)
+        self._wait_relays(self.nodes)
+        for n in self.nodes:
             if not procs.alive(n.get("init")):
                 self._boot(n)
             self._start_devices(n)
@@ -446,6 +483,7 @@ class Fleet:
         if not procs.alive(n.get("relay")):
             raise FleetError(f"the tunnel link of {n['vsn']} is already down; `simfleet restore-tunnel {n['vsn']}`")
         procs.kill(n["relay"], group=True)  # the listener and every connection it carries
+        procs.wait_gone([n["relay"]], 5)
         with contextlib.suppress(FileNotFoundError):
             (self.node_dir(n) / "uplink" / "bastion.sock").unlink()
         n["relay"] = None
@@ -461,6 +499,7 @@ class Fleet:
         if procs.alive(n.get("relay")):
             raise FleetError(f"the tunnel link of {n['vsn']} is already up")
         self._start_relay(n)
+        self._wait_relays([n])
         self.save()
         if wait and procs.alive(n.get("init")):
             self.wait_tunnels(30 + float(self.state.get("restart_delay", 2)), [n])
@@ -474,19 +513,44 @@ class Fleet:
                 out.append(int(name))
         return out
 
+    # ------------------------------------------------------------------ links
+    def set_link(self, name: str, spec: str) -> dict:
+        """Give a node another link profile; a running relay applies it at once (open connections too)."""
+        n = self.find(name)
+        try:
+            links.parse_profile(spec)
+        except links.LinkError as e:
+            raise FleetError(str(e)) from None
+        self._apply_link(n, spec.strip())
+        self.save()
+        return n
+
+    def link_bytes(self, name: str | None = None, reset: bool = False) -> list[dict]:
+        """Bytes the relays carried per node and direction (and connections, flaps, stalls) since the last
+        reset; reset=True starts counting afresh after reading."""
+        out = []
+        for n in [self.find(name)] if name else self.nodes:
+            nd = self.node_dir(n)
+            out.append(dict(vsn=n["vsn"], node_id=n["node_id"], link=n.get("link", "lan"), **links.counters(nd)))
+            if reset:
+                links.reset_counters(nd)
+        return out
+
     # ------------------------------------------------------------------ status
     def status(self) -> dict:
         nodes = []
         for n in self.nodes:
             power = procs.alive(n.get("init"))
             link = procs.alive(n.get("relay"))
-            tunnel = _wait_banner(str(self.rtun_path(n)), 1.0, once=True) if power and link else False
+            # 2 s: the banner crosses the node's link (latency, a stall)
+            tunnel = _wait_banner(str(self.rtun_path(n)), 2.0, once=True) if power and link else False
             devs = {}
             for dev in self.state.get("devices", []):
                 p = n.get("devices", {}).get(dev)
                 devs[dev] = "absent" if p is None else ("running" if procs.alive(p) else "stopped")
             nodes.append({"vsn": n["vsn"], "node_id": n["node_id"], "power": "on" if power else "off",
-                          "link": "up" if link else "down", "tunnel": "up" if tunnel else "down",
+                          "link": "up" if link else "down", "link_profile": n.get("link", "lan"),
+                          "tunnel": "up" if tunnel else "down",
                           "devices": devs, "faults": dict(n.get("faults") or {}),
                           "netns": n["netns"], "lan_netns": n["lan_netns"], "ports": n.get("ports"),
                           "dir": str(self.node_dir(n))})
@@ -516,7 +580,8 @@ class Fleet:
                 report.append(f"killed {p['pid']}")
         netns_ids = {i for i in (procs.ns_inode(os.path.join(procs.NETNS_DIR, x)) for x in names) if i}
         mntns_ids = {tuple(self.state["bastion_mntns"])} if self.state.get("bastion_mntns") else set()
-        cmd_marks = (f"{self.dir}/bastion/sshd_config".encode(), f"UNIX-LISTEN:{self.dir}/nodes/".encode())
+        cmd_marks = (f"{self.dir}/bastion/sshd_config".encode(), f"UNIX-LISTEN:{self.dir}/nodes/".encode(),
+                     f"hctools.simfleet.relay\0--listen\0{self.dir}/nodes/".encode())
         # ports mode: the node sshds (their title, like the bastion's, names their config)
         cmd_marks += tuple(f"{nd}/etc-ssh/sshd_config".encode() for nd in sorted(self.dir.glob("nodes/*")))
         for _ in range(50):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -43,7 +44,7 @@ class CallbackModule(CallbackBase):
         task = getattr(result, "task", None) or getattr(result, "_task", None)
         host = getattr(result, "host", None) or getattr(result, "_host", None)
         record = {"task": task.get_name() if task else None, "host": host.get_name() if host else None,
-                  "status": status, "result": _plain(dict(data))}
+                  "status": status, "result": _plain(dict(data)), "time": time.time()}
         with open(path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
 
