@@ -74,6 +74,9 @@ class Engine(object):
         with self.server() as srv:
             name = srv.new_name()
             cli.copy("nvram:startup-config", srv.url(name), srv.password, timeout=self.p.get("transfer_timeout", 300))
+            if not srv.settle():
+                raise TransferError("the switch reported a successful upload but the %s server on %s still had "
+                                    "the transfer open 10 s later; nothing was read" % (srv.scheme.upper(), srv.bind))
             try:
                 with open(srv.path(name), "rb") as handle:
                     return handle.read().decode("utf-8", "replace")

@@ -16,6 +16,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import ServerError
 
@@ -91,6 +92,11 @@ class _BaseServer(object):
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+
+    def settle(self, timeout=10.0):
+        """Wait until a file the switch uploaded is complete on disk (no-op where the server writes it
+        before the switch hears of success, as FTP's 226 does)."""
+        return True
 
     def _in_use(self, exc):
         code = getattr(exc, "errno", None)
@@ -212,6 +218,17 @@ class TftpServer(_BaseServer):
             self._cleanup()
             raise self._in_use(exc)
         return self
+
+    def settle(self, timeout=10.0):
+        """tftpy acknowledges the last DATA block before it writes it and closes the file only when it
+        ends the session, so the switch can report success while the upload is still incomplete: wait
+        until the server holds no session. False when one is still open after ``timeout`` seconds."""
+        deadline = time.time() + timeout
+        while getattr(self.server, "sessions", None):
+            if time.time() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def _loop(self):
         try:

@@ -62,9 +62,6 @@ def test_tftp_hpa_puts_a_file_the_server_stores(tmp_path):
     assert served and not os.path.exists(served)
 
 
-@pytest.mark.xfail(strict=False, reason="known race: tftpy ACKs the last block before it writes it and closes the "
-                   "file only when the session ends, and engine.fetch reads the upload as soon as the switch "
-                   "reports success, so a TFTP fetch can read a truncated config")
 def test_an_upload_is_complete_when_the_client_is_done(tmp_path):
     (tmp_path / "startup-config").write_bytes(CONFIG.encode())
     port = free_udp_port()
@@ -73,5 +70,6 @@ def test_an_upload_is_complete_when_the_client_is_done(tmp_path):
             name = srv.new_name()
             r = tftp(port, ["put", "startup-config", name], tmp_path)
             assert "rror" not in r.stdout + r.stderr, r.stdout + r.stderr
-            with open(srv.path(name), "rb") as handle:  # what engine.fetch does right after the copy
+            assert srv.settle()  # what engine.fetch does right after the copy, before reading
+            with open(srv.path(name), "rb") as handle:
                 assert handle.read() == CONFIG.encode(), "attempt %d read a partial upload" % attempt
