@@ -3,22 +3,20 @@ interrupted run (SIGTERM) and of a state dir that cannot be written (journal sta
 bounded history, and the journal checker of the fault suite."""
 
 import errno
-import json
 import os
 import signal
 
 import pytest
+
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 
 from hctest.faults import journal_problems
-from hctest.upgrade import EngineEnv, PowerCut, count, make_payload, runs
+from hctest.upgrade import EngineEnv, PowerCut, count, make_payload
 
 
 @pytest.fixture
-
-
 def env(tmp_path):
     return EngineEnv(tmp_path)
 

@@ -121,8 +121,6 @@ def test_installed_records(tmp_path):
 # ---------------------------------------------------------------------------- pruning of check-mode dirs
 
 @pytest.fixture
-
-
 def live():
     proc = subprocess.Popen(["sleep", "300"])
     yield proc.pid

@@ -15,8 +15,6 @@ from hctest.upgrade import EngineEnv, count, engine_params, make_payload, runs
 
 
 @pytest.fixture
-
-
 def env(tmp_path):
     return EngineEnv(tmp_path)
 

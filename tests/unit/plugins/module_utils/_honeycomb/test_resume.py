@@ -9,6 +9,7 @@ import signal
 import subprocess
 
 import pytest
+
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 
@@ -16,8 +17,6 @@ from hctest.upgrade import EngineEnv, PowerCut, count, crash, make_payload, runs
 
 
 @pytest.fixture
-
-
 def env(tmp_path):
     return EngineEnv(tmp_path)
 

@@ -22,8 +22,6 @@ class PowerCut(BaseException):
 
 
 @pytest.fixture
-
-
 def env(tmp_path):
     class Env:
         tmp = tmp_path
@@ -319,8 +317,6 @@ def test_legacy_payload_with_a_rollback_script(env):
 # ---------------------------------------------------------------------------- rollback of a failed install or verify
 
 @pytest.fixture
-
-
 def fresh(tmp_path):
     return EngineEnv(tmp_path)
 

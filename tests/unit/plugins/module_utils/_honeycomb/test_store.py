@@ -18,8 +18,6 @@ from hctest.upgrade import EngineEnv, engine_params, make_payload, runs
 
 
 @pytest.fixture
-
-
 def env(tmp_path):
     return EngineEnv(tmp_path)
 
@@ -82,8 +80,6 @@ def test_full_state_dir_while_storing_leaves_no_partial_file(env, monkeypatch):
 
 
 @pytest.mark.parametrize("case", ["traversal", "symlink-escape", "manifest-huge", "truncated-half"])
-
-
 def test_payload_refused_on_the_node_is_not_kept_in_the_store(env, case):
     """Before: an archive refused by the node's own inspection stayed in payloads/ (outside any job dir)."""
     r = env.run(str(CORPUS / (case + ".tar.gz")))
@@ -133,8 +129,6 @@ def _copy(src, dest):
 
 
 @pytest.fixture
-
-
 def live():
     proc = subprocess.Popen(["sleep", "300"])
     yield proc.pid
