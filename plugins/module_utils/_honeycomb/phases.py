@@ -199,8 +199,8 @@ class PhasesMixin(object):
             "HC_PAYLOAD_VERSION": self.manifest["version"],
             "HC_PERIPHERAL": self.manifest["peripheral"],
             # a rollback job restores (and its script sees) the snapshot of the job it undoes
-            "HC_BACKUP_DIR": self.state.job_backup_dir(self.state.job_dir(job.data["rollback_of"])
-                                                     if job.data.get("rollback_of") else job.job_dir),
+            "HC_BACKUP_DIR": self.state.job_backup_dir(
+                self.state.job_dir(job.data["rollback_of"]) if job.data.get("rollback_of") else job.job_dir),
             "HC_RESUMED": "1" if job.data.get("resumed") else "0",
         })
         env.update(self.param_env)

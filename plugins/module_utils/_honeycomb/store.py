@@ -103,7 +103,6 @@ class PayloadStore(object):
         jr.fsync_dir(self.state.payloads_dir)
         self.notes.append("the refused payload was removed from the node's store")
 
-
     def prune(self, referenced):
         """Remove store entries no job, waiting run or ``referenced`` SHA-256 needs once unused for
         STORE_GRACE; stale uploads (:meth:`prune_uploads`); and ``.partial`` files whose run is gone
