@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine as eng
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import store as st
 
@@ -194,3 +195,24 @@ def test_stale_uploads_never_include_the_runs_own_upload(tmp_path):
     r = run(state, payload, own)
     assert r["status"] == "already_applied" and r["payload_transferred"] is True, r
     assert sorted(os.listdir(str(store))) == [pl.sha256_file(payload) + ".tar.gz"]
+
+
+def test_payload_store_directly(tmp_path):
+    """PayloadStore without the engine: a look-up moves the upload in; check mode removes nothing; a
+    refused payload a job journal still names stays."""
+    payload = make_payload(tmp_path, scripts={"state_check": "exit 100"})
+    sha = pl.sha256_file(payload)
+    state = jr.StateDir(str(tmp_path / "state"))
+    notes = []
+    store = st.PayloadStore(state, sha, notes=notes)
+    assert store.lookup() == (None, False) and not os.path.exists(state.root)
+    path, transferred = store.lookup(str(_copy(payload, tmp_path / "up.tar.gz")))
+    assert (path, transferred) == (state.payload_path(sha), True) and state.store_files() == [sha + ".tar.gz"]
+    stale = state.upload_path("0" * 64, "ab")
+    _copy(payload, tmp_path / "x").rename(stale)
+    age(stale, st.STORE_GRACE + 60)
+    assert st.PayloadStore(state, sha, check_mode=True).prune_uploads() == [] and os.path.exists(stale)
+    assert store.prune_uploads() == [stale]
+    jr.Journal.create(state.job_dir(state.new_job_id(sha)), payload_sha256=sha)
+    store.drop_refused(path)
+    assert os.path.exists(path) and notes == []
