@@ -16,7 +16,7 @@
 
 Round trips (docs/benchmarks.md): no remote tmp dir is made up front (``TRANSFERS_FILES`` is off), so
 with pipelining a re-run is two ssh execs (look-up, module) and a first run three (look-up, transfer,
-module). The transfer is ``cat`` from stdin into ``<state_dir>/payloads/.upload-*`` next to the store,
+module). The transfer is ``cat`` from stdin into an upload file next to the store (``layout.StateLayout``),
 when modules are pipelined, the run is neither check mode nor async and the payload is at most
 RAW_UPLOAD_LIMIT bytes (it is held in memory); otherwise the remote tmp dir and the connection's file
 transfer (sftp/scp, streamed) are used as before.
@@ -40,6 +40,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
 
@@ -231,26 +232,23 @@ class ActionModule(ActionBase):
         return raw_path
 
     @staticmethod
-    def _payloads_dir(module_args):
-        """``<state_dir>/payloads`` when state_dir is a plain absolute path, else None (the node expands it)."""
-        state_dir = module_args.get("state_dir") or "/var/lib/honeycomb"
-        if not isinstance(state_dir, str) or not state_dir.startswith("/") or any(c in state_dir for c in "~$`\n"):
-            return None
-        return "%s/payloads" % state_dir.rstrip("/")
+    def _layout(module_args):
+        """The node's state dir layout when state_dir is a plain absolute path, else None (the node expands it)."""
+        return StateLayout.plain(module_args.get("state_dir"))
 
     def _store_path(self, module_args):
-        """The store entry ``<state_dir>/payloads/<sha256>.tar.gz`` the raw look-up tests, or None."""
-        payloads = self._payloads_dir(module_args)
-        if payloads is None:
+        """The store entry of the payload, which the raw look-up tests, or None."""
+        layout = self._layout(module_args)
+        if layout is None:
             return None
-        return "%s/%s.tar.gz" % (payloads, module_args["_honeycomb"]["payload_sha256"])
+        return layout.payload_path(module_args["_honeycomb"]["payload_sha256"])
 
     def _raw_upload_path(self, module_args):
-        """``<state_dir>/payloads/.upload-<sha256>-<random>`` when the upload can be one piped command."""
-        payloads = self._payloads_dir(module_args)
-        if payloads is None or self._task.async_val or not self._pipelines_modules():
+        """The upload file next to the store when the upload can be one piped command, else None."""
+        layout = self._layout(module_args)
+        if layout is None or self._task.async_val or not self._pipelines_modules():
             return None
-        return "%s/.upload-%s-%s" % (payloads, module_args["_honeycomb"]["payload_sha256"], secrets.token_hex(8))
+        return layout.upload_path(module_args["_honeycomb"]["payload_sha256"], secrets.token_hex(8))
 
     def _pipelines_modules(self):
         """Whether modules go to this node as the stdin of one command (then so can the payload)."""

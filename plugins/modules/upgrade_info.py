@@ -132,6 +132,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import asyncjob
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import DEFAULT_STATE_DIR
 
 SUMMARY_KEYS = ("job_id", "name", "version", "peripheral", "payload_sha256", "format", "status", "msg", "created",
                 "finished", "updated", "phase", "phase_state", "resumes", "resumed", "cleared", "rollback_of",
@@ -155,7 +156,7 @@ def summarise(job):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state_dir=dict(type="path", default="/var/lib/honeycomb"),
+            state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
             limit=dict(type="int", default=20),
             job_id=dict(type="str"),
             peripheral=dict(type="str"),
@@ -180,9 +181,8 @@ def main():
     if holder:
         keys = ("job_id", "name", "version", "peripheral", "payload_sha256", "pid", "started")
         result["running"] = dict((k, holder.get(k)) for k in keys)
-    waiting_dir = os.path.join(state.root, "waiting")
-    for name in sorted(os.listdir(waiting_dir)) if os.path.isdir(waiting_dir) else []:
-        waiter = jr.read_json(os.path.join(waiting_dir, name))
+    for path in state.waiting_files():
+        waiter = jr.read_json(path)
         if waiter and jr.identity_alive(waiter.get("owner")):
             keys = ("name", "version", "peripheral", "payload_sha256", "since", "pid")
             result["waiting"].append(dict((k, waiter.get(k)) for k in keys))

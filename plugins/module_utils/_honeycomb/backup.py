@@ -59,6 +59,11 @@ def _remove(path):
         shutil.rmtree(path)
 
 
+def index_path(backup_dir):
+    """The index of the snapshot in ``backup_dir``: present once the snapshot is complete."""
+    return os.path.join(backup_dir, "index.json")
+
+
 def snapshot(paths, backup_dir):
     """Copy ``paths`` into ``backup_dir`` (created fresh). Returns the index (also saved as
     ``backup_dir/index.json``): a list of {path, exists, type, copy}."""
@@ -75,14 +80,14 @@ def snapshot(paths, backup_dir):
             entry["copy"] = os.path.join(data_dir, str(number))
             copy_entry(path, entry["copy"], skipped)
         index.append(entry)
-    jr.atomic_write_json(os.path.join(backup_dir, "index.json"), {"entries": index, "skipped": skipped})
+    jr.atomic_write_json(index_path(backup_dir), {"entries": index, "skipped": skipped})
     return index
 
 
 def restore(backup_dir):
     """Put every snapshotted path back (and remove paths that did not exist at snapshot time).
     Returns {"restored": [...], "removed": [...], "errors": [...], "skipped": [...]}."""
-    data = jr.read_json(os.path.join(backup_dir, "index.json"))
+    data = jr.read_json(index_path(backup_dir))
     result = {"restored": [], "removed": [], "errors": [], "skipped": []}
     if not data:
         result["errors"].append("no usable snapshot index in %s" % backup_dir)

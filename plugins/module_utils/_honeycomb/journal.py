@@ -2,12 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Crash-safe job journal and state directory of the upgrade engine (runs on nodes, Python 3.6+).
 
-Layout of the state dir (mode 0700)::
-
-    payloads/<sha256>.tar.gz      content-addressed payload store
-    jobs/<job_id>/journal.json    one journal per job (+ payload/, backup/, logs/)
-    installed.json                {peripheral: {version, name, payload_sha256, job_id, time}}
-    lock, lock.json               per-node lock (see lock.py)
+The layout of the state dir (mode 0700) is :class:`layout.StateLayout`'s; :class:`StateDir` adds what
+the engine reads and writes there (installed versions, the job history and its pruning).
 
 Every write goes through :func:`atomic_write_json`: temp file, fsync, rename, fsync of the directory,
 so a power cut leaves either the old or the new content, never a torn file.
@@ -22,6 +18,8 @@ import os
 import random
 import shutil
 import time
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
 
 TERMINAL = frozenset(("applied", "already_applied", "retry_later", "failed", "rolled_back",
                       "rollback_failed", "inconsistent"))
@@ -55,10 +53,15 @@ def fsync_dir(path):
         os.close(fd)
 
 
+def temp_prefix(path):
+    """Name prefix of the temp files :func:`atomic_write_bytes` writes next to ``path``."""
+    return ".%s.tmp." % os.path.basename(path)
+
+
 def atomic_write_bytes(path, data, mode=0o600):
     """Write ``data`` to ``path`` atomically and durably."""
     directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, ".%s.tmp.%d.%d" % (os.path.basename(path), os.getpid(), random.randint(0, 1 << 30)))
+    tmp = os.path.join(directory, "%s%d.%d" % (temp_prefix(path), os.getpid(), random.randint(0, 1 << 30)))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         view = memoryview(data)
@@ -182,16 +185,8 @@ def remove_tree(path):
         shutil.rmtree(path, ignore_errors=True)
 
 
-class StateDir(object):
-    """The node's honeycomb state directory."""
-
-    def __init__(self, root):
-        self.root = os.path.abspath(root)
-        self.jobs_dir = os.path.join(self.root, "jobs")
-        self.payloads_dir = os.path.join(self.root, "payloads")
-        self.installed_path = os.path.join(self.root, "installed.json")
-        self.lock_path = os.path.join(self.root, "lock")
-        self.lock_info_path = os.path.join(self.root, "lock.json")
+class StateDir(lo.StateLayout):
+    """The node's honeycomb state directory: its layout plus the installed versions and the job history."""
 
     def exists(self):
         return os.path.isdir(self.root)
@@ -202,15 +197,6 @@ class StateDir(object):
         os.chmod(self.root, 0o700)
         makedirs_private(self.jobs_dir)
         makedirs_private(self.payloads_dir)
-
-    def payload_path(self, sha256):
-        return os.path.join(self.payloads_dir, "%s.tar.gz" % sha256)
-
-    def job_dir(self, job_id):
-        return os.path.join(self.jobs_dir, job_id)
-
-    def new_job_id(self, sha256):
-        return "%s-%s-%04x" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), sha256[:12], random.randint(0, 0xffff))
 
     # installed versions
     def installed(self):
@@ -231,12 +217,8 @@ class StateDir(object):
     def list_jobs(self):
         """Every job journal, oldest first (job ids start with a UTC timestamp)."""
         jobs = []
-        try:
-            names = sorted(os.listdir(self.jobs_dir))
-        except OSError:
-            return jobs
-        for name in names:
-            journal = Journal.load(os.path.join(self.jobs_dir, name))
+        for job_dir in self.job_dirs():
+            journal = Journal.load(job_dir)
             if journal is not None:
                 jobs.append(journal)
         return jobs
@@ -270,12 +252,12 @@ class StateDir(object):
             if status != "inconsistent" or journal.data.get("cleared"):
                 finished.append(journal)
             if status not in ("inconsistent", "rollback_failed"):
-                remove_tree(os.path.join(journal.job_dir, "payload"))
+                remove_tree(self.job_payload_dir(journal.job_dir))
                 if journal.job_id not in bases:
-                    remove_tree(os.path.join(journal.job_dir, "backup"))
-            self._remove_stale_temps(journal.job_dir, ".journal.json.tmp.")
+                    remove_tree(self.job_backup_dir(journal.job_dir))
+            self._remove_stale_temps(journal.job_dir, temp_prefix(journal.path))
         self._remove_dead_check_dirs()
-        self._remove_stale_temps(self.root, ".installed.json.tmp.", ".lock.json.tmp.")
+        self._remove_stale_temps(self.root, temp_prefix(self.installed_path), temp_prefix(self.lock_info_path))
         excess = len(finished) - max(0, keep_jobs)
         for journal in finished:
             if excess <= 0:
@@ -290,26 +272,19 @@ class StateDir(object):
         return removed
 
     def check_dir_prefix(self):
-        """Prefix of a check-mode run's temporary job dir: ``.check-<pid>-<start time>-`` so that
+        """Prefix of this process's check-mode job dir, named after it (pid and start time) so that
         :meth:`_remove_dead_check_dirs` can tell a live run's dir from one a killed run left."""
-        return ".check-%d-%s-" % (os.getpid(), proc_start_time(os.getpid()))
+        return self.check_dir_prefix_of(os.getpid(), proc_start_time(os.getpid()))
 
     def _remove_dead_check_dirs(self, max_age=STALE_AGE):
-        """Remove ``jobs/.check-*`` dirs of check-mode runs that were killed (check mode takes no
-        lock, so a dir is removed only when its owner process is gone, or, for a name without an
-        owner, when it is older than ``max_age`` seconds)."""
-        try:
-            names = os.listdir(self.jobs_dir)
-        except OSError:
-            return []
+        """Remove the check-mode dirs of check-mode runs that were killed (check mode takes no lock, so
+        a dir is removed only when its owner process is gone, or, for a name without an owner, when it
+        is older than ``max_age`` seconds)."""
         removed = []
-        for name in names:
-            if not name.startswith(".check-"):
-                continue
-            path = os.path.join(self.jobs_dir, name)
-            if owner_gone(name[len(".check-"):].split("-"), path, max_age):
+        for path in self.check_dirs():
+            if owner_gone(self.check_dir_owner(path), path, max_age):
                 remove_tree(path)
-                removed.append(name)
+                removed.append(os.path.basename(path))
         return removed
 
     @staticmethod
@@ -333,7 +308,7 @@ class Journal(object):
 
     def __init__(self, job_dir, data):
         self.job_dir = job_dir
-        self.path = os.path.join(job_dir, "journal.json")
+        self.path = lo.StateLayout.journal_path(job_dir)
         self.data = data
 
     @classmethod
@@ -358,7 +333,7 @@ class Journal(object):
 
     @classmethod
     def load(cls, job_dir):
-        data = read_json(os.path.join(job_dir, "journal.json"))
+        data = read_json(lo.StateLayout.journal_path(job_dir))
         if not isinstance(data, dict) or "job_id" not in data:
             return None
         return cls(job_dir, data)

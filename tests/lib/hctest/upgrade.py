@@ -151,3 +151,29 @@ class EngineEnv:
             if not job.terminal:
                 job.data["owner"] = dict(job.data.get("owner") or {}, boot_id="previous-boot")
                 job.save()
+
+
+def power_cut_at(monkeypatch, phase, after_script=False, times=1):
+    """Make the next ``times`` runs of ``phase`` die like a power cut (before or after the script ran)."""
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
+    real = runner.run_script
+    left = {"n": times}
+
+    def fake(script, cwd, env, *args, **kwargs):
+        if env.get("HC_PHASE") == phase and left["n"] > 0:
+            left["n"] -= 1
+            if after_script:
+                real(script, cwd, env, *args, **kwargs)
+            raise PowerCut()
+        return real(script, cwd, env, *args, **kwargs)
+    monkeypatch.setattr(runner, "run_script", fake)
+
+
+def crash(env, monkeypatch, payload, phase, after_script=False, **params):
+    """Run ``payload`` in ``env`` (an EngineEnv) and cut the power in ``phase``; then reboot."""
+    import pytest
+    power_cut_at(monkeypatch, phase, after_script)
+    with pytest.raises(PowerCut):
+        env.run(payload, **params)
+    monkeypatch.undo()
+    env.reboot()

@@ -2,12 +2,17 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine as eng
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
+
+from hctest.upgrade import engine_params, make_payload
 
 
 def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path):
@@ -111,3 +116,50 @@ def test_installed_records(tmp_path):
     state.set_installed("camera", {"version": "2.0"})
     state.set_installed("switch", {"version": "1.1"})
     assert state.installed() == {"switch": {"version": "1.1"}, "camera": {"version": "2.0"}}
+
+
+# ---------------------------------------------------------------------------- pruning of check-mode dirs
+
+@pytest.fixture
+def live():
+    proc = subprocess.Popen(["sleep", "300"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def dead_pid():
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def run(tmp, state, payload, check_mode=False):
+    upload = str(tmp / "upload.tar.gz")
+    shutil.copyfile(payload, upload)
+    p = engine_params(state, _payload_sha256=pl.sha256_file(payload), _payload_upload=upload)
+    return eng.Engine(p, check_mode=check_mode).run()
+
+
+def age(path, seconds):
+    old = os.path.getmtime(str(path)) - seconds
+    os.utime(str(path), (old, old))
+
+
+def test_check_dirs_of_killed_check_mode_runs_are_pruned(tmp_path, live):
+    state = tmp_path / "state"
+    p = make_payload(tmp_path, scripts={"state_check": "exit 100"})
+    assert run(tmp_path, state, p)["status"] == "already_applied"
+    jobs = state / "jobs"
+    start = jr.proc_start_time(live)
+    dead = jobs / (".check-%d-%s-x1" % (dead_pid(), 12345))
+    alive = jobs / (".check-%d-%s-x2" % (live, start))
+    reused = jobs / (".check-%d-%s-x3" % (live, start + 1))  # same pid, another process
+    legacy_young = jobs / ".check-abc123"                     # name of an older version: no owner
+    legacy_old = jobs / ".check-def456"
+    for d in (dead, alive, reused, legacy_young, legacy_old):
+        (d / "payload").mkdir(parents=True)
+    age(legacy_old, jr.STALE_AGE + 60)
+    assert run(tmp_path, state, p)["status"] == "already_applied"
+    left = sorted(n for n in os.listdir(str(jobs)) if n.startswith(".check-"))
+    assert left == sorted([alive.name, legacy_young.name])

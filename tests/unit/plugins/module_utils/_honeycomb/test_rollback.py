@@ -1,5 +1,7 @@
-"""Explicit rollback of a succeeded upgrade (``state: rolled_back``), called in-process: success, missing
-store entry, failing rollback script, already rolled back, check mode, power cuts, refusals."""
+"""Rollback (rollback.py), called in-process. The explicit rollback of a succeeded upgrade (``state:
+rolled_back``): success, missing store entry, failing rollback script, already rolled back, check mode,
+power cuts, refusals. And the rollback of a failed install or verify: snapshot restore,
+hc_rollback_upgrade.sh, nothing to roll back."""
 
 import json
 import os
@@ -12,7 +14,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 
-from hctest.upgrade import count, engine_params, make_legacy_payload, make_payload
+from hctest.upgrade import EngineEnv, count, engine_params, make_legacy_payload, make_payload
 
 
 class PowerCut(BaseException):
@@ -310,3 +312,51 @@ def test_legacy_payload_with_a_rollback_script(env):
     r = env.rollback(peripheral="quickstart")
     assert r["status"] == "rolled_back" and not marker.exists(), r
     assert count(env.tmp, "rollback") == 1 and "quickstart" not in env.installed()
+
+
+# ---------------------------------------------------------------------------- rollback of a failed install or verify
+
+@pytest.fixture
+def fresh(tmp_path):
+    return EngineEnv(tmp_path)
+
+
+def test_failed_verify_restores_backup_paths(fresh):
+    conf = fresh.target / "conf"
+    conf.mkdir()
+    (conf / "a.cfg").write_text("old\n")
+    os.chmod(str(conf / "a.cfg"), 0o640)
+    os.symlink("a.cfg", str(conf / "link"))
+    created = fresh.target / "created-by-install"
+    p = make_payload(fresh.tmp, scripts={
+        "install": 'echo new > %s/a.cfg; rm %s/link; mkdir %s; echo extra > %s/b.cfg' % (conf, conf, created, conf),
+        "verify": "exit 3",
+    }, backup_paths=[str(conf), str(created)])
+    r = fresh.run(p)
+    assert r["status"] == "rolled_back" and r["failed"] and r["changed"], r
+    assert (conf / "a.cfg").read_text() == "old\n"
+    assert os.stat(str(conf / "a.cfg")).st_mode & 0o777 == 0o640
+    assert os.readlink(str(conf / "link")) == "a.cfg"
+    assert not (conf / "b.cfg").exists()
+    assert not created.exists()  # absent before install -> removed by the restore
+    assert r["rollback"]["ok"] and str(created) in r["rollback"]["restore"]["removed"]
+    assert "verify exited 3" in r["msg"]
+    assert "demo" not in jr.StateDir(str(fresh.state)).installed()
+
+
+def test_failed_install_runs_rollback_script(fresh):
+    p = make_payload(fresh.tmp, scripts={"install": "exit 9", "rollback": "exit 0"})
+    r = fresh.run(p)
+    assert r["status"] == "rolled_back"
+    assert r["rollback"]["script"]["rc"] == 0
+    assert count(fresh.tmp, "rollback") == 1 and count(fresh.tmp, "verify") == 0
+    p2 = make_payload(fresh.tmp, version="2", scripts={"install": "exit 9", "rollback": "exit 4"})
+    r = fresh.run(p2)
+    assert r["status"] == "rollback_failed" and "ROLLBACK FAILED" in r["msg"]
+
+
+def test_failed_install_without_anything_to_roll_back(fresh):
+    p = make_payload(fresh.tmp, scripts={"install": "exit 9"})
+    r = fresh.run(p)
+    assert r["status"] == "failed" and r["rollback"]["performed"] is False
+    assert "nothing was rolled back" in r["msg"]

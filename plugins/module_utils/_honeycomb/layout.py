@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where everything lives in a node's honeycomb state directory (runs on nodes, Python 3.6+, and on the
+controller). This is the one place that knows the names; the engine, the journal, the lock, the action
+plugin and ``upgrade_info`` ask :class:`StateLayout` for paths instead of joining names themselves.
+
+Layout of the state dir (mode 0700)::
+
+    payloads/<sha256>.tar.gz               content-addressed payload store
+    payloads/.upload-<sha256>-<token>      payload written by the action plugin, moved into the store by the module
+    payloads/.<sha256>.partial.<pid>       a move into the store in progress (rename, fsync, rename)
+    jobs/<job_id>/journal.json             one journal per job, next to payload/, backup/ and logs/
+    jobs/.check-<pid>-<start time>-<rnd>   temporary job dir of a check-mode run
+    waiting/<pid>.json                     a run waiting for the lock announces itself here
+    installed.json                         {peripheral: {version, name, payload_sha256, job_id, time}}
+    lock, lock.json                        per-node lock and its holder (see lock.py)
+
+Only names are decided here; listing helpers (:meth:`StateLayout.stale_uploads`, ...) read directory
+entries and modification times but never change anything.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import random
+import time
+
+DEFAULT_STATE_DIR = "/var/lib/honeycomb"
+"""Default ``state_dir`` of the upgrade modules."""
+
+STORE_SUFFIX = ".tar.gz"
+UPLOAD_PREFIX = ".upload-"
+PARTIAL_INFIX = ".partial."
+CHECK_PREFIX = ".check-"
+WAITING_SUFFIX = ".json"
+
+
+class StateLayout(object):
+    """Paths of one state dir. Building it touches nothing on disk."""
+
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+        self.jobs_dir = os.path.join(self.root, "jobs")
+        self.payloads_dir = os.path.join(self.root, "payloads")
+        self.waiting_dir = os.path.join(self.root, "waiting")
+        self.installed_path = os.path.join(self.root, "installed.json")
+        self.lock_path = os.path.join(self.root, "lock")
+        self.lock_info_path = os.path.join(self.root, "lock.json")
+
+    @classmethod
+    def plain(cls, state_dir):
+        """The layout of ``state_dir`` when the controller can name its paths itself (a plain absolute
+        path, nothing for the node's shell or Python to expand), else None."""
+        state_dir = state_dir or DEFAULT_STATE_DIR
+        if not isinstance(state_dir, str) or not state_dir.startswith("/") or any(c in state_dir for c in "~$`\n"):
+            return None
+        return cls(state_dir)
+
+    # ------------------------------------------------------------------ payload store
+    def payload_path(self, sha256):
+        """The store entry of payload ``sha256``."""
+        return os.path.join(self.payloads_dir, sha256 + STORE_SUFFIX)
+
+    @staticmethod
+    def store_sha(name):
+        """The SHA-256 a store entry's file name (or path) stands for, or None for any other name."""
+        name = os.path.basename(name)
+        if not name.endswith(STORE_SUFFIX):
+            return None
+        return name[:-len(STORE_SUFFIX)]
+
+    def upload_path(self, sha256, token):
+        """Where the action plugin writes payload ``sha256`` next to the store (``token``: random hex,
+        so concurrent transfers never share a file)."""
+        return os.path.join(self.payloads_dir, "%s%s-%s" % (UPLOAD_PREFIX, sha256, token))
+
+    def partial_path(self, sha256, pid=None):
+        """Temporary name of an upload being moved into the store by process ``pid`` (default: this one)."""
+        return os.path.join(self.payloads_dir, ".%s%s%d" % (sha256, PARTIAL_INFIX, os.getpid() if pid is None else pid))
+
+    @staticmethod
+    def partial_owner(name):
+        """The owner fields (``[pid]``) of a ``.partial`` store file's name, or None for any other name."""
+        name = os.path.basename(name)
+        if not name.startswith(".") or PARTIAL_INFIX not in name:
+            return None
+        return [name.rsplit(".", 1)[-1]]
+
+    def store_files(self):
+        """Names of every file in the store directory ([] when there is none)."""
+        try:
+            return sorted(os.listdir(self.payloads_dir))
+        except OSError:
+            return []
+
+    def uploads(self):
+        """Paths of the ``.upload-*`` files in the store directory."""
+        return [os.path.join(self.payloads_dir, n) for n in self.store_files() if n.startswith(UPLOAD_PREFIX)]
+
+    def stale_uploads(self, older_than, now=None):
+        """Paths of ``.upload-*`` files not modified for ``older_than`` seconds: transfers whose connection
+        died before the module ran. A transfer still running (or a module on its way to the lock) keeps
+        its file fresh enough to be left alone."""
+        cutoff = (time.time() if now is None else now) - older_than
+        stale = []
+        for path in self.uploads():
+            try:
+                if os.stat(path).st_mtime < cutoff:
+                    stale.append(path)
+            except OSError:
+                pass  # removed meanwhile by its own run
+        return stale
+
+    # ------------------------------------------------------------------ jobs
+    def job_dir(self, job_id):
+        return os.path.join(self.jobs_dir, job_id)
+
+    @staticmethod
+    def new_job_id(sha256):
+        """``<UTC time>-<first 12 hex digits of the payload>-<4 random hex digits>``: ids sort by time."""
+        return "%s-%s-%04x" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), sha256[:12], random.randint(0, 0xffff))
+
+    @staticmethod
+    def journal_path(job_dir):
+        return os.path.join(job_dir, "journal.json")
+
+    @staticmethod
+    def job_payload_dir(job_dir):
+        """The payload extracted for a job (its scripts run here)."""
+        return os.path.join(job_dir, "payload")
+
+    @staticmethod
+    def job_backup_dir(job_dir):
+        """The job's snapshot of the payload's backup_paths (format: backup.py)."""
+        return os.path.join(job_dir, "backup")
+
+    @staticmethod
+    def job_logs_dir(job_dir):
+        """stdout/stderr files of the job's script runs."""
+        return os.path.join(job_dir, "logs")
+
+    @staticmethod
+    def check_dir_prefix_of(pid, start_time):
+        """Prefix of a check-mode run's temporary job dir under jobs/, named after its owner process."""
+        return "%s%d-%s-" % (CHECK_PREFIX, pid, start_time)
+
+    @staticmethod
+    def check_dir_owner(name):
+        """The owner fields (``[pid, start time, ...]``) of a check-mode dir's name, or None for any other
+        name (an older version's ``.check-<random>`` gives fields that are not a pid)."""
+        name = os.path.basename(name)
+        if not name.startswith(CHECK_PREFIX):
+            return None
+        return name[len(CHECK_PREFIX):].split("-")
+
+    def check_dirs(self):
+        """Paths of the check-mode dirs under jobs/."""
+        try:
+            names = sorted(os.listdir(self.jobs_dir))
+        except OSError:
+            return []
+        return [os.path.join(self.jobs_dir, n) for n in names if n.startswith(CHECK_PREFIX)]
+
+    def job_dirs(self):
+        """Paths of the job dirs under jobs/, in name (= creation time) order."""
+        try:
+            names = sorted(os.listdir(self.jobs_dir))
+        except OSError:
+            return []
+        return [os.path.join(self.jobs_dir, n) for n in names]
+
+    # ------------------------------------------------------------------ runs waiting for the lock
+    def waiting_path(self, pid=None):
+        """The file a run waiting for the lock writes (one per process)."""
+        return os.path.join(self.waiting_dir, "%d%s" % (os.getpid() if pid is None else pid, WAITING_SUFFIX))
+
+    def waiting_files(self):
+        """Paths of every waiting run's file, by name."""
+        try:
+            names = sorted(os.listdir(self.waiting_dir))
+        except OSError:
+            return []
+        return [os.path.join(self.waiting_dir, n) for n in names]
