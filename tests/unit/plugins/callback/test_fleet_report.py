@@ -577,3 +577,98 @@ def test_nodes_seen_before_the_rollout_but_never_batched_are_not_started(make_cb
     assert {n['name']: n['status'] for n in rep['nodes']} == {'n1': 'failed', 'n2': 'not_run', 'n3': 'not_run'}
     assert [b['hosts'] for b in rep['batches']] == [['n1']]  # only the serial play has batches
     assert rep['stopped'] and rep['batches'][0]['total'] == 2
+
+
+# -- issue 13: a node that did not upgrade is never reported as a success ----------------------------
+def test_a_job_lost_twice_fails_the_node_and_the_fleet(make_cb):
+    cb = make_cb()
+    d = Driver(cb, ['n1', 'n2'], [2])
+    d.batch(['n1', 'n2'])
+    d.upgrade({'n1': ('ok', upgrade_result('applied')),
+               'n2': ('ok', {'ansible_job_id': 'j1.2', 'started': 1, 'finished': 0})})
+    d.task('Give up on a job lost twice', 'ansible.builtin.fail', {'n2': ('failed', {'msg': 'lost twice'})})
+    d.task('Record the failure', 'ansible.builtin.set_fact', {'n2': ('ok', {'ansible_facts': {
+        'fleet_report': {'status': 'lost', 'reason': 'the node lost the upgrade job twice'}}})})
+    rep = load(d.end())
+    n = nodes_by_name(rep)
+    assert (n['n2']['status'], n['n2']['outcome']) == ('lost', 'failure')
+    assert rep['result'] == 'failed' and rep['summary']['success'] is False
+    assert rep['summary']['line'] == 'fleet FAILED: 2 nodes, applied 1, lost 1; failed: n2'
+    assert '[fleet] fleet FAILED: 2 nodes, applied 1, lost 1; failed: n2' in cb._display.lines
+
+
+@pytest.mark.parametrize('status', ['post_check_failed', 'interrupted'])
+def test_post_check_failed_and_interrupted_are_failures(make_cb, status):
+    cb = make_cb()
+    d = Driver(cb, ['n1'], [])
+    d.batch(['n1'])
+    if status == 'interrupted':  # the engine's result when the module got SIGTERM mid-job
+        d.upgrade({'n1': ('failed', {'failed': True, 'status': 'interrupted', 'phases': {}, 'msg': 'signal 15'})})
+    else:
+        d.upgrade({'n1': ('ok', upgrade_result('applied'))})
+        d.task('Tell the fleet report', 'ansible.builtin.set_fact',
+               {'n1': ('ok', {'ansible_facts': {'fleet_report': {'status': status}}})})
+    rep = load(d.end())
+    assert (rep['nodes'][0]['status'], rep['nodes'][0]['outcome']) == (status, 'failure')
+    assert rep['result'] == 'failed'
+    suite = ET.parse(os.path.join(cb.report_dir, 'junit.xml')).getroot().find('testsuite')
+    assert suite.get('failures') == '1'
+
+
+def test_a_node_reached_but_never_upgraded_is_not_a_success(make_cb):
+    """upgrade task skipped on n2 (say by a when:): it did not upgrade, so it is not run, and the fleet failed"""
+    cb = make_cb()
+    d = Driver(cb, ['n1', 'n2'], [])
+    d.batch(['n1', 'n2'])
+    d.upgrade({'n1': ('ok', upgrade_result('applied')), 'n2': ('skipped', {'skipped': True})})
+    rep = load(d.end())
+    assert nodes_by_name(rep)['n2']['status'] == 'not_run'
+    assert rep['result'] == 'failed' and rep['summary']['not_run_nodes'] == ['n2']
+
+
+def test_an_unknown_status_is_reported_as_failed_and_named(make_cb):
+    cb = make_cb()
+    d = Driver(cb, ['n1'], [])
+    d.batch(['n1'])
+    d.task('Sanity gate', 'ansible.builtin.set_fact',
+           {'n1': ('ok', {'ansible_facts': {'fleet_report': {'status': 'excluded'}}})})
+    rep = load(d.end())
+    n = rep['nodes'][0]
+    assert (n['status'], n['outcome']) == ('failed', 'failure')
+    assert "unknown status 'excluded'" in n['msg']
+
+
+def test_engine_rollback_results_are_classified_as_a_rollback(make_cb):
+    """rolled_back is the success of an engine rollback (its result says kind rollback), a failure of an
+    upgrade, also of a rollback playbook that applies an older payload (the engine's kind is upgrade)"""
+    for engine_kind, outcome in (('rollback', 'success'), ('upgrade', 'failure')):
+        cb = make_cb()
+        d = Driver(cb, ['n1'], [])
+        d.batch(['n1'])
+        d.task('Describe the run', 'ansible.builtin.set_fact',
+               {'n1': ('ok', {'ansible_facts': {'fleet_report_run': {'kind': 'rollback'}}})})
+        res = upgrade_result('rolled_back')
+        res.update(kind=engine_kind, failed=engine_kind == 'upgrade')
+        d.upgrade({'n1': ('ok', res)})
+        rep = load(d.end())
+        assert rep['kind'] == 'rollback' and rep['summary']['kind'] == engine_kind
+        assert rep['nodes'][0]['outcome'] == outcome
+
+
+def test_a_run_without_batches_does_not_count_batches(make_cb):
+    cb = make_cb()
+    d = Driver(cb, ['n1', 'n2'], [])
+    d.batch(['n1', 'n2'])
+    d.upgrade({'n1': ('ok', upgrade_result('applied')), 'n2': ('ok', upgrade_result('applied'))})
+    with open(os.path.join(d.end(), 'report.html')) as f:
+        page = f.read()
+    assert 'batches' not in page.split('</header>')[0] and '&middot; 2 nodes</p>' in page
+    assert 'id="line">fleet SUCCESS: 2 nodes, applied 2</p>' in page
+    cb = make_cb()
+    d = Driver(cb, ['n1', 'n2', 'n3'], [1, '100%'])
+    d.batch(['n1'])
+    d.upgrade({'n1': ('ok', upgrade_result('applied'))})
+    d.batch(['n2', 'n3'])
+    d.upgrade({'n2': ('ok', upgrade_result('applied')), 'n3': ('ok', upgrade_result('applied'))})
+    with open(os.path.join(d.end(), 'report.html')) as f:
+        assert '3 nodes in 2 batches' in f.read()
