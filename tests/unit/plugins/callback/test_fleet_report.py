@@ -277,24 +277,6 @@ def test_batches_follow_ansible_serial_rules_and_statuses_are_reported(make_cb):
     assert 'report: %s' % os.path.join(cb.report_dir, 'report.html') in text
 
 
-def test_serial_batches_match_ansible_playbook_executor():
-    from ansible.executor.playbook_executor import PlaybookExecutor
-
-    class P:
-        hosts = 'all'
-        order = None
-
-    for count in (1, 3, 7, 20, 55):
-        for serial in ([1, '10%', '100%'], [2], ['30%'], [], [1, 5, '20%'], [0]):
-            hosts = ['h%d' % i for i in range(count)]
-            pbe = PlaybookExecutor.__new__(PlaybookExecutor)
-            pbe._inventory = Inventory(hosts)
-            play = P()
-            play.serial = serial
-            ansible_batches = [[h.name for h in b] for b in pbe._get_serialized_batches(play)]
-            assert model.serial_batches(hosts, serial) == ansible_batches, (count, serial)
-
-
 def test_junit_is_valid_and_classifies_nodes(make_cb):
     cb = make_cb()
     d = Driver(cb, ['a', 'b', 'c', 'd'], [2])
@@ -416,27 +398,6 @@ def test_phase_timestamps_are_used_when_present(make_cb):
     assert ph['install']['node_started'] == model._iso(start + 11.5)
     assert ph['install']['node_finished'] == model._iso(start + 31.5)
     assert ph['install']['started'] == model._iso(start + 11.5 + node['clock_shift'])  # where it is drawn
-
-
-@pytest.mark.parametrize('skew', [0.0, 3600.0, -3600.0])
-def test_layout_uses_node_times_and_corrects_clock_skew(skew):
-    """Phases with gaps between them (a retry wait, the engine's own work) are placed by their real start
-    and finish; a node clock off by an hour is shifted into the controller's window of the task."""
-    t0 = 1_700_000_000.0
-    phases = {'state_check': {'rc': 0, 'started_epoch': t0 + 2 + skew, 'finished_epoch': t0 + 3 + skew},
-              'install': {'rc': 0, 'started_epoch': t0 + 5 + skew, 'finished_epoch': t0 + 9 + skew, 'duration': 4},
-              'verify': {'rc': 0, 'started': model._iso(t0 + 12 + skew), 'finished': model._iso(t0 + 13 + skew)}}
-    out, shift = model.FleetRun._layout_phases(phases, t0 + 1, t0 + 20, None)
-    got = {p['name']: (round(p['start'] - t0, 3), round(p['end'] - t0, 3)) for p in out}
-    if skew == 0:
-        assert shift == 0 and got == {'state_check': (2, 3), 'install': (5, 9), 'verify': (12, 13)}
-    elif skew > 0:  # node ahead: the job ends at the controller's "now"
-        assert shift == -3593 and got['verify'][1] == 20
-        assert got['install'][0] - got['state_check'][0] == 3 and got['verify'][0] - got['install'][1] == 3
-    else:  # node behind: the job starts when the task started
-        assert got['state_check'][0] == 1 and got['install'] == (4, 8) and got['verify'] == (11, 12)
-    for p in out:
-        assert p['timed'] is True and p['node_started'] and p['node_finished']
 
 
 def test_html_timeline_draws_phases_at_their_real_times(make_cb):
