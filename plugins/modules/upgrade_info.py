@@ -90,6 +90,9 @@ jobs:
       job undone), C(rolled_back_by) (upgrade jobs undone by a rollback job), C(journal) and, per phase run, C(rc),
       C(attempts), C(duration), C(started), C(finished) (UTC ISO 8601), C(timed_out). With O(job_id), the full
       journal.
+    - Each also has C(outcome), what its status means by the collection's status model (docs/rollout.md,
+      Statuses and outcomes) for the job's kind - C(success), C(failure), C(pending) (for example still running)
+      - an interrupted job (a phase was running and no live process owns it) is a C(failure).
   returned: always
   type: list
   elements: dict
@@ -132,16 +135,29 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import asyncjob
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as hs
 
 SUMMARY_KEYS = ("job_id", "name", "version", "peripheral", "payload_sha256", "format", "status", "msg", "created",
                 "finished", "updated", "phase", "phase_state", "resumes", "resumed", "cleared", "rollback_of",
                 "rolled_back_by")
 
 
-def summarise(job):
+def job_outcome(job, interrupted=False):
+    """The job's outcome by the status model (an interrupted job is a failure); None for a status it does
+    not know (a journal of another version), which is never a success."""
+    kind = job.data.get("kind", hs.UPGRADE)
+    try:
+        return hs.outcome(hs.INTERRUPTED if interrupted else job.data.get("status"),
+                          kind if kind in hs.KINDS else hs.UPGRADE)
+    except ValueError:
+        return None
+
+
+def summarise(job, interrupted=False):
     data = job.data
     out = dict((k, data.get(k)) for k in SUMMARY_KEYS)
     out["kind"] = data.get("kind", "upgrade")
+    out["outcome"] = job_outcome(job, interrupted)
     out["previous_version"] = (data.get("previous_installed") or {}).get("version")
     out["journal"] = job.path
     keys = ("rc", "attempts", "duration", "started", "finished", "timed_out")
@@ -188,9 +204,11 @@ def main():
             result["waiting"].append(dict((k, waiter.get(k)) for k in keys))
     jobs = state.list_jobs()
     running_id = (holder or {}).get("job_id")
+    interrupted = set()
     for job in jobs:
         if not job.terminal and job.job_id != running_id and not job.owner_alive():
-            result["interrupted"].append(summarise(job))
+            interrupted.add(job.job_id)
+            result["interrupted"].append(summarise(job, interrupted=True))
         if job.status == "inconsistent" and not job.data.get("cleared"):
             result["inconsistent"].append(summarise(job))
     if module.params["peripheral"] is not None:
@@ -202,10 +220,11 @@ def main():
                 module.params["job_id"], state.jobs_dir), **result)
         full = dict(found[0].data)
         full["journal"] = found[0].path
+        full["outcome"] = job_outcome(found[0], found[0].job_id in interrupted)
         result["jobs"] = [full]
     else:
         limit = max(0, module.params["limit"])
-        result["jobs"] = [summarise(j) for j in reversed(jobs)][:limit]
+        result["jobs"] = [summarise(j, j.job_id in interrupted) for j in reversed(jobs)][:limit]
     module.exit_json(**result)
 
 
