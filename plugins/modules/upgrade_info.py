@@ -96,6 +96,14 @@ jobs:
   returned: always
   type: list
   elements: dict
+last_jobs:
+  description:
+    - Per peripheral, its newest job (whatever O(limit) and O(peripheral) say) - C(job_id), C(kind), C(version),
+      C(status), C(outcome) (by the status model, as in RV(jobs)) and C(finished).
+  returned: always
+  type: dict
+  sample: {"demo": {"job_id": "2024...", "kind": "upgrade", "version": "1.0", "status": "rolled_back",
+                    "outcome": "failure", "finished": "2024-01-01T12:00:00Z"}}
 interrupted:
   description: Jobs whose journal says a phase was running and no live process owns them; the next upgrade run
     resolves them by the resume rules.
@@ -168,6 +176,17 @@ def summarise(job, interrupted=False):
     return out
 
 
+def last_jobs(jobs, interrupted):
+    """{peripheral: its newest job's job_id, kind, version, status, outcome, finished}."""
+    out = {}
+    for job in jr.by_creation(jobs):
+        out[job.data.get("peripheral")] = {
+            "job_id": job.job_id, "kind": job.data.get("kind", "upgrade"), "version": job.data.get("version"),
+            "status": job.status, "outcome": job_outcome(job, job.job_id in interrupted),
+            "finished": job.data.get("finished")}
+    return out
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -181,7 +200,7 @@ def main():
         supports_check_mode=True,
     )
     state = jr.StateDir(module.params["state_dir"])
-    result = {"changed": False, "state_dir_exists": state.exists(), "installed": {}, "jobs": [],
+    result = {"changed": False, "state_dir_exists": state.exists(), "installed": {}, "jobs": [], "last_jobs": {},
               "interrupted": [], "inconsistent": [], "running": None, "waiting": []}
     if module.params["async_jid"]:
         result["async_job"] = asyncjob.job_state(module.params["async_jid"], module.params["async_dir"])
@@ -211,6 +230,7 @@ def main():
             result["interrupted"].append(summarise(job, interrupted=True))
         if job.status == "inconsistent" and not job.data.get("cleared"):
             result["inconsistent"].append(summarise(job))
+    result["last_jobs"] = last_jobs(jobs, interrupted)
     if module.params["peripheral"] is not None:
         jobs = [j for j in jobs if j.data.get("peripheral") == module.params["peripheral"]]
     if module.params["job_id"] is not None:

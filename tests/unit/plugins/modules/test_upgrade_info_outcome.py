@@ -54,3 +54,16 @@ def test_a_status_the_model_does_not_know_is_no_success(tmp_path):
     job(state, "j1", "half_done")
     r = run_module(tmp_path, {"state_dir": state.root})
     assert r["jobs"][0]["status"] == "half_done" and r["jobs"][0]["outcome"] == "failure"
+
+
+def test_last_job_per_peripheral(tmp_path):
+    state = jr.StateDir(str(tmp_path / "state"))
+    state.ensure()
+    job(state, "j1", "applied", created=1)
+    job(state, "j2", "rolled_back", created=2)
+    other = jr.Journal.create(state.job_dir("j0-other"), peripheral="cam", version="9", created_epoch=1700000009)
+    other.finish("applied", "done")
+    r = run_module(tmp_path, {"state_dir": state.root, "limit": 0, "peripheral": "cam"})
+    assert r["jobs"] == []
+    assert {p: (j["job_id"], j["status"], j["outcome"]) for p, j in r["last_jobs"].items()} == {
+        "demo": ("j2", "rolled_back", "failure"), "cam": ("j0-other", "applied", "success")}
