@@ -285,9 +285,11 @@ def summary_line(summary):
     """The one human line of a :func:`fleet_summary` result."""
     counts = ", ".join("%s %d" % (s, summary["by_status"][s])
                        for s in sorted(summary["by_status"], key=lambda s: (STATUSES.index(s), s)))
-    line = "fleet%s %s: %d node%s%s" % ("" if summary["kind"] == UPGRADE else " " + summary["kind"],
-                                       summary["result"].upper(), summary["total"],
-                                       "" if summary["total"] == 1 else "s", (", " + counts) if counts else "")
+    kind = "" if summary["kind"] == UPGRADE else " " + summary["kind"]
+    plural = "" if summary["total"] == 1 else "s"
+    line = "fleet%s %s: %d node%s" % (kind, summary["result"].upper(), summary["total"], plural)
+    if counts:
+        line += ", " + counts
     for key, label in (("failed_nodes", "failed"), ("unreachable_nodes", "unreachable"),
                        ("not_run_nodes", "not run")):
         if summary[key]:

@@ -65,8 +65,6 @@ def test_layout_uses_node_times_and_corrects_clock_skew(skew):
         assert p['timed'] is True and p['node_started'] and p['node_finished']
 
 
-
-
 def _run(statuses, serial=(1, '100%')):
     """A run whose rollout play upgraded the nodes given a status; the others were never batched."""
     names = list(statuses)
