@@ -90,9 +90,20 @@ jobs:
       job undone), C(rolled_back_by) (upgrade jobs undone by a rollback job), C(journal) and, per phase run, C(rc),
       C(attempts), C(duration), C(started), C(finished) (UTC ISO 8601), C(timed_out). With O(job_id), the full
       journal.
+    - Each also has C(outcome), what its status means by the collection's status model (docs/rollout.md,
+      Statuses and outcomes) for the job's kind - C(success), C(failure), C(pending) (for example still running)
+      - an interrupted job (a phase was running and no live process owns it) is a C(failure).
   returned: always
   type: list
   elements: dict
+last_jobs:
+  description:
+    - Per peripheral, its newest job (whatever O(limit) and O(peripheral) say) - C(job_id), C(kind), C(version),
+      C(status), C(outcome) (by the status model, as in RV(jobs)) and C(finished).
+  returned: always
+  type: dict
+  sample: {"demo": {"job_id": "2024...", "kind": "upgrade", "version": "1.0", "status": "rolled_back",
+                    "outcome": "failure", "finished": "2024-01-01T12:00:00Z"}}
 interrupted:
   description: Jobs whose journal says a phase was running and no live process owns them; the next upgrade run
     resolves them by the resume rules.
@@ -133,16 +144,29 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import DEFAULT_STATE_DIR
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as hs
 
 SUMMARY_KEYS = ("job_id", "name", "version", "peripheral", "payload_sha256", "format", "status", "msg", "created",
                 "finished", "updated", "phase", "phase_state", "resumes", "resumed", "cleared", "rollback_of",
                 "rolled_back_by")
 
 
-def summarise(job):
+def job_outcome(job, interrupted=False):
+    """The job's outcome by the status model (an interrupted job is a failure); None for a status it does
+    not know (a journal of another version), which is never a success."""
+    kind = job.data.get("kind", hs.UPGRADE)
+    try:
+        return hs.outcome(hs.INTERRUPTED if interrupted else job.data.get("status"),
+                          kind if kind in hs.KINDS else hs.UPGRADE)
+    except ValueError:
+        return None
+
+
+def summarise(job, interrupted=False):
     data = job.data
     out = dict((k, data.get(k)) for k in SUMMARY_KEYS)
     out["kind"] = data.get("kind", "upgrade")
+    out["outcome"] = job_outcome(job, interrupted)
     out["previous_version"] = (data.get("previous_installed") or {}).get("version")
     out["journal"] = job.path
     keys = ("rc", "attempts", "duration", "started", "finished", "timed_out")
@@ -150,6 +174,17 @@ def summarise(job):
                          for name, res in (data.get("phases") or {}).items() if res)
     if data.get("rollback"):
         out["rollback_ok"] = data["rollback"].get("ok")
+    return out
+
+
+def last_jobs(jobs, interrupted):
+    """{peripheral: its newest job's job_id, kind, version, status, outcome, finished}."""
+    out = {}
+    for job in jr.by_creation(jobs):
+        out[job.data.get("peripheral")] = {
+            "job_id": job.job_id, "kind": job.data.get("kind", "upgrade"), "version": job.data.get("version"),
+            "status": job.status, "outcome": job_outcome(job, job.job_id in interrupted),
+            "finished": job.data.get("finished")}
     return out
 
 
@@ -166,7 +201,7 @@ def main():
         supports_check_mode=True,
     )
     state = jr.StateDir(module.params["state_dir"])
-    result = {"changed": False, "state_dir_exists": state.exists(), "installed": {}, "jobs": [],
+    result = {"changed": False, "state_dir_exists": state.exists(), "installed": {}, "jobs": [], "last_jobs": {},
               "interrupted": [], "inconsistent": [], "running": None, "waiting": []}
     if module.params["async_jid"]:
         result["async_job"] = asyncjob.job_state(module.params["async_jid"], module.params["async_dir"])
@@ -188,11 +223,14 @@ def main():
             result["waiting"].append(dict((k, waiter.get(k)) for k in keys))
     jobs = state.list_jobs()
     running_id = (holder or {}).get("job_id")
+    interrupted = set()
     for job in jobs:
         if not job.terminal and job.job_id != running_id and not job.owner_alive():
-            result["interrupted"].append(summarise(job))
+            interrupted.add(job.job_id)
+            result["interrupted"].append(summarise(job, interrupted=True))
         if job.status == "inconsistent" and not job.data.get("cleared"):
             result["inconsistent"].append(summarise(job))
+    result["last_jobs"] = last_jobs(jobs, interrupted)
     if module.params["peripheral"] is not None:
         jobs = [j for j in jobs if j.data.get("peripheral") == module.params["peripheral"]]
     if module.params["job_id"] is not None:
@@ -202,10 +240,11 @@ def main():
                 module.params["job_id"], state.jobs_dir), **result)
         full = dict(found[0].data)
         full["journal"] = found[0].path
+        full["outcome"] = job_outcome(found[0], found[0].job_id in interrupted)
         result["jobs"] = [full]
     else:
         limit = max(0, module.params["limit"])
-        result["jobs"] = [summarise(j) for j in reversed(jobs)][:limit]
+        result["jobs"] = [summarise(j, j.job_id in interrupted) for j in reversed(jobs)][:limit]
     module.exit_json(**result)
 
 

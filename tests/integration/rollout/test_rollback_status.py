@@ -95,3 +95,18 @@ def test_rollback_without_older_payload(make_fleet, rollout, payload, tmp_path):
     r = res.result("Collect the upgrade job's result", "n1")
     assert r["status"] == "rolled_back" and not r["changed"] and "already rolled back" in r["msg"], r
     assert fleet.marker("n1") == "1.0.0"
+
+
+def test_status_flags_peripherals_whose_newest_job_failed(make_fleet, rollout):
+    """n1's install fails and is rolled back: its newest job's outcome (status model) is a failure."""
+    fleet = make_fleet(2, failing=["n1"])
+    res, dummy = rollout(fleet, rollout_batches=["100%"], max_fail_percentage=100)
+    assert fleet.marker("n1") is None and fleet.marker("n2") == "1.0.0"
+    res = run_playbook(REPO / "playbooks" / "status.yml", fleet.hosts)
+    assert res.rc == 0, res.output
+    table = res.result("Build the version table")["ansible_facts"]["honeycomb_versions"]
+    assert table["nodes"]["n1"]["last_jobs"] == {"rollout-test": {"status": "rolled_back", "outcome": "failure"}}
+    assert table["nodes"]["n2"]["last_jobs"] == {"rollout-test": {"status": "applied", "outcome": "success"}}
+    lines = res.result("Show which version of each peripheral runs on which node")["msg"]
+    assert lines[1].startswith("n1") and lines[1].endswith("LAST JOB FAILED rollout-test: rolled_back")
+    assert lines[2].split() == ["n2", "1.0.0"]

@@ -36,7 +36,7 @@ def test_sanity_gate_leaves_a_fatal_node_out(fleet, payload, tmp_path):
         fleet.ssh(w3, "ip link set lan0 up", check=False)
     report = json.loads((reports / "latest" / "report.json").read_text())
     nodes = {n["name"]: n for n in report["nodes"]}
-    assert {h: n["status"] for h, n in nodes.items()} == {w1: "applied", w2: "applied", w3: "excluded"}
+    assert {h: n["status"] for h, n in nodes.items()} == {w1: "applied", w2: "applied", w3: "sanity_blocked"}
     assert nodes[w3]["annotations"]["reason"].startswith("sanity pre-check: fatal")
     assert [b["hosts"] for b in report["batches"]] == [[w1], [w2]]
     assert (tmp_path / "sanity" / "sanity-pre.json").exists()
