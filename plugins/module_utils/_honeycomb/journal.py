@@ -20,10 +20,10 @@ import shutil
 import time
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as hs
 
-TERMINAL = frozenset(("applied", "already_applied", "retry_later", "failed", "rolled_back",
-                      "rollback_failed", "inconsistent"))
-"""Final job statuses. ``running`` and ``interrupted`` are the only non-terminal ones."""
+TERMINAL = frozenset(hs.TERMINAL_STATUSES)
+"""Final job statuses (owned by status.py). ``running`` and ``interrupted`` are the only non-terminal ones."""
 
 MAX_EVENTS = 200
 STALE_AGE = 24 * 3600
