@@ -27,6 +27,8 @@ class VapixMixin:
                      "ProdType": "PTZ Dome Network Camera", "SerialNumber": self.mac.replace(":", ""),
                      "Version": self.spec["firmware"], "Architecture": "armv7hf"}
             return 200, json.dumps({"apiVersion": "1.0", "data": {"propertyList": props}}), "application/json"
+        if path == "/axis-cgi/jpg/image.cgi":
+            return 200, self.snapshot(), "image/jpeg"
         if path not in ("/axis-cgi/com/ptz.cgi", "/axis-cgi/com/ptzconfig.cgi") or not self.spec["ptz"]:
             return 404, "Not Found\r\n", "text/plain"
         if not self.users[user].get("ptz"):
