@@ -60,6 +60,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+host:
+  description: The camera's address (O(host)).
+  returned: success
+  type: str
 dest:
   description: Where the picture was written (in check mode, would be).
   returned: success
@@ -139,7 +143,7 @@ def main():
     except (IOError, OSError) as exc:
         module.fail_json(msg="cannot write %s on the node: %s" % (p["dest"], exc), error_kind="io")
     size = snapshot.jpeg_size(data) or (None, None)
-    module.exit_json(changed=changed, dest=p["dest"], size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+    module.exit_json(changed=changed, host=p["host"], dest=p["dest"], size=len(data), sha256=hashlib.sha256(data).hexdigest(),
                      width=size[0], height=size[1], position=position, info=info, time=taken)
 
 
