@@ -25,7 +25,7 @@ import os
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import firmware as fw
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.driver import CameraError, CameraUnreachable
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.sunapi import SunapiDriver, requests
-from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral.cli import HandlerError
+from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import HandlerError
 
 BACKUP_NAME = "camera-config.bin"
 PRESETS_NAME = "camera-presets.json"

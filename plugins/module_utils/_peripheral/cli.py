@@ -13,7 +13,7 @@ line each (docs/firmware.md):
 A handler is a module with ``handle(phase, params, log)``: ``params`` are the payload parameters
 (``HC_PARAM_<NAME>`` lower-cased, plus ``payload_dir``, ``payload_version``, ``job_dir``, ...),
 ``log(text)`` writes a progress line, and the return value is a dict with ``status`` (see
-``STATUS_EXIT``), ``msg`` and any facts (``version``, ``model``, ...). Raising ``HandlerError``
+``STATUS_EXIT``), ``msg`` and any facts (``version``, ``model``, ...). Raising ``_peripheral.HandlerError``
 is a failure with its message. The exit code follows the payload contract of docs/payload-format.md.
 Node side: Python 3.6+, standard library only (handlers may need more, e.g. requests).
 """
@@ -25,6 +25,8 @@ import json
 import os
 import sys
 import traceback
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import HandlerError
 
 _MU = "ansible_collections.waggle.honeycomb.plugins.module_utils."
 
@@ -44,10 +46,6 @@ EXIT_CRASH = 3
 ENV_FACTS = {"HC_PAYLOAD_DIR": "payload_dir", "HC_PAYLOAD_VERSION": "payload_version", "HC_PAYLOAD_NAME": "payload_name",
              "HC_PERIPHERAL": "peripheral", "HC_STATE_DIR": "state_dir", "HC_JOB_ID": "job_id", "HC_NODE_ID": "node_id",
              "HC_BACKUP_DIR": "backup_dir", "HC_RESUMED": "resumed", "HC_PHASE": "hc_phase"}
-
-
-class HandlerError(Exception):
-    """A failure with a message that says what is wrong and what to do."""
 
 
 def params_from_env(environ):
