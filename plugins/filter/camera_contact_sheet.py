@@ -10,7 +10,7 @@ name: camera_contact_sheet
 short_description: An HTML contact sheet of camera snapshots (node x camera)
 version_added: 0.1.0
 description:
-  - Builds one self-contained HTML page from the snapshots the C(waggle.honeycomb.camera) role took and fetched:
+  - Builds one self-contained HTML page from the snapshots the C(waggle.honeycomb.camera) role took and fetched;
     one row per node, one column per camera address, each cell a thumbnail with the camera model, the time of the
     picture, the preset it went to (if any) and its pan, tilt and zoom, so an operator sees where every camera points.
   - Reads, per host, the registered results C(camera_snapshot) (M(waggle.honeycomb.camera_snapshot)),
