@@ -187,7 +187,8 @@ class FirmwareClient(object):
                         headers={"Content-Type": "application/x-www-form-urlencoded"}, body=data)
         text = r.text
         try:
-            parse_text(text) if not text.lstrip().startswith("{") else None
+            if not text.lstrip().startswith("{"):
+                parse_text(text)
         except CameraDeviceError as exc:
             raise CameraDeviceError("the %s refused the configuration restore: error %s %s"
                                     % (self.d.where(), exc.code, exc.details), code=exc.code, details=exc.details)
@@ -339,7 +340,8 @@ class FirmwareUpdater(object):
     def restore(self, blob, why):
         """Restores the configuration after a failure; returns a sentence for the error message."""
         try:
-            self.wait_back(None, "the failed update") if not self._answers() else None
+            if not self._answers():
+                self.wait_back(None, "the failed update")
             self.client.config_restore(blob, self.restore_exclude)
             self.actions.append("configrestore")
             self.log("configuration restored (ExcludeSettings=%s) after: %s" % (",".join(self.restore_exclude), why))
