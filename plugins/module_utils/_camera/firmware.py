@@ -378,8 +378,8 @@ class FirmwareUpdater(object):
         blob = self.client.config_backup()
         self.actions.append("configbackup")
         self.save_backup(blob)
-        self.log("configuration backed up (%d bytes)%s" % (len(blob), " to %s" % self.backup_path
-                                                            if self.backup_path else ""))
+        where = (" to %s" % self.backup_path) if self.backup_path else ""
+        self.log("configuration backed up (%d bytes)%s" % (len(blob), where))
         try:
             events, dropped = self.client.upload(self.image, self.log)
         except CameraFirmwareRefused:

@@ -64,11 +64,10 @@ def fetch(driver, profile=None):
     try:
         parse_reply(text, ctype)
     except CameraDeviceError as exc:
-        raise CameraDeviceError(
-            "the %s answered %s with error %s %s instead of a JPEG (HTTP %d); nothing was saved. Check that "
-            "the camera has an MJPEG video profile (or pass profile)" % (driver.where(), what, exc.code,
-                                                                       exc.details or "", r.status_code),
-            code=exc.code, details=exc.details)
+        message = ("the %s answered %s with error %s %s instead of a JPEG (HTTP %d); nothing was saved. Check "
+                   "that the camera has an MJPEG video profile (or pass profile)"
+                   % (driver.where(), what, exc.code, exc.details or "", r.status_code))
+        raise CameraDeviceError(message, code=exc.code, details=exc.details)
     except Exception:  # pylint: disable=broad-except
         pass
     raise CameraDeviceError(

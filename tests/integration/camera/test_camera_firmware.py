@@ -46,12 +46,12 @@ def test_check_apply_second_run(fwsim, tmp_path):
     img = image(tmp_path)
     backup = tmp_path / "backup" / "cam.bin"
     task = fw_task(sim, img, backup_path=str(backup))
-    rc, results, _ = run_playbook([task], tmp_path, check=True)
+    rc, results, _out = run_playbook([task], tmp_path, check=True)
     res = results[0]
     assert res["changed"] is True and res["diff"] == {"before": {"firmware": OLD}, "after": {"firmware": NEW}}, res
     assert sim.state()["firmware"] == OLD and posts(sim) == [] and not backup.exists()
 
-    rc, results, _ = run_playbook([task, task], tmp_path)
+    rc, results, _out = run_playbook([task, task], tmp_path)
     first, second = results
     assert first["changed"] is True and not first.get("failed"), first
     assert first["before"]["firmware"] == OLD and first["after"]["firmware"] == NEW
@@ -68,7 +68,7 @@ def test_check_apply_second_run(fwsim, tmp_path):
 
 def test_wrong_model_refused_before_sending(fwsim, tmp_path):
     sim = fwsim()
-    rc, results, _ = run_playbook([fw_task(sim, image(tmp_path, model="XNV-8081Z"))], tmp_path)
+    rc, results, _out = run_playbook([fw_task(sim, image(tmp_path, model="XNV-8081Z"))], tmp_path)
     res = results[0]
     assert res["failed"] and res["error_kind"] == "firmware_refused", res
     assert "is for XNV-8081Z but" in res["msg"] and "refused before sending anything" in res["msg"]
@@ -78,8 +78,8 @@ def test_wrong_model_refused_before_sending(fwsim, tmp_path):
 def test_unparsable_name_needs_model_and_version(fwsim, tmp_path):
     sim = fwsim()
     img = image(tmp_path, name="camera.img")
-    rc, results, _ = run_playbook([fw_task(sim, img),
-                                   fw_task(sim, img, image_model="XNP-6400RW", image_version=NEW)], tmp_path)
+    tasks = [fw_task(sim, img), fw_task(sim, img, image_model="XNP-6400RW", image_version=NEW)]
+    rc, results, _out = run_playbook(tasks, tmp_path)
     bad, good = results
     assert bad["failed"] and bad["error_kind"] == "input" and "set image_model and image_version" in bad["msg"]
     assert good["changed"] is True and sim.state()["firmware"] == NEW, good
@@ -90,7 +90,7 @@ def test_same_version_is_unchanged_and_camera_skip(fwsim, tmp_path):
     same = image(tmp_path, version=OLD)
     # The image says OLD, the task claims another version: the camera answers Skip for every module.
     claimed = fw_task(sim, same, image_version="2.21.02")
-    rc, results, _ = run_playbook([fw_task(sim, same), claimed], tmp_path)
+    rc, results, _out = run_playbook([fw_task(sim, same), claimed], tmp_path)
     unchanged, skipped = results
     assert unchanged["changed"] is False and unchanged["actions"] == [], unchanged
     assert skipped["changed"] is False and not skipped.get("failed"), skipped
@@ -102,7 +102,7 @@ def test_same_version_is_unchanged_and_camera_skip(fwsim, tmp_path):
 def test_damaged_image_download_fail(fwsim, tmp_path):
     sim = fwsim()
     img = image(tmp_path, data=b"not a firmware image" * 100)
-    rc, results, _ = run_playbook([fw_task(sim, img)], tmp_path)
+    rc, results, _out = run_playbook([fw_task(sim, img)], tmp_path)
     res = results[0]
     assert res["failed"] and res["error_kind"] == "firmware_refused" and "DownloadFail" in res["msg"], res
     assert sim.state()["firmware"] == OLD and "reboot" not in events(sim)
@@ -115,7 +115,7 @@ def test_damaged_image_download_fail(fwsim, tmp_path):
 ])
 def test_failures_restore_the_configuration(fwsim, tmp_path, fault, kind, restored):
     sim = fwsim(firmware_fault=fault)
-    rc, results, _ = run_playbook([fw_task(sim, image(tmp_path))], tmp_path)
+    rc, results, _out = run_playbook([fw_task(sim, image(tmp_path))], tmp_path)
     res = results[0]
     assert res["failed"] and res["error_kind"] == kind, res
     assert "configuration backed up before the update was restored" in res["msg"], res["msg"]
@@ -131,8 +131,8 @@ def test_failures_restore_the_configuration(fwsim, tmp_path, fault, kind, restor
 def test_camera_never_returns(fwsim, tmp_path):
     sim = fwsim(firmware_fault="never_return")
     backup = tmp_path / "cam.bin"
-    rc, results, _ = run_playbook([fw_task(sim, image(tmp_path), reboot_timeout=2, backup_path=str(backup))],
-                                  tmp_path)
+    task = fw_task(sim, image(tmp_path), reboot_timeout=2, backup_path=str(backup))
+    rc, results, _out = run_playbook([task], tmp_path)
     res = results[0]
     assert res["failed"] and res["error_kind"] == "not_returned", res
     assert "did not come back within 2.0 s" in res["msg"] and str(backup) in res["msg"]
@@ -141,7 +141,7 @@ def test_camera_never_returns(fwsim, tmp_path):
 
 def test_presets_lost_by_the_update_are_restored(fwsim, tmp_path):
     sim = fwsim(firmware_fault="reset_config")
-    rc, results, _ = run_playbook([fw_task(sim, image(tmp_path))], tmp_path)
+    rc, results, _out = run_playbook([fw_task(sim, image(tmp_path))], tmp_path)
     res = results[0]
     assert res["changed"] is True and not res.get("failed"), res
     assert res["config_restored"] is True and res["actions"] == ["configbackup", "firmwareupdate", "configrestore"]

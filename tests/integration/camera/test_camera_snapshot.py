@@ -21,9 +21,9 @@ def snap_task(sim, dest, **args):
 def test_snapshot_saved_and_check_mode(camsim, tmp_path):
     sim = camsim(state={"position": {"pan": 90.0, "tilt": 5.0, "zoom": 2.0}}, snapshot_size="320x180")
     dest = tmp_path / "cam.jpg"
-    rc, results, _ = run_playbook([snap_task(sim, dest)], tmp_path, check=True)
+    rc, results, _out = run_playbook([snap_task(sim, dest)], tmp_path, check=True)
     assert results[0]["changed"] is True and not dest.exists(), results[0]
-    rc, results, _ = run_playbook([snap_task(sim, dest)], tmp_path)
+    rc, results, _out = run_playbook([snap_task(sim, dest)], tmp_path)
     res = results[0]
     assert res["changed"] is True and res["width"] == 320 and res["height"] == 180, res
     assert res["position"] == {"pan": 90.0, "tilt": 5.0, "zoom": 2.0} and res["info"]["model"] == "XNP-6400RW"
@@ -38,7 +38,7 @@ def test_snapshot_saved_and_check_mode(camsim, tmp_path):
 def test_error_body_never_saved_as_jpeg(camsim, tmp_path, error, needle):
     sim = camsim(snapshot_error=error)
     dest = tmp_path / "cam.jpg"
-    rc, results, _ = run_playbook([snap_task(sim, dest, accept_json=(error == "json"))], tmp_path)
+    rc, results, _out = run_playbook([snap_task(sim, dest, accept_json=(error == "json"))], tmp_path)
     res = results[0]
     assert res["failed"] and res["error_kind"] == "device", res
     assert needle in res["msg"] and "nothing was saved" in res["msg"], res["msg"]
@@ -47,7 +47,7 @@ def test_error_body_never_saved_as_jpeg(camsim, tmp_path, error, needle):
 
 def test_fixed_lens_snapshot_has_no_position(camsim, tmp_path):
     sim = camsim(model="XNV-8081Z")
-    rc, results, _ = run_playbook([snap_task(sim, tmp_path / "fixed.jpg")], tmp_path)
+    rc, results, _out = run_playbook([snap_task(sim, tmp_path / "fixed.jpg")], tmp_path)
     assert results[0]["position"] is None and results[0]["info"]["model"] == "XNV-8081Z", results[0]
 
 
