@@ -80,9 +80,9 @@ def test_camera_fleet_wide_through_tunnels(fleet, node_requests, node_without_re
         assert st["presets"]["3"]["pan"] == 180.0
         assert st["position"]["pan"] == 30.0 and st["position"]["tilt"] == 5.0
         # The picture taken after the change came back through the tunnel, onto the contact sheet.
-        assert (tmp_path / "snapshots" / node / "10.31.81.10.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+        assert (tmp_path / "snapshots" / node["vsn"] / "10.31.81.10.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
     sheet = (tmp_path / "snapshots" / "index.html").read_text()
-    assert all('src="%s/10.31.81.10.jpg"' % node in sheet for node in fleet.nodes), sheet
+    assert all('src="%s/10.31.81.10.jpg"' % node["vsn"] in sheet for node in fleet.nodes), sheet
 
     proc = run(fleet, tmp_path, SETTINGS, *py)
     assert proc.returncode == 0, proc.stdout[-3000:]
