@@ -147,3 +147,20 @@ def test_presets_lost_by_the_update_are_restored(fwsim, tmp_path):
     assert res["config_restored"] is True and res["actions"] == ["configbackup", "firmwareupdate", "configrestore"]
     state = sim.state()
     assert state["firmware"] == NEW and state["presets"] == PRESETS
+
+
+def test_upload_resent_after_a_stale_nonce(camsim, tmp_path):
+    """The multipart body is rewound and sent again when the camera answers the POST with a stale-nonce 401."""
+    import time
+
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import firmware as fw
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.sunapi import SunapiDriver
+
+    sim = camsim(nonce_lifetime=0.1, reboot_seconds=0.3, firmware_step_seconds=0)
+    (tmp_path / "big.img").write_bytes(make_image("XNP-6400RW", NEW, size=3 * 1024 * 1024))
+    drv = SunapiDriver("127.0.0.1", port=sim.port, username=ADMIN[0], password=ADMIN[1], timeout=5)
+    drv.get_info()
+    time.sleep(0.3)   # the nonce the session holds expires
+    events, _dropped = fw.FirmwareClient(drv).upload(str(tmp_path / "big.img"))
+    assert events[-1]["Status"] == "End"
+    assert [line.split('" ')[1].split()[0] for line in posts(sim)] == ["401", "200"]
