@@ -206,8 +206,8 @@ options:
     description:
       - The bastion sshd's C(MaxSessions) (OpenSSH's default, 10, unless the bastion's sshd_config sets it;
         Beekeeper's bk-sshd does not), that is, how many node connections share one bastion login.
-      - A lower value costs more bastion logins; a higher one than the bastion allows makes node connections
-        fail (ssh reports that the channel open failed).
+      - A lower value costs more bastion logins. With a higher value than the bastion allows, sshd refuses the
+        extra sessions (C(Session open refused by peer)) and ssh opens a login of its own for each of them.
     type: int
     default: 10
     env:

@@ -283,12 +283,12 @@ def main(argv=None):
             raise ProxyCommandError('--max-sessions must be at least 1')
         control_dir = os.path.expanduser(args.control_dir or os.environ.get('ANSIBLE_SSH_CONTROL_PATH_DIR')
                                          or DEFAULT_CONTROL_DIR)
-        os.makedirs(control_dir, mode=0o700, exist_ok=True)
         base = lane_base(control_dir, command[0], options, destination)
         if len(base) + 5 > SUN_PATH_MAX:
             raise ProxyCommandError('the control directory %s is too long for the bastion\'s ControlMaster sockets '
                                     '(at most %d characters); set bastion_control_dir to a shorter one'
                                     % (control_dir, SUN_PATH_MAX - 22))
+        os.makedirs(control_dir, mode=0o700, exist_ok=True)
         slot_fd, lane = take_slot(base, args.max_sessions)
         path = '%s-%d' % (base, lane)
         lane_fd = os.open(path + '.lock', os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
