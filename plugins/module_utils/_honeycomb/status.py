@@ -286,8 +286,8 @@ def summary_line(summary):
     counts = ", ".join("%s %d" % (s, summary["by_status"][s])
                        for s in sorted(summary["by_status"], key=lambda s: (STATUSES.index(s), s)))
     line = "fleet%s %s: %d node%s%s" % ("" if summary["kind"] == UPGRADE else " " + summary["kind"],
-                                       summary["result"].upper(), summary["total"],
-                                       "" if summary["total"] == 1 else "s", (", " + counts) if counts else "")
+                                        summary["result"].upper(), summary["total"],
+                                        "" if summary["total"] == 1 else "s", (", " + counts) if counts else "")
     for key, label in (("failed_nodes", "failed"), ("unreachable_nodes", "unreachable"),
                        ("not_run_nodes", "not run")):
         if summary[key]:

@@ -102,7 +102,7 @@ def test_events_reach_beekeeper_in_its_shape(api, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert api.errors == []
     got = sorted((op['node_id'], op['field_value']) for op in api.operations)
-    want = sorted([(node_id, status) for node_id, status in NODES.values()] + [('000048B02D00A004', 'unreachable')])
+    want = sorted(list(NODES.values()) + [('000048B02D00A004', 'unreachable')])
     assert got == want
     assert len(api.requests) == len(want) + 1
     assert all(headers['Authorization'] == 'Sage ' + TOKEN for headers, body in api.requests)

@@ -215,7 +215,7 @@ def test_hosts_without_node_id_and_filtered_outcomes(api):
 
 def test_no_url_is_one_warning_and_nothing_else():
     cb = make_cb(None)
-    for _ in range(3):
+    for dummy in range(3):
         cb.v2_runner_on_ok(Result(host('W001'), Task('waggle.honeycomb.upgrade'), upgrade('applied')))
     cb.v2_playbook_on_stats(Stats())
     assert len(cb._display.warnings) == 1 and 'has no url' in cb._display.warnings[0]

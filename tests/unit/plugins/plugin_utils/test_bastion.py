@@ -71,11 +71,11 @@ def test_templates_that_are_not_ssh_are_not_wrapped():
 
 
 @pytest.mark.parametrize('argv, expected', [
-    ('ssh -p 2201 -i k root@bk socat - UNIX-CONNECT:/s', (['-p', '2201', '-i', 'k'], 'root@bk',
-                                                           ['socat', '-', 'UNIX-CONNECT:/s'])),
+    ('ssh -p 2201 -i k root@bk socat - UNIX-CONNECT:/s',
+     (['-p', '2201', '-i', 'k'], 'root@bk', ['socat', '-', 'UNIX-CONNECT:/s'])),
     # options after the destination are ssh's, as ssh(1) parses them
-    ('ssh -i k waggle@gw -p 49190 connect-to-node W030', (['-i', 'k', '-p', '49190'], 'waggle@gw',
-                                                           ['connect-to-node', 'W030'])),
+    ('ssh -i k waggle@gw -p 49190 connect-to-node W030',
+     (['-i', 'k', '-p', '49190'], 'waggle@gw', ['connect-to-node', 'W030'])),
     # grouped flags and attached values
     ('ssh -qCp2201 -oBatchMode=yes bk nc -U /s', (['-q', '-C', '-p', '2201', '-o', 'BatchMode=yes'], 'bk',
                                                   ['nc', '-U', '/s'])),
@@ -95,7 +95,7 @@ def test_split_ssh_errors():
 
 def test_lanes_fill_slot_by_slot(tmp_path):
     base = bastion.lane_base(str(tmp_path), 'ssh', ['-p', '2201'], 'root@bk')
-    held = [bastion.take_slot(base, 3) for _ in range(7)]
+    held = [bastion.take_slot(base, 3) for dummy in range(7)]
     assert [lane for fd, lane in held] == [0, 0, 0, 1, 1, 1, 2]
     # a slot is free again as soon as its holder closes it (or dies: the kernel drops the flock)
     os.close(held[4][0])
