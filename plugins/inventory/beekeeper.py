@@ -22,6 +22,9 @@ description:
   - Sets the reverse-tunnel connection of every node, C(ansible_host) is the node ID and
     C(ansible_ssh_common_args) carries a C(ProxyCommand) that logs in to the bastion and connects to the
     node's tunnel socket there (C(/home_dirs/node-<NODE ID>/rtun.sock)) with C(socat) or C(netcat -U).
+  - By default node connections share bastion logins, at most O(bastion_max_sessions) per login (see
+    O(bastion_multiplex)), so that a fan-out neither logs in to the bastion once per node nor meets the
+    bastion sshd's C(MaxStartups) throttling.
   - Records with a node ID that is not 16 hexadecimal digits or a VSN that does not match
     C([A-Z][A-Z0-9]{3}) are skipped with a warning; lower-case hexadecimal node IDs are upper-cased.
   - Everything read from the API is data, never a template, text such as C({{ ... }}) in an API field is
@@ -176,6 +179,7 @@ options:
       - 'The default gives C(ssh -p <port> -i <key> -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
         <user>@<host> socat - UNIX-CONNECT:/home_dirs/node-<NODE ID>/rtun.sock).'
       - The result must not contain double quotes or backslashes.
+      - With O(bastion_multiplex) a command that starts with C(ssh) runs through the shared-login wrapper.
     type: str
     default: ssh -p {bastion_port} {bastion_key_arg} {bastion_ssh_args} {bastion_user}@{bastion_host} {socket_command}
   extra_ssh_args:
