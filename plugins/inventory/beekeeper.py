@@ -22,6 +22,9 @@ description:
   - Sets the reverse-tunnel connection of every node, C(ansible_host) is the node ID and
     C(ansible_ssh_common_args) carries a C(ProxyCommand) that logs in to the bastion and connects to the
     node's tunnel socket there (C(/home_dirs/node-<NODE ID>/rtun.sock)) with C(socat) or C(netcat -U).
+  - By default node connections share bastion logins, at most O(bastion_max_sessions) per login (see
+    O(bastion_multiplex)), so that a fan-out neither logs in to the bastion once per node nor meets the
+    bastion sshd's C(MaxStartups) throttling.
   - Records with a node ID that is not 16 hexadecimal digits or a VSN that does not match
     C([A-Z][A-Z0-9]{3}) are skipped with a warning; lower-case hexadecimal node IDs are upper-cased.
   - Everything read from the API is data, never a template, text such as C({{ ... }}) in an API field is
@@ -176,12 +179,67 @@ options:
       - 'The default gives C(ssh -p <port> -i <key> -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
         <user>@<host> socat - UNIX-CONNECT:/home_dirs/node-<NODE ID>/rtun.sock).'
       - The result must not contain double quotes or backslashes.
+      - With O(bastion_multiplex) a command that starts with C(ssh) runs through the shared-login wrapper.
     type: str
     default: ssh -p {bastion_port} {bastion_key_arg} {bastion_ssh_args} {bastion_user}@{bastion_host} {socket_command}
   extra_ssh_args:
     description: Extra options appended to C(ansible_ssh_common_args) after the ProxyCommand.
     type: str
     default: ''
+  bastion_multiplex:
+    description:
+      - Let node connections share bastion logins instead of logging in to the bastion once per node.
+      - The ProxyCommand then runs through a small wrapper shipped with this collection (run by the
+        controller's Python). A node connection takes a free slot of one of the shared bastion connections
+        (ssh ControlMasters under O(bastion_control_dir)), opens that connection first if it is not up (one
+        login, never two at once for the same connection), and runs C(socat)/C(netcat) there as one session.
+      - At most O(bastion_max_sessions) node connections share one bastion login, because every
+        C(socat)/C(netcat) on the bastion is a session and sshd allows C(MaxSessions) sessions per connection.
+      - Only a ProxyCommand that starts with C(ssh) is wrapped; other O(proxy_command_template) commands are
+        used as they are.
+      - Turn off to log in to the bastion once per node connection (and so meet the bastion's
+        C(MaxStartups) throttling when more than 10 connections start at once).
+    type: bool
+    default: true
+    env:
+      - name: WAGGLE_BASTION_MULTIPLEX
+    ini:
+      - section: waggle_honeycomb_beekeeper
+        key: bastion_multiplex
+  bastion_max_sessions:
+    description:
+      - The bastion sshd's C(MaxSessions) (OpenSSH's default, 10, unless the bastion's sshd_config sets it;
+        Beekeeper's bk-sshd does not), that is, how many node connections share one bastion login.
+      - A lower value costs more bastion logins. With a higher value than the bastion allows, sshd refuses the
+        extra sessions (C(Session open refused by peer)) and ssh opens a login of its own for each of them.
+    type: int
+    default: 10
+    env:
+      - name: WAGGLE_BASTION_MAX_SESSIONS
+    ini:
+      - section: waggle_honeycomb_beekeeper
+        key: bastion_max_sessions
+  bastion_control_persist:
+    description: Seconds a shared bastion connection stays open after its last node connection ended.
+    type: int
+    default: 300
+    env:
+      - name: WAGGLE_BASTION_CONTROL_PERSIST
+    ini:
+      - section: waggle_honeycomb_beekeeper
+        key: bastion_control_persist
+  bastion_control_dir:
+    description:
+      - Directory of the shared bastion connections' control sockets and lock files.
+      - When not set, the wrapper uses C(ANSIBLE_SSH_CONTROL_PATH_DIR) when that is in its environment, else
+        C(~/.ansible/cp-hc) (the shipped C(ansible.cfg)'s C(control_path_dir)).
+      - Keep it short (unix socket paths have 108 bytes) and private to the user.
+    type: str
+    env:
+      - name: WAGGLE_BASTION_CONTROL_DIR
+    ini:
+      - section: waggle_honeycomb_beekeeper
+        key: bastion_control_dir
 """
 
 EXAMPLES = r"""
@@ -218,7 +276,6 @@ extra_ssh_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 import json
 import os
 import re
-import shlex
 
 import yaml
 
@@ -228,6 +285,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urljoin
 from ansible.module_utils.urls import open_url
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils import bastion
 
 try:
     import jmespath
@@ -240,7 +298,6 @@ NODE_ID_RE = re.compile(r'^[0-9A-F]{16}$')
 VSN_RE = re.compile(r'^[A-Z][A-Z0-9]{3}$')
 # Values of ansible_python_interpreter that ask Ansible to discover the interpreter on each node.
 INTERPRETER_DISCOVERY = ('auto', 'auto_silent', 'auto_legacy', 'auto_legacy_silent')
-PLACEHOLDER_RE = re.compile(r'\{([A-Za-z_][A-Za-z0-9_]*)\}')
 MAX_PAGES = 1000
 
 SHAPES = ('manifests', 'nodes', 'beekeeper_state')
@@ -383,21 +440,6 @@ def normalise(record, shape):
     return host_vars
 
 
-def render_template(template, values, what):
-    """Replace {name} placeholders; an unknown placeholder is an error naming the option."""
-    def repl(match):
-        name = match.group(1)
-        if name not in values:
-            raise AnsibleParserError('%s contains the unknown placeholder {%s}; known placeholders are %s'
-                                     % (what, name, ', '.join('{%s}' % k for k in sorted(values))))
-        return to_text(values[name])
-    return PLACEHOLDER_RE.sub(repl, template)
-
-
-def _quote(value):
-    return shlex.quote(to_text(value)) if value not in (None, '') else ''
-
-
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     """Wild Sage nodes from the Beekeeper / manifest APIs."""
 
@@ -521,30 +563,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError('%s: "bastion_host" is required to reach nodes through their tunnels (or set '
                                      '"set_connection: false" if your ssh_config routes to them).'
                                      % self._config_path)
-        names = {'node_id': node_id, 'vsn': vsn}
-        socket_path = render_template(self.get_option('socket_path_template'), names, 'socket_path_template')
-        if self.get_option('socket_client') == 'netcat':
-            socket_command = 'netcat -U %s' % _quote(socket_path)
-        else:
-            socket_command = 'socat - %s' % _quote('UNIX-CONNECT:' + socket_path)
-        key = self.get_option('bastion_key')
-        values = {
-            'bastion_host': _quote(bastion_host),
-            'bastion_port': _quote(self.get_option('bastion_port')),
-            'bastion_user': _quote(self.get_option('bastion_user')),
-            'bastion_key': _quote(key),
-            'bastion_key_arg': '-i %s' % _quote(key) if key else '',
-            'bastion_ssh_args': self.get_option('bastion_ssh_args') or '',
-            'socket_path': _quote(socket_path),
-            'socket_command': socket_command,
-            'node_id': node_id,
-            'vsn': vsn,
-        }
-        proxy = render_template(self.get_option('proxy_command_template'), values, 'proxy_command_template')
-        proxy = ' '.join(proxy.split())
-        if '"' in proxy or '\\' in proxy:
-            raise AnsibleParserError('The ProxyCommand for %s contains a double quote or backslash, which cannot be '
-                                     'passed through ansible_ssh_common_args: %s' % (vsn, proxy))
+        try:
+            proxy = bastion.proxy_command(
+                bastion_host, node_id, vsn, bastion_port=self.get_option('bastion_port'),
+                bastion_user=self.get_option('bastion_user'), bastion_key=self.get_option('bastion_key'),
+                bastion_ssh_args=self.get_option('bastion_ssh_args'),
+                socket_path_template=self.get_option('socket_path_template'),
+                socket_client=self.get_option('socket_client'),
+                template=self.get_option('proxy_command_template'),
+                multiplex=self.get_option('bastion_multiplex'),
+                max_sessions=self.get_option('bastion_max_sessions'),
+                control_persist=self.get_option('bastion_control_persist'),
+                control_dir=self.get_option('bastion_control_dir'))
+        except bastion.ProxyCommandError as e:
+            raise AnsibleParserError('%s: %s' % (self._config_path, to_native(e)))
         common_args = '-o ProxyCommand="%s"' % proxy
         extra = self.get_option('extra_ssh_args')
         if extra:

@@ -62,7 +62,8 @@ def _ansible(fleet, control_dir, inventory, *args):
 
 
 def test_inventory_matches_simfleet_contract(fleet, tmp_path):
-    inventory = _config(fleet, tmp_path)
+    # simfleet's own inventory logs in to the bastion once per node (no shared bastion logins)
+    inventory = _config(fleet, tmp_path, bastion_multiplex=False)
     env = fleet.ansible_env(control_dir=tmp_path / 'cp')
     out = subprocess.run([str(VENV_BIN / 'ansible-inventory'), '-i', str(inventory), '--list'], env=env,
                          capture_output=True, text=True, timeout=120, check=True).stdout

@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+
 PROXY_W023 = ('-o ProxyCommand="ssh -p 2201 -i /keys/bk_admin -o StrictHostKeyChecking=no '
               '-o UserKnownHostsFile=/dev/null root@bastion.example.org '
               'socat - UNIX-CONNECT:/home_dirs/node-000048B02D0766CD/rtun.sock"')
@@ -32,7 +36,7 @@ def hosts_of(data, group='all'):
 
 def test_manifests_url(api, inventory):
     url, state = api
-    data, proc = inventory(dict(BASTION, url=url + '/manifests/',
+    data, proc = inventory(dict(BASTION, url=url + '/manifests/', bastion_multiplex=False,
                                 keyed_groups=[{'key': 'project', 'prefix': 'project'}]))
     data = plain(data)
     assert hosts_of(data) == {'V032', 'W023', 'W02F', 'W030'}
@@ -124,3 +128,25 @@ def test_api_text_is_not_rendered_by_ansible(api, inventory, tmp_path):
     data, proc = inventory(conf, 'W02F', '-m', 'ansible.builtin.debug', '-a', 'var=where', command='ansible')
     assert "lookup('ansible.builtin.pipe'" in proc.stdout
     assert not marker.exists()
+
+
+def test_bastion_multiplex_from_ansible_cfg_and_environment(api, inventory, tmp_path):
+    """The shipped ansible.cfg turns the shared bastion logins on; its [waggle_honeycomb_beekeeper] keys and
+    the WAGGLE_BASTION_* variables set them, the inventory file wins over both."""
+    url, state = api
+
+    def proxy(conf, env=None):
+        data, proc = inventory(dict(BASTION, url=url + '/manifests/', **conf), env=env)
+        value = plain(data)['_meta']['hostvars']['W023']['ansible_ssh_common_args']
+        return value.split('ProxyCommand="', 1)[1].rsplit('"', 1)[0]
+
+    bare = PROXY_W023.split('ProxyCommand="', 1)[1].rsplit('"', 1)[0]
+    shipped = proxy({})
+    assert shipped.endswith(' --max-sessions 10 --persist 300 -- ' + bare)
+    assert 'plugin_utils/bastion.py' in shipped
+    cfg = tmp_path / 'ansible.cfg'
+    cfg.write_text((REPO / 'ansible.cfg').read_text().replace('bastion_max_sessions = 10', 'bastion_max_sessions = 3'))
+    assert ' --max-sessions 3 ' in proxy({}, env={'ANSIBLE_CONFIG': str(cfg)})
+    assert ' --max-sessions 4 ' in proxy({'bastion_max_sessions': 4}, env={'ANSIBLE_CONFIG': str(cfg)})
+    assert proxy({}, env={'WAGGLE_BASTION_MULTIPLEX': 'false'}) == bare
+    assert ' --control-dir /run/hc ' in proxy({}, env={'WAGGLE_BASTION_CONTROL_DIR': '/run/hc'})

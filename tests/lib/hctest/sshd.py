@@ -59,8 +59,10 @@ def _children(pid):
 
 
 class Sshd:
-    def __init__(self, workdir, python="/usr/bin/python3", extra_config=""):
+    def __init__(self, workdir, python="/usr/bin/python3", extra_config="", openssh_defaults=False):
+        """openssh_defaults: leave MaxStartups and MaxSessions at OpenSSH's defaults (10:30:100, 10)."""
         self.dir = Path(workdir)
+        self.openssh_defaults = openssh_defaults
         self.python = python
         self.extra_config = extra_config
         self.port = None
@@ -95,11 +97,11 @@ class Sshd:
             "KbdInteractiveAuthentication no\n"
             "UsePAM no\n"
             "StrictModes no\n"
-            "MaxStartups 200:30:400\n"
-            "MaxSessions 100\n"
+            "%s"
             "Subsystem sftp internal-sftp\n"
             "LogLevel ERROR\n"
-            "%s" % (self.port, self.host_key, self.pidfile, self.authorized_keys, self.extra_config))
+            "%s" % (self.port, self.host_key, self.pidfile, self.authorized_keys,
+                    "" if self.openssh_defaults else "MaxStartups 200:30:400\nMaxSessions 100\n", self.extra_config))
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)], stdout=log, stderr=log,
                                          stdin=subprocess.DEVNULL)

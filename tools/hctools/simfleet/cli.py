@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from .fleet import DEFAULT_DIR, DEVICES, ISOLATIONS, Fleet, FleetError, remember, resolve_dir
+from .fleet import BASTION_PROFILES, DEFAULT_DIR, DEVICES, ISOLATIONS, Fleet, FleetError, remember, resolve_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="link profile of every node (lan, lte, lte-poor; `simfleet link --list`) or a mix by node "
                          "index such as lte:60%%,lte-poor:20%%,lan; PROFILE/FIELD=VALUE overrides a field "
                          "(default: $SIMFLEET_LINK, else lan; on a running fleet only when given)")
+    up.add_argument("--bastion", choices=tuple(BASTION_PROFILES), default=None,
+                    help="the bastion sshd's settings: production (default; like beekeeper's bk-sshd: OpenSSH's "
+                         "MaxStartups 10:30:100 and MaxSessions 10, ClientAliveInterval 60, no local unix-socket "
+                         "forwarding) or permissive (MaxStartups 200:30:400, MaxSessions 100, for load tests)")
     up.add_argument("--no-remember", action="store_true",
                     help="do not make this the fleet later commands use by default (tests)")
 
@@ -140,11 +144,12 @@ def _dispatch(args, fleet: Fleet) -> int:
         devices = [] if args.devices.strip() in ("", "none") else [d.strip() for d in args.devices.split(",")]
         t0 = time.monotonic()
         fleet.up(args.nodes, devices, restart_delay=args.restart_delay, timeout=args.timeout,
-                 isolation=args.isolation, link=args.link)
+                 isolation=args.isolation, link=args.link, bastion=args.bastion)
         if not args.no_remember:
             remember(fleet.dir)
         print(f"simfleet: {len(fleet.nodes)} nodes up in {time.monotonic() - t0:.1f} s at {fleet.dir} "
-              f"({fleet.isolation} mode, bastion 127.0.0.1:{fleet.state['bastion_port']}); "
+              f"({fleet.isolation} mode, {fleet.state.get('bastion_profile', 'production')} bastion "
+              f"127.0.0.1:{fleet.state['bastion_port']}); "
               f"inventory: {fleet.dir}/inventory.yml")
         return 0
     if args.cmd == "down":

@@ -38,6 +38,14 @@ STATE_DIR_ON_NODE = "/var/lib/honeycomb"
 MAX_NODES = 999
 SUN_PATH_MAX = 107
 ISOLATIONS = ("namespaces", "ports")
+# sshd settings of the bastion: production = what beekeeper's bk-sshd sets (MaxStartups, MaxSessions
+# unset, i.e. OpenSSH's 10:30:100 and 10; no local unix-socket forwarding; ClientAliveInterval 60);
+# permissive = generous limits for load tests that must not meet the bastion's throttling.
+BASTION_PROFILES = {
+    "production": "AllowStreamLocalForwarding remote\nClientAliveInterval 60\nLogLevel VERBOSE\n",
+    "permissive": "AllowStreamLocalForwarding yes\nMaxStartups 200:30:400\nMaxSessions 100\n"
+                  "ClientAliveInterval 10\nLogLevel INFO\n",
+}
 
 
 class FleetError(Exception):
@@ -156,7 +164,10 @@ class Fleet:
 
     # ------------------------------------------------------------------ up
     def up(self, count: int, devices: list[str], restart_delay: float = 2.0, timeout: float | None = None,
-           isolation: str | None = None, link: str | None = None) -> None:
+           isolation: str | None = None, link: str | None = None,
+           bastion: str | None = None) -> None:
+        if bastion is not None and bastion not in BASTION_PROFILES:
+            raise FleetError(f"--bastion must be one of {', '.join(BASTION_PROFILES)}, got {bastion!r}")
         if isolation is None:
             isolation = self.isolation if self.up_running() else default_isolation()
         if isolation not in ISOLATIONS:
@@ -185,6 +196,9 @@ class Fleet:
                 self.state["link"] = link_text
                 for n, spec in zip(self.nodes, assigned):
                     self._apply_link(n, spec)
+            if bastion not in (None, self.state.get("bastion_profile", "production")):
+                raise FleetError(f"the fleet at {self.dir} is up with the {self.state.get('bastion_profile')} "
+                                 f"bastion, not {bastion}; run `simfleet down --dir {self.dir}` first")
             self._ensure_running()
             return
         # a previous run may have crashed: clear whatever is left of it first
@@ -208,7 +222,8 @@ class Fleet:
                                  f"characters, at most {SUN_PATH_MAX}); use a shorter directory")
         self.state = {"version": 1, "dir": str(self.dir), "prefix": self.prefix, "nodes": nodes,
                       "devices": devices, "restart_delay": restart_delay, "created": time.time(),
-                      "isolation": isolation, "user": ports.user(), "link": link_text}
+                      "isolation": isolation, "user": ports.user(), "link": link_text,
+                      "bastion_profile": bastion or "production"}
         self._keys()
         nodefiles.write_sim_dir(self.dir / "sim", _write)
         port = self._start_bastion()
@@ -278,7 +293,8 @@ class Fleet:
             port = _free_port()
             while port in taken:
                 port = _free_port()
-            config = BASTION_SSHD_CONFIG.format(port=port, dir=b)
+            config = BASTION_SSHD_CONFIG.format(port=port, dir=b) + \
+                BASTION_PROFILES[self.state.get("bastion_profile", "production")]
             script = ("set -e; mount --make-rprivate /; mount --bind \"$B/home_dirs\" /home_dirs; "
                       "mount --bind \"$B/root\" /root; mount -t tmpfs -o mode=0755,size=16m tmpfs /run; "
                       "mkdir -p /run/sshd; ")
@@ -556,6 +572,7 @@ class Fleet:
                           "dir": str(self.node_dir(n))})
         return {"dir": str(self.dir), "prefix": self.prefix, "running": self.up_running(), "isolation": self.isolation,
                 "bastion_port": self.state.get("bastion_port"), "operator_key": str(self.operator_key),
+                "bastion_profile": self.state.get("bastion_profile", "production"),
                 "inventory": str(self.dir / "inventory.yml"), "ssh_config": str(self.dir / "ssh_config"),
                 "nodes": nodes}
 
@@ -729,18 +746,13 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 AuthorizedKeysFile .ssh/authorized_keys
-AllowStreamLocalForwarding yes
 StreamLocalBindUnlink yes
 StreamLocalBindMask 0177
 AllowTcpForwarding yes
 GatewayPorts no
 X11Forwarding no
 PermitTunnel no
-MaxStartups 200:30:400
-MaxSessions 100
-ClientAliveInterval 10
 ClientAliveCountMax 3
-LogLevel INFO
 """
 
 NODE_SSHD_CONFIG = """\

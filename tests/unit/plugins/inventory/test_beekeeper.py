@@ -287,21 +287,51 @@ def test_api_data_is_never_rendered(run, tmp_path):
     assert not marker.exists()
 
 
+BARE_W023 = ('ssh -p 2201 -i /keys/admin_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null '
+             'admin@beekeeper.example.org socat - UNIX-CONNECT:/home_dirs/node-000048B02D0766CD/rtun.sock')
+
+
 def test_proxy_command_exact_contract(run):
-    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'), 'bastion_host': 'beekeeper.example.org',
-                       'bastion_port': 2201, 'bastion_user': 'admin', 'bastion_key': '/keys/admin_key'})
+    conf = {'path': str(FIXTURES / 'manifests.json'), 'bastion_host': 'beekeeper.example.org',
+            'bastion_port': 2201, 'bastion_user': 'admin', 'bastion_key': '/keys/admin_key'}
+    plugin, inv = run(dict(conf, bastion_multiplex=False))
     hv = hostvars(inv, 'W023')
     assert hv['ansible_host'] == PROD_ID
     assert hv['ansible_user'] == 'root'
-    assert hv['ansible_ssh_common_args'] == (
-        '-o ProxyCommand="ssh -p 2201 -i /keys/admin_key -o StrictHostKeyChecking=no '
-        '-o UserKnownHostsFile=/dev/null admin@beekeeper.example.org '
-        'socat - UNIX-CONNECT:/home_dirs/node-000048B02D0766CD/rtun.sock"')
+    assert hv['ansible_ssh_common_args'] == '-o ProxyCommand="%s"' % BARE_W023
     # what the ssh connection plugin will hand to ssh
-    assert shlex.split(hv['ansible_ssh_common_args']) == [
-        '-o', 'ProxyCommand=ssh -p 2201 -i /keys/admin_key -o StrictHostKeyChecking=no '
-        '-o UserKnownHostsFile=/dev/null admin@beekeeper.example.org '
-        'socat - UNIX-CONNECT:/home_dirs/node-000048B02D0766CD/rtun.sock']
+    assert shlex.split(hv['ansible_ssh_common_args']) == ['-o', 'ProxyCommand=' + BARE_W023]
+
+
+def test_proxy_command_multiplexed_by_default(run):
+    """The default wraps the same bastion ssh command in the collection's multiplexing wrapper."""
+    conf = {'path': str(FIXTURES / 'manifests.json'), 'bastion_host': 'beekeeper.example.org',
+            'bastion_port': 2201, 'bastion_user': 'admin', 'bastion_key': '/keys/admin_key'}
+    plugin, inv = run(conf)
+    args = shlex.split(hostvars(inv, 'W023')['ansible_ssh_common_args'])
+    assert args[0] == '-o'
+    words = shlex.split(args[1].split('=', 1)[1])
+    script = str(COLLECTIONS / 'ansible_collections' / 'waggle' / 'honeycomb' / 'plugins' / 'plugin_utils'
+                 / 'bastion.py')
+    assert os.path.realpath(words[1]) == os.path.realpath(script)
+    assert os.path.isfile(words[0]) and os.access(words[0], os.X_OK)  # the controller's Python
+    assert words[2:7] == ['--max-sessions', '10', '--persist', '300', '--']
+    assert ' '.join(words[7:]) == BARE_W023
+
+
+def test_proxy_command_multiplex_options(run, monkeypatch):
+    monkeypatch.setenv('WAGGLE_BASTION_MAX_SESSIONS', '4')
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'), 'bastion_control_persist': 60,
+                       'bastion_control_dir': '/run/hc cp'})
+    words = shlex.split(shlex.split(hostvars(inv, 'W023')['ansible_ssh_common_args'])[1].split('=', 1)[1])
+    assert words[2:9] == ['--max-sessions', '4', '--persist', '60', '--control-dir', '/run/hc cp', '--']
+    with pytest.raises(AnsibleParserError, match='bastion_max_sessions must be a whole number of at least 1'):
+        run({'path': str(FIXTURES / 'manifests.json'), 'bastion_max_sessions': 0})
+    # an option the multiplexing sets itself is refused when the inventory is read, not at connect time
+    with pytest.raises(AnsibleParserError, match='option -S, which the bastion multiplexing sets itself'):
+        run({'path': str(FIXTURES / 'manifests.json'), 'bastion_ssh_args': '-S /tmp/cp'})
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'), 'bastion_ssh_args': '-S /tmp/cp',
+                       'bastion_multiplex': False})
 
 
 def test_proxy_command_netcat_and_options(run):
@@ -309,7 +339,7 @@ def test_proxy_command_netcat_and_options(run):
                        'socket_client': 'netcat', 'node_user': 'waggle',
                        'bastion_ssh_args': '-o UserKnownHostsFile=/etc/bk_known_hosts',
                        'socket_path_template': '/srv/tunnels/{vsn}-{node_id}.sock',
-                       'extra_ssh_args': '-o ServerAliveInterval=15'})
+                       'extra_ssh_args': '-o ServerAliveInterval=15', 'bastion_multiplex': False})
     hv = hostvars(inv, 'W023')
     assert hv['ansible_user'] == 'waggle'
     assert hv['ansible_ssh_common_args'] == (
@@ -318,15 +348,23 @@ def test_proxy_command_netcat_and_options(run):
 
 
 def test_proxy_command_without_key_and_custom_template(run):
-    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'),
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'), 'bastion_multiplex': False,
                        'proxy_command_template': 'ssh bk-sshd connect-to-node {vsn}'})
     assert hostvars(inv, 'W023')['ansible_ssh_common_args'] == '-o ProxyCommand="ssh bk-sshd connect-to-node W023"'
+    # multiplexed, the same ssh command follows the wrapper; a command that is not ssh is used as it is
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'),
+                       'proxy_command_template': 'ssh bk-sshd connect-to-node {vsn}'})
+    assert hostvars(inv, 'W023')['ansible_ssh_common_args'].endswith(' -- ssh bk-sshd connect-to-node W023"')
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'),
+                       'proxy_command_template': 'nc -U /srv/{node_id}.sock'})
+    assert hostvars(inv, 'W023')['ansible_ssh_common_args'] == '-o ProxyCommand="nc -U /srv/%s.sock"' % PROD_ID
     plugin, inv = run({'path': str(FIXTURES / 'manifests.json')})
     assert '-i ' not in hostvars(inv, 'W023')['ansible_ssh_common_args']
 
 
 def test_proxy_command_quotes_odd_paths(run):
-    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'), 'bastion_key': '/keys/my key'})
+    plugin, inv = run({'path': str(FIXTURES / 'manifests.json'), 'bastion_key': '/keys/my key',
+                       'bastion_multiplex': False})
     args = shlex.split(hostvars(inv, 'W023')['ansible_ssh_common_args'])
     # ssh hands the ProxyCommand to a shell, which sees the quoted key path as one word
     assert shlex.split(args[1].split('=', 1)[1])[3:5] == ['-i', '/keys/my key']
