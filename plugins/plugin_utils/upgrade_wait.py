@@ -60,7 +60,7 @@ class JobWaiter:
     """
 
     def __init__(self, start, poll, collect, reset, probe, wait_timeout, poll_interval, reconnect_timeout, max_resumes,
-                 clock=time.monotonic, wall=time.time, sleep=time.sleep, jitter=None, log=None):
+                 clock=None, wall=None, sleep=None, jitter=None, log=None):
         for name, value in (("wait_timeout", wait_timeout), ("poll_interval", poll_interval),
                             ("reconnect_timeout", reconnect_timeout), ("max_resumes", max_resumes)):
             if value is None or value < 0 or (value == 0 and name in ("wait_timeout", "poll_interval")):
@@ -69,7 +69,7 @@ class JobWaiter:
         self.start, self.poll, self.collect, self.reset, self.probe = start, poll, collect, reset, probe
         self.wait_timeout, self.poll_interval = wait_timeout, poll_interval
         self.reconnect_timeout, self.max_resumes = reconnect_timeout, max_resumes
-        self.clock, self.wall, self.sleep = clock, wall, sleep
+        self.clock, self.wall, self.sleep = clock or time.monotonic, wall or time.time, sleep or time.sleep
         self.jitter = jitter or (lambda: secrets.randbelow(1000) / 1000.0)
         self.log = log or (lambda msg: None)
         self.info = {"jobs": [], "polls": 0, "reconnects": 0, "unreachable_seconds": 0.0, "losses": 0,
@@ -228,6 +228,6 @@ class JobWaiter:
             if self._left() + FINISH_GRACE <= 0:
                 self._event("timed_out", jid=jid)
                 return self._result({
-                    "failed": True, "changed": True, "status": STATUS_FAILED, "job_id": None,
+                    "failed": True, "changed": True, "status": STATUS_FAILED,
                     "msg": "the upgrade job %s still runs on the node %ss after wait_timeout (%ss); it was left running "
                            "(see waggle.honeycomb.upgrade_info)" % (jid, FINISH_GRACE, self.wait_timeout)})
