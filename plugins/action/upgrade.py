@@ -14,7 +14,7 @@
    (not a plain absolute path) the look-up is a module run instead, as with ``async``, where the look-up
    is a quick synchronous module run and only the real run is wrapped.
 4. With ``wait: true`` (not with the task keyword ``async``), the run is started the same way, detached
-   under ``async_wrapper``, and waited for here, on the controller (``plugins/plugin_utils/upgrade_wait.py``):
+   under ``async_wrapper``, and waited for here, on the controller (``plugins/plugin_utils/_honeycomb/upgrade_wait.py``):
    polled with ``upgrade_info`` (``async_jid``), through dropped connections (reset, reconnect with backoff
    until ``reconnect_timeout``; then the result is unreachable), a job the node lost with its power
    started again (resumed by the engine) at most ``max_resumes`` times (then status ``lost``), and its
@@ -49,7 +49,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
-from ansible_collections.waggle.honeycomb.plugins.plugin_utils import upgrade_wait
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import upgrade_wait
 
 MODULE = "waggle.honeycomb.upgrade"
 INFO_MODULE = "waggle.honeycomb.upgrade_info"
@@ -241,7 +241,7 @@ class ActionModule(ActionBase):
             self._task.async_val = saved
 
     def _wait(self, args, module_args, task_vars, src):
-        """``wait: true``: start the job detached and wait for its end here (plugins/plugin_utils/upgrade_wait.py)."""
+        """``wait: true``: start the job detached and wait for its end here (plugins/plugin_utils/_honeycomb/upgrade_wait.py)."""
         host = task_vars.get("inventory_hostname", "?")
         async_dir = self.get_shell_option("async_dir", default="~/.ansible_async")
         info_args = {"async_jid": None, "async_dir": async_dir, "limit": 0}

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Options of waggle.honeycomb.upgrade's controller-side waiting mode (``wait: true``).
 
-The action plugin uses them (plugins/plugin_utils/upgrade_wait.py) and never sends them to the node;
+The action plugin uses them (plugins/plugin_utils/_honeycomb/upgrade_wait.py) and never sends them to the node;
 the module declares them only so that one argument spec documents the whole task. Python 3.6, stdlib.
 """
 

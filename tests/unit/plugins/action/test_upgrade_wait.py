@@ -1,5 +1,5 @@
 """Unit tests of waggle.honeycomb.upgrade's ``wait: true`` (plugins/action/upgrade.py and
-plugins/plugin_utils/upgrade_wait.py): every path of the action's run against a scripted node.
+plugins/plugin_utils/_honeycomb/upgrade_wait.py): every path of the action's run against a scripted node.
 
 ``FakeNode`` stands in for the node behind the connection: it answers the action's ``_execute_module``
 calls (the store look-up, the detached start, the upgrade_info polls) and ``_low_level_execute_command``
@@ -19,7 +19,7 @@ from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.waggle.honeycomb.plugins.action import upgrade as action_mod
 from ansible_collections.waggle.honeycomb.plugins.action.upgrade import ActionModule
-from ansible_collections.waggle.honeycomb.plugins.plugin_utils import upgrade_wait
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import upgrade_wait
 
 from hctest.upgrade import make_payload
 

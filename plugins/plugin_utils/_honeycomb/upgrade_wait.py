@@ -18,7 +18,7 @@ it rides out a dropped tunnel and resumes a job the node lost, all within one ta
   times in the task; the loss after that ends the task with status ``lost`` (a failure).
 * **finished**: the job's result is collected and returned, with ``wait`` (what the wait saw, below).
 
-The operations are callables so that the loop is tested without a node (tests/unit/plugins/plugin_utils).
+The operations are callables so that the loop is tested without a node (tests/unit/plugins/action/test_upgrade_wait.py).
 """
 
 from __future__ import absolute_import, division, print_function
