@@ -42,8 +42,9 @@ def test_canary_then_batches_all_applied_and_reports_written(make_fleet, rollout
     suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")
     assert suite.get("tests") == "3" and suite.get("failures") == "0" and suite.get("errors") == "0"
     # the playbook's own summary (set_stats for AWX) agrees
-    summary = res.result("Build the fleet summary", "localhost")["ansible_facts"]["honeycomb_rollout_summary"]
+    summary = res.result("Publish the fleet summary", "localhost")["summary"]
     assert summary["by_status"] == {"applied": 3} and summary["result"] == "success"
+    assert "fleet SUCCESS: 3 nodes, applied 3" in res.stdout
     assert "[fleet] Roll out the payload, canary first: batch 2 of 3, 1 node(s): n2" in res.stdout
     assert "fleet: 3/3 done, 0 failed, 0 unreachable" in res.stdout
     screenshot_is_not_blank(run_dir / "report.html", run_dir / "report.png")
