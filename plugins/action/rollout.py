@@ -124,7 +124,7 @@ class ActionModule(ActionBase):
         if gate["stop"]:
             result["msg"] = "Rollout stopped, later batches are not started: %s" % gate["reason"]
             result["ansible_facts"] = {"fleet_report_run": {"stopped": True, "reason": gate["reason"]}}
-            display.warning(result["msg"])
+            display.display(result["msg"])
         else:
             result["msg"] = "batch %s: continue (%s)" % (", ".join(batch), summary["line"])
         return result

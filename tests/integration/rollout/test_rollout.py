@@ -111,7 +111,7 @@ def test_bad_settings_are_refused_with_a_clear_message(make_fleet, rollout):
     fleet = make_fleet(1)
     res, run_dir = rollout(fleet, max_unreachable_percentage="lots")
     assert res.rc != 0
-    assert "max_fail_percentage and max_unreachable_percentage must be numbers from 0 to 100" in res.stdout
+    assert "Bad rollout settings: max_unreachable_percentage must be a number from 0 to 100" in res.stdout
     res, run_dir = rollout(fleet, payload="/nonexistent/payload.tar.gz")
     assert res.rc != 0
     assert "payload /nonexistent/payload.tar.gz does not exist on the controller" in res.stdout
