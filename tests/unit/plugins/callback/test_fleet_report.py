@@ -17,6 +17,8 @@ import sys
 import pytest
 
 from ansible_collections.waggle.honeycomb.plugins.callback import fleet_report as fr
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as st
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report import model
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 
@@ -123,7 +125,7 @@ def upgrade_result(status, **kw):
     res = {'changed': status == 'applied', 'status': status, 'phases': phases(**kw),
            'installed_version': '2.0.0' if status in ('applied', 'already_applied') else '1.0.0',
            'previous_version': '1.0.0', 'job_id': 'job-1', 'payload_bytes_sent': 2048}
-    if status in fr.FAILURE:
+    if st.outcome(status) == st.FAILURE:
         res['failed'] = True
         res['msg'] = 'install exited 1 twice'
     return res
@@ -212,7 +214,7 @@ def test_canary_failure_stops_rollout_and_report_names_untouched_nodes(make_cb):
     d.batch(['n1'])
     d.upgrade({'n1': ('failed', upgrade_result('rolled_back', install_rc=3, rollback=True))})
     run_dir = d.end()
-    assert run_dir and sorted(os.listdir(run_dir)) == ['junit.xml', 'report.html', 'report.json', 'set_stats.json']
+    assert run_dir and sorted(os.listdir(run_dir)) == ['junit.xml', 'report.html', 'report.json']
     rep = load(run_dir)
     n = nodes_by_name(rep)
     assert n['n1']['status'] == 'rolled_back' and n['n1']['outcome'] == 'failure'
@@ -221,11 +223,12 @@ def test_canary_failure_stops_rollout_and_report_names_untouched_nodes(make_cb):
     assert install == {'name': 'install', 'duration': 4.0, 'rc': 3, 'attempts': 2, 'offset': install['offset'],
                        'timed': False, 'started': install['started'], 'finished': install['finished']}
     for name in ('n2', 'n3', 'n4', 'n5'):
-        assert n[name]['status'] == 'not_started'
+        assert n[name]['status'] == 'not_run' and n[name]['outcome'] == 'skipped'
     assert rep['stopped'] is True and rep['result'] == 'stopped'
     assert 'batch 1 of 3' in rep['reason']
     assert rep['summary']['failed_nodes'] == ['n1']
-    assert rep['summary']['not_started_nodes'] == ['n2', 'n3', 'n4', 'n5']
+    assert rep['summary']['not_run_nodes'] == ['n2', 'n3', 'n4', 'n5']
+    assert rep['summary']['line'].startswith('fleet STOPPED: 5 nodes, rolled_back 1, not_run 4; failed: n1; not run: ')
     assert rep['batches'][0]['index'] == 1 and rep['batches'][0]['total'] == 3
 
 
@@ -233,7 +236,7 @@ def test_batches_follow_ansible_serial_rules_and_statuses_are_reported(make_cb):
     cb = make_cb()
     hosts = ['n%02d' % i for i in range(1, 21)]
     d = Driver(cb, hosts, [1, '10%', '100%'])
-    expected = fr.serial_batches(hosts, [1, '10%', '100%'])
+    expected = model.serial_batches(hosts, [1, '10%', '100%'])
     assert [len(b) for b in expected] == [1, 2, 17]
     for batch in expected:
         d.batch(batch)
@@ -272,24 +275,6 @@ def test_batches_follow_ansible_serial_rules_and_statuses_are_reported(make_cb):
     assert 'batch 3 of 3 finished: 14 done, 1 failed, 1 unreachable' in text
     assert 'n08: unreachable (batch 3/3)' in text
     assert 'report: %s' % os.path.join(cb.report_dir, 'report.html') in text
-
-
-def test_serial_batches_match_ansible_playbook_executor():
-    from ansible.executor.playbook_executor import PlaybookExecutor
-
-    class P:
-        hosts = 'all'
-        order = None
-
-    for count in (1, 3, 7, 20, 55):
-        for serial in ([1, '10%', '100%'], [2], ['30%'], [], [1, 5, '20%'], [0]):
-            hosts = ['h%d' % i for i in range(count)]
-            pbe = PlaybookExecutor.__new__(PlaybookExecutor)
-            pbe._inventory = Inventory(hosts)
-            play = P()
-            play.serial = serial
-            ansible_batches = [[h.name for h in b] for b in pbe._get_serialized_batches(play)]
-            assert fr.serial_batches(hosts, serial) == ansible_batches, (count, serial)
 
 
 def test_junit_is_valid_and_classifies_nodes(make_cb):
@@ -410,30 +395,9 @@ def test_phase_timestamps_are_used_when_present(make_cb):
     assert ph['install']['duration'] == pytest.approx(20, abs=0.01)
     assert ph['install']['timed'] is True and ph['verify']['timed'] is False
     assert ph['verify']['offset'] - ph['install']['offset'] == pytest.approx(20, abs=0.01)  # laid out after install
-    assert ph['install']['node_started'] == fr._iso(start + 11.5)
-    assert ph['install']['node_finished'] == fr._iso(start + 31.5)
-    assert ph['install']['started'] == fr._iso(start + 11.5 + node['clock_shift'])  # where it is drawn
-
-
-@pytest.mark.parametrize('skew', [0.0, 3600.0, -3600.0])
-def test_layout_uses_node_times_and_corrects_clock_skew(skew):
-    """Phases with gaps between them (a retry wait, the engine's own work) are placed by their real start
-    and finish; a node clock off by an hour is shifted into the controller's window of the task."""
-    t0 = 1_700_000_000.0
-    phases = {'state_check': {'rc': 0, 'started_epoch': t0 + 2 + skew, 'finished_epoch': t0 + 3 + skew},
-              'install': {'rc': 0, 'started_epoch': t0 + 5 + skew, 'finished_epoch': t0 + 9 + skew, 'duration': 4},
-              'verify': {'rc': 0, 'started': fr._iso(t0 + 12 + skew), 'finished': fr._iso(t0 + 13 + skew)}}
-    out, shift = fr.FleetRun._layout_phases(phases, t0 + 1, t0 + 20, None)
-    got = {p['name']: (round(p['start'] - t0, 3), round(p['end'] - t0, 3)) for p in out}
-    if skew == 0:
-        assert shift == 0 and got == {'state_check': (2, 3), 'install': (5, 9), 'verify': (12, 13)}
-    elif skew > 0:  # node ahead: the job ends at the controller's "now"
-        assert shift == -3593 and got['verify'][1] == 20
-        assert got['install'][0] - got['state_check'][0] == 3 and got['verify'][0] - got['install'][1] == 3
-    else:  # node behind: the job starts when the task started
-        assert got['state_check'][0] == 1 and got['install'] == (4, 8) and got['verify'] == (11, 12)
-    for p in out:
-        assert p['timed'] is True and p['node_started'] and p['node_finished']
+    assert ph['install']['node_started'] == model._iso(start + 11.5)
+    assert ph['install']['node_finished'] == model._iso(start + 31.5)
+    assert ph['install']['started'] == model._iso(start + 11.5 + node['clock_shift'])  # where it is drawn
 
 
 def test_html_timeline_draws_phases_at_their_real_times(make_cb):
@@ -446,7 +410,7 @@ def test_html_timeline_draws_phases_at_their_real_times(make_cb):
     res['phases'] = {'state_check': {'rc': 0, 'duration': 1.0}, 'install': {'rc': 0, 'duration': 1.0},
                      'verify': {'rc': 0, 'duration': 1.0}}
     run = cb.run
-    real = fr.FleetRun._layout_phases
+    real = model.FleetRun._layout_phases
 
     def fixed(phases, upgrade_start, now, transfer):  # a 0.2 s job; phases at 0, 60 % and 90 % of it
         t, d = upgrade_start, 0.02
@@ -476,7 +440,7 @@ def test_annotations_excluded_nodes_and_run_reason(make_cb):
     d.batch(['n1', 'n2', 'n3'])
     d.task('Sanity gate', 'ansible.builtin.set_fact', {
         'n1': ('ok', {'ansible_facts': {'fleet_report': {'versions_before': {'honeycomb': '1.0'}}}}),
-        'n2': ('ok', {'ansible_facts': {'fleet_report': {'status': 'excluded', 'reason': 'sanity: disk full'}}}),
+        'n2': ('ok', {'ansible_facts': {'fleet_report': {'status': 'sanity_blocked', 'reason': 'sanity: disk full'}}}),
         'n3': ('ok', {'ansible_facts': {}}),
     })
     d.upgrade({'n1': ('ok', upgrade_result('applied')), 'n3': ('unreachable', {'unreachable': True, 'msg': 'x'})})
@@ -485,7 +449,8 @@ def test_annotations_excluded_nodes_and_run_reason(make_cb):
         'payload': {'name': 'demo', 'version': '2.0.0'}}}})})
     rep = load(d.end())
     n = nodes_by_name(rep)
-    assert n['n2']['status'] == 'excluded' and n['n2']['annotations'] == {'reason': 'sanity: disk full'}
+    assert n['n2']['status'] == 'sanity_blocked' and n['n2']['annotations'] == {'reason': 'sanity: disk full'}
+    assert n['n2']['outcome'] == 'skipped'
     assert n['n1']['annotations'] == {'versions_before': {'honeycomb': '1.0'}}
     assert rep['stopped'] and rep['reason'].startswith('1 of 3 nodes unreachable')
     assert rep['payload'] == {'name': 'demo', 'version': '2.0.0'}
@@ -494,19 +459,20 @@ def test_annotations_excluded_nodes_and_run_reason(make_cb):
     assert 'id="reason"' in page and 'max_unreachable_percentage' in page and 'sanity: disk full' in page
 
 
-def test_set_stats_summary_published(make_cb):
+def test_the_callback_publishes_no_summary_of_its_own(make_cb):
+    """AWX reads the stats before aggregate callbacks run: the playbooks publish honeycomb_rollout; the
+    callback adds no second summary to the custom stats and writes no set_stats.json."""
     cb = make_cb()
     d = Driver(cb, ['n1', 'n2'], [])
     d.batch(['n1', 'n2'])
     d.upgrade({'n1': ('ok', upgrade_result('applied')), 'n2': ('ok', upgrade_result('applied'))})
     run_dir = d.end()
-    summary = d.stats.custom['_run']['honeycomb_fleet_report']
-    assert summary['result'] == 'success' and summary['by_status'] == {'applied': 2}
-    assert summary['report_dir'] == run_dir
-    with open(os.path.join(run_dir, 'set_stats.json')) as f:
-        data = json.load(f)
-    assert data['per_host'] is False and data['data']['honeycomb_fleet_report']['total'] == 2
-    json.dumps(d.stats.custom)  # artifacts must be JSON-able
+    assert d.stats.custom == {}
+    assert not os.path.exists(os.path.join(run_dir, 'set_stats.json'))
+    rep = load(run_dir)
+    assert rep['schema'] == 'waggle.honeycomb.fleet_report/2'
+    assert rep['summary'] == dict(st.fleet_summary({'n1': 'applied', 'n2': 'applied'}), kind='upgrade')
+    assert '[fleet] fleet SUCCESS: 2 nodes, applied 2' in cb._display.lines
 
 
 def test_no_report_for_runs_without_fleet_activity(make_cb, tmp_path):
@@ -569,6 +535,101 @@ def test_nodes_seen_before_the_rollout_but_never_batched_are_not_started(make_cb
     cb.v2_playbook_on_play_start(rollout)
     d.upgrade({'n1': ('failed', upgrade_result('failed', install_rc=1))})
     rep = load(d.end())
-    assert {n['name']: n['status'] for n in rep['nodes']} == {'n1': 'failed', 'n2': 'not_started', 'n3': 'not_started'}
+    assert {n['name']: n['status'] for n in rep['nodes']} == {'n1': 'failed', 'n2': 'not_run', 'n3': 'not_run'}
     assert [b['hosts'] for b in rep['batches']] == [['n1']]  # only the serial play has batches
     assert rep['stopped'] and rep['batches'][0]['total'] == 2
+
+
+# -- issue 13: a node that did not upgrade is never reported as a success ----------------------------
+def test_a_job_lost_twice_fails_the_node_and_the_fleet(make_cb):
+    cb = make_cb()
+    d = Driver(cb, ['n1', 'n2'], [2])
+    d.batch(['n1', 'n2'])
+    d.upgrade({'n1': ('ok', upgrade_result('applied')),
+               'n2': ('ok', {'ansible_job_id': 'j1.2', 'started': 1, 'finished': 0})})
+    d.task('Give up on a job lost twice', 'ansible.builtin.fail', {'n2': ('failed', {'msg': 'lost twice'})})
+    d.task('Record the failure', 'ansible.builtin.set_fact', {'n2': ('ok', {'ansible_facts': {
+        'fleet_report': {'status': 'lost', 'reason': 'the node lost the upgrade job twice'}}})})
+    rep = load(d.end())
+    n = nodes_by_name(rep)
+    assert (n['n2']['status'], n['n2']['outcome']) == ('lost', 'failure')
+    assert rep['result'] == 'failed' and rep['summary']['success'] is False
+    assert rep['summary']['line'] == 'fleet FAILED: 2 nodes, applied 1, lost 1; failed: n2'
+    assert '[fleet] fleet FAILED: 2 nodes, applied 1, lost 1; failed: n2' in cb._display.lines
+
+
+@pytest.mark.parametrize('status', ['post_check_failed', 'interrupted'])
+def test_post_check_failed_and_interrupted_are_failures(make_cb, status):
+    cb = make_cb()
+    d = Driver(cb, ['n1'], [])
+    d.batch(['n1'])
+    if status == 'interrupted':  # the engine's result when the module got SIGTERM mid-job
+        d.upgrade({'n1': ('failed', {'failed': True, 'status': 'interrupted', 'phases': {}, 'msg': 'signal 15'})})
+    else:
+        d.upgrade({'n1': ('ok', upgrade_result('applied'))})
+        d.task('Tell the fleet report', 'ansible.builtin.set_fact',
+               {'n1': ('ok', {'ansible_facts': {'fleet_report': {'status': status}}})})
+    rep = load(d.end())
+    assert (rep['nodes'][0]['status'], rep['nodes'][0]['outcome']) == (status, 'failure')
+    assert rep['result'] == 'failed'
+    suite = ET.parse(os.path.join(cb.report_dir, 'junit.xml')).getroot().find('testsuite')
+    assert suite.get('failures') == '1'
+
+
+def test_a_node_reached_but_never_upgraded_is_not_a_success(make_cb):
+    """upgrade task skipped on n2 (say by a when:): it did not upgrade, so it is not run, and the fleet failed"""
+    cb = make_cb()
+    d = Driver(cb, ['n1', 'n2'], [])
+    d.batch(['n1', 'n2'])
+    d.upgrade({'n1': ('ok', upgrade_result('applied')), 'n2': ('skipped', {'skipped': True})})
+    rep = load(d.end())
+    assert nodes_by_name(rep)['n2']['status'] == 'not_run'
+    assert rep['result'] == 'failed' and rep['summary']['not_run_nodes'] == ['n2']
+
+
+def test_an_unknown_status_is_reported_as_failed_and_named(make_cb):
+    cb = make_cb()
+    d = Driver(cb, ['n1'], [])
+    d.batch(['n1'])
+    d.task('Sanity gate', 'ansible.builtin.set_fact',
+           {'n1': ('ok', {'ansible_facts': {'fleet_report': {'status': 'excluded'}}})})
+    rep = load(d.end())
+    n = rep['nodes'][0]
+    assert (n['status'], n['outcome']) == ('failed', 'failure')
+    assert "unknown status 'excluded'" in n['msg']
+
+
+def test_engine_rollback_results_are_classified_as_a_rollback(make_cb):
+    """rolled_back is the success of an engine rollback (its result says kind rollback), a failure of an
+    upgrade, also of a rollback playbook that applies an older payload (the engine's kind is upgrade)"""
+    for engine_kind, outcome in (('rollback', 'success'), ('upgrade', 'failure')):
+        cb = make_cb()
+        d = Driver(cb, ['n1'], [])
+        d.batch(['n1'])
+        d.task('Describe the run', 'ansible.builtin.set_fact',
+               {'n1': ('ok', {'ansible_facts': {'fleet_report_run': {'kind': 'rollback'}}})})
+        res = upgrade_result('rolled_back')
+        res.update(kind=engine_kind, failed=engine_kind == 'upgrade')
+        d.upgrade({'n1': ('ok', res)})
+        rep = load(d.end())
+        assert rep['kind'] == 'rollback' and rep['summary']['kind'] == engine_kind
+        assert rep['nodes'][0]['outcome'] == outcome
+
+
+def test_a_run_without_batches_does_not_count_batches(make_cb):
+    cb = make_cb()
+    d = Driver(cb, ['n1', 'n2'], [])
+    d.batch(['n1', 'n2'])
+    d.upgrade({'n1': ('ok', upgrade_result('applied')), 'n2': ('ok', upgrade_result('applied'))})
+    with open(os.path.join(d.end(), 'report.html')) as f:
+        page = f.read()
+    assert 'batches' not in page.split('</header>')[0] and '&middot; 2 nodes</p>' in page
+    assert 'id="line">fleet SUCCESS: 2 nodes, applied 2</p>' in page
+    cb = make_cb()
+    d = Driver(cb, ['n1', 'n2', 'n3'], [1, '100%'])
+    d.batch(['n1'])
+    d.upgrade({'n1': ('ok', upgrade_result('applied'))})
+    d.batch(['n2', 'n3'])
+    d.upgrade({'n2': ('ok', upgrade_result('applied')), 'n3': ('ok', upgrade_result('applied'))})
+    with open(os.path.join(d.end(), 'report.html')) as f:
+        assert '3 nodes in 2 batches' in f.read()
