@@ -59,9 +59,9 @@ def test_failing_canary_stops_the_rollout_before_the_next_batch(make_fleet, roll
     assert fleet.jobs("n1") and fleet.marker("n1") is None  # ran, failed, rolled back
     assert fleet.jobs("n2") == [] and fleet.jobs("n3") == []  # never touched
     rep = load_report(run_dir)
-    assert statuses(rep) == {"n1": "rolled_back", "n2": "not_started", "n3": "not_started"}
+    assert statuses(rep) == {"n1": "rolled_back", "n2": "not_run", "n3": "not_run"}
     assert rep["stopped"] and "max_fail_percentage 50: n1" in rep["reason"]
-    assert rep["summary"]["not_started_nodes"] == ["n2", "n3"]
+    assert rep["summary"]["not_run_nodes"] == ["n2", "n3"]
     assert [p["name"] for p in rep["nodes"][0]["phases"]] == ["state_check", "install", "rollback"]
 
 
@@ -71,7 +71,7 @@ def test_failures_over_the_threshold_in_a_batch_stop_it(make_fleet, rollout):
     res, run_dir = rollout(fleet, rollout_batches=[1, 2, "100%"], max_fail_percentage=40)
     assert res.rc != 0
     rep = load_report(run_dir)
-    assert statuses(rep) == {"n1": "applied", "n2": "applied", "n3": "rolled_back", "n4": "not_started"}
+    assert statuses(rep) == {"n1": "applied", "n2": "applied", "n3": "rolled_back", "n4": "not_run"}
     assert "1 of 2 nodes of the batch (50.0%) failed, more than max_fail_percentage 40: n3" in rep["reason"]
     assert fleet.jobs("n4") == []
 
@@ -82,7 +82,7 @@ def test_unreachable_nodes_over_their_threshold_stop_the_rollout_and_are_named(m
     assert res.rc != 0
     assert fleet.jobs("n4") == []
     rep = load_report(run_dir)
-    assert statuses(rep) == {"n1": "applied", "n2": "unreachable", "n3": "unreachable", "n4": "not_started"}
+    assert statuses(rep) == {"n1": "applied", "n2": "unreachable", "n3": "unreachable", "n4": "not_run"}
     assert rep["summary"]["unreachable_nodes"] == ["n2", "n3"]
     assert "2 of 2 nodes of the batch (100.0%) unreachable, more than max_unreachable_percentage 40: n2, n3" \
         in rep["reason"]

@@ -51,7 +51,8 @@ def test_upgrade_playbook_under_ansible_runner(make_fleet, payload, tmp_path):
         assert len(reports) == 1, os.listdir(artifacts)
         report = json.loads(Path(reports[0]).read_text())
         assert {n["name"]: n["status"] for n in report["nodes"]} == {"n1": "applied", "n2": "applied"}
-        for name in ("junit.xml", "report.html", "set_stats.json"):
+        assert report["summary"]["line"] == "fleet SUCCESS: 2 nodes, applied 2"
+        for name in ("junit.xml", "report.html"):
             assert (Path(reports[0]).parent / name).exists()
         # set_stats data reaches the stats event as artifact_data (what AWX passes on in a workflow)
         stats = None
@@ -63,7 +64,9 @@ def test_upgrade_playbook_under_ansible_runner(make_fleet, payload, tmp_path):
         summary = stats["artifact_data"]["honeycomb_rollout"]
         assert summary["result"] == "success" and summary["by_status"] == {"applied": 2}
         assert summary["nodes"] == {"n1": "applied", "n2": "applied"}
-        assert "[fleet] upgrade SUCCESS" in (artifacts / "stdout").read_text()
+        assert "[fleet] fleet SUCCESS: 2 nodes, applied 2" in (artifacts / "stdout").read_text()
+        # one summary for AWX: the playbook's honeycomb_rollout, none from the callback
+        assert "honeycomb_fleet_report" not in stats["artifact_data"]
     finally:
         subprocess.run(["sh", "-c", 'for s in "$0"/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x; done',
                         cp_dir], capture_output=True, timeout=60, check=False)
