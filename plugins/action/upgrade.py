@@ -248,7 +248,14 @@ class ActionModule(ActionBase):
         if module_args.get("state_dir"):
             info_args["state_dir"] = module_args["state_dir"]
 
+        before = {}
+
         def start(time_limit):
+            if "installed" not in before:  # the versions before the job (and the first contact with the node)
+                info = self._execute_module(module_name=INFO_MODULE, module_args=dict(info_args, limit=0,
+                                                                                       async_jid=None),
+                                            task_vars=task_vars)
+                before["installed"] = info.get("installed") or {} if not info.get("failed") else {}
             return self._start_detached(dict(module_args), task_vars, src, time_limit=time_limit)
 
         def poll(jid):
@@ -277,7 +284,13 @@ class ActionModule(ActionBase):
                 max_resumes=args["max_resumes"], log=lambda msg: display.vv("%s: upgrade job: %s" % (host, msg)))
         except ValueError as exc:
             return {"failed": True, "changed": False, "msg": to_text(exc)}
-        return waiter.run()
+        result = waiter.run()
+        installed = before.get("installed")
+        if installed is not None:
+            result["versions_before"] = dict((k, (v or {}).get("version")) for k, v in installed.items())
+            if result.get("peripheral") and result.get("previous_version") is None:
+                result["previous_version"] = result["versions_before"].get(result["peripheral"])
+        return result
 
     def _collect(self, job):
         """The result the node's async_wrapper wrote for the finished job (then its status file is removed)."""

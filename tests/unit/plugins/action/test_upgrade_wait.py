@@ -23,7 +23,7 @@ from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import
 
 from hctest.upgrade import make_payload
 
-APPLIED = {"changed": True, "status": "applied", "job_id": "J1", "installed_version": "1.0",
+APPLIED = {"changed": True, "status": "applied", "job_id": "J1", "installed_version": "1.0", "peripheral": "demo",
            "phases": {"install": {"rc": 0, "started": "2026-01-01T00:00:00.000+00:00"}},
            "invocation": {"module_args": {}}, "ansible_job_id": "j1.1", "finished": 1, "_ansible_no_log": False}
 
@@ -74,6 +74,9 @@ class FakeNode:
                     "changed": True}
         assert module_name == "waggle.honeycomb.upgrade_info"
         jid = module_args["async_jid"]
+        if jid is None:  # the look at the versions before the job
+            self.before_calls = getattr(self, "before_calls", 0) + 1
+            return {"changed": False, "installed": {"demo": {"version": "0.9"}, "other": {"version": "3"}}}
         what = self.polls.pop(0) if self.polls else "finished"
         if what == "down-for-good":
             self.down_for_good = True
@@ -154,6 +157,7 @@ def test_a_job_that_finishes_is_polled_collected_and_its_status_file_removed(clo
     r = run_action(node, wait_args(payload))
     assert r["status"] == "applied" and not r.get("failed") and not r.get("unreachable")
     assert r["job_id"] == "J1" and r["phases"]["install"]["rc"] == 0 and r["changed"] is True
+    assert r["previous_version"] == "0.9"
     for key in ("ansible_job_id", "finished", "invocation", "_ansible_no_log"):
         assert key not in r
     # one detached start whose time limit is wait_timeout, without the wait options
@@ -161,7 +165,9 @@ def test_a_job_that_finishes_is_polled_collected_and_its_status_file_removed(clo
     assert limit == 3600
     assert not set(started) & {"wait", "wait_timeout", "poll_interval", "reconnect_timeout"}
     assert started["max_resumes"] == 1  # the engine's own bound travels on
-    polls = node.modules("waggle.honeycomb.upgrade_info")
+    # the versions before the job were read once, before it started
+    assert r["versions_before"] == {"demo": "0.9", "other": "3"} and node.before_calls == 1
+    polls = [p for p in node.modules("waggle.honeycomb.upgrade_info") if p[1]["async_jid"]]
     assert [p[1]["async_jid"] for p in polls] == ["j1.1"] * 4 and polls[0][1]["limit"] == 0
     assert polls[0][1]["async_dir"] == "~/.ansible_async"
     assert node.removed == ["/root/.ansible_async/j1.1"]
@@ -224,6 +230,7 @@ def test_a_lost_job_is_resumed_in_the_same_task(clock, payload):
     assert w["losses"] == 1 and w["resumes"] == 1 and w["jobs"] == ["j1.1", "j2.2"]
     assert [e["event"] for e in w["events"]] == ["started", "lost", "resumed", "finished"]
     assert [p[1]["async_jid"] for p in node.modules("waggle.honeycomb.upgrade_info")][-1] == "j2.2"
+    assert node.before_calls == 1  # not again for the resume
     assert node.removed == ["/root/.ansible_async/j2.2"]
 
 
