@@ -130,6 +130,17 @@ def inspect_once(src, legacy_state_check, cache_dir=None):
         os.close(fd)  # releases the lock
 
 
+def _json_object_text(text):
+    """The JSON object in ``text`` without lines around it (a login banner or a message of the node's
+    shell, such as "lastlog_openseek: ...", may come before it on the same channel)."""
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.lstrip().startswith("{")), None)
+    last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].rstrip().endswith("}")), None)
+    if first is None or last is None or last < first:
+        return text
+    return "\n".join(lines[first:last + 1])
+
+
 class ActionModule(ActionBase):
 
     # The remote tmp dir is made only when it is needed (see the module docstring).
@@ -302,7 +313,7 @@ class ActionModule(ActionBase):
             raise AnsibleError("could not read the upgrade job's result %s on the node (rc %s): %s"
                                % (path, res["rc"], to_text(res.get("stderr")).strip()))
         try:
-            data = json.loads(to_text(res["stdout"]))
+            data = json.loads(_json_object_text(to_text(res["stdout"])))
         except ValueError as exc:
             raise AnsibleError("the upgrade job's result %s on the node is not JSON (%s): %s"
                                % (path, exc, to_text(res["stdout"])[:300]))
