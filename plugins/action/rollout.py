@@ -92,10 +92,10 @@ class ActionModule(ActionBase):
                              max_unreachable_percentage=conf["max_unreachable_percentage"])
         result.update(changed=False, gate=gate, stop=gate["over_unreachable"], msg="")
         if gate["over_unreachable"]:
+            values = (len(unreachable), len(targets), gate["unreachable_pct"], _pct(conf["max_unreachable_percentage"]),
+                      ", ".join(unreachable))
             reason = ("rollout not started: %d of %d nodes (%s%%) unreachable at the sanity pre-check, more than "
-                      "max_unreachable_percentage %s: %s" % (len(unreachable), len(targets), gate["unreachable_pct"],
-                                                            _pct(conf["max_unreachable_percentage"]),
-                                                            ", ".join(unreachable)))
+                      "max_unreachable_percentage %s: %s" % values)
             result.update(msg=reason, ansible_facts={"fleet_report_run": {"stopped": True, "reason": reason}})
         return result
 

@@ -263,9 +263,8 @@ class ActionModule(ActionBase):
 
         def start(time_limit):
             if "installed" not in before:  # the versions before the job (and the first contact with the node)
-                info = self._execute_module(module_name=INFO_MODULE, module_args=dict(info_args, limit=0,
-                                                                                       async_jid=None),
-                                            task_vars=task_vars)
+                info = self._execute_module(module_name=INFO_MODULE, task_vars=task_vars,
+                                            module_args=dict(info_args, limit=0, async_jid=None))
                 before["installed"] = info.get("installed") or {} if not info.get("failed") else {}
             return self._start_detached(dict(module_args), task_vars, src, time_limit=time_limit)
 

@@ -9,7 +9,6 @@ import json
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 from hctest.fleet import REPO, SANITY_SETTINGS, fleet_fixture, recap
