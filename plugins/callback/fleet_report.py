@@ -75,8 +75,9 @@ from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as st
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report.html import fmt_seconds
-from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report.model import (FleetRun, is_upgrade_result,
-                                                                                            write_report)
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report.model import FleetRun
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report.model import is_upgrade_result
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report.model import write_report
 
 PROGRESS_COLORS = {st.SUCCESS: 'green', st.PENDING: 'yellow', st.SKIPPED: None, st.UNREACHABLE: 'magenta',
                    st.FAILURE: 'red'}

@@ -62,7 +62,8 @@ _MODEL = (
     (RETRY_LATER, "engine", PENDING, PENDING,
      "the payload's state check asked to retry later; nothing ran"),
     (FAILED, "engine", FAILURE, FAILURE,
-     "the job (or the task before it) failed; nothing was left half-installed"),
+     "the job failed before it changed anything (a failed install or verify is rolled_back), or a task of "
+     "the rollout failed on the node"),
     (ROLLED_BACK, "engine", FAILURE, SUCCESS,
      "upgrade: install or verify failed and the change was rolled back; rollback: the job was undone"),
     (ROLLBACK_FAILED, "engine", FAILURE, FAILURE,
@@ -72,7 +73,7 @@ _MODEL = (
     (RUNNING, "engine", PENDING, PENDING,
      "the job is still running (upgrade_info)"),
     (INTERRUPTED, "engine", FAILURE, FAILURE,
-     "the job stopped part-way (signal, full state dir, lost connection); the next run resumes it"),
+     "the job stopped part-way (signal, full state dir, power cut) and was not resumed; the next run resumes it"),
     (POST_CHECK_FAILED, "rollout", FAILURE, FAILURE,
      "the job succeeded but the sanity post-check failed on the node"),
     (UNREACHABLE, "rollout", UNREACHABLE, UNREACHABLE,
@@ -284,9 +285,11 @@ def summary_line(summary):
     """The one human line of a :func:`fleet_summary` result."""
     counts = ", ".join("%s %d" % (s, summary["by_status"][s])
                        for s in sorted(summary["by_status"], key=lambda s: (STATUSES.index(s), s)))
-    line = "fleet%s %s: %d node%s%s" % ("" if summary["kind"] == UPGRADE else " " + summary["kind"],
-                                       summary["result"].upper(), summary["total"],
-                                       "" if summary["total"] == 1 else "s", (", " + counts) if counts else "")
+    kind = "" if summary["kind"] == UPGRADE else " " + summary["kind"]
+    plural = "" if summary["total"] == 1 else "s"
+    line = "fleet%s %s: %d node%s" % (kind, summary["result"].upper(), summary["total"], plural)
+    if counts:
+        line += ", " + counts
     for key, label in (("failed_nodes", "failed"), ("unreachable_nodes", "unreachable"),
                        ("not_run_nodes", "not run")):
         if summary[key]:

@@ -229,7 +229,8 @@ def _node_table(report):
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2328;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
-.meta{color:#57606a;margin:0 0 4px}.line{font-weight:600;margin:0 0 12px}.badge{font-size:13px;padding:3px 10px;border-radius:12px;color:#fff;vertical-align:middle}
+.meta{color:#57606a;margin:0 0 4px}.line{font-weight:600;margin:0 0 12px}
+.badge{font-size:13px;padding:3px 10px;border-radius:12px;color:#fff;vertical-align:middle}
 .badge.ok{background:#2e9d4a}.badge.bad{background:#d64541}.badge.warn{background:#e0a526}
 .alert{background:#fdecea;border-left:4px solid #d64541;padding:8px 12px;margin:8px 0}
 .cards{display:flex;gap:10px;flex-wrap:wrap;margin:12px 0}

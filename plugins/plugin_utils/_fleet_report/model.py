@@ -503,5 +503,3 @@ def write_report(run, base_dir, now=None):
     except OSError:
         pass
     return run_dir, report
-
-

@@ -197,3 +197,15 @@ def test_markdown_table_lists_every_status():
     table = st.markdown_table().splitlines()
     assert len(table) == 2 + len(st.STATUSES)
     assert "| `lost` | rollout | failure | failure |" in st.markdown_table()
+
+
+def test_the_docs_table_is_the_models():
+    """docs/rollout.md 'Statuses and outcomes' shows status.markdown_table() (regenerate it from there)."""
+    import os
+    path = os.path.join(os.path.dirname(__file__), *[os.pardir] * 5, 'docs', 'rollout.md')
+    with open(path) as f:
+        text = f.read()
+    start = text.index('<!-- status table:')
+    start = text.index('\n', start) + 1
+    end = text.index('<!-- end of status table -->')
+    assert text[start:end].rstrip('\n') == st.markdown_table(), 'docs/rollout.md: status table differs from status.py'
