@@ -99,7 +99,7 @@ def run_step(step, hostvars, inventory_hostname="n1", batch=None, **args):
 
 def fleet(**nodes):
     hv = dict(nodes)
-    conf = dict(CONF, targets=[n for n in nodes])
+    conf = dict(CONF, targets=list(nodes))
     hv["localhost"] = {"ansible_facts": {"honeycomb_rollout_settings": conf}}
     return hv
 
