@@ -13,6 +13,12 @@
    the payload is sent and the module run once more. When the node itself must expand ``state_dir``
    (not a plain absolute path) the look-up is a module run instead, as with ``async``, where the look-up
    is a quick synchronous module run and only the real run is wrapped.
+4. With ``wait: true`` (not with the task keyword ``async``), the run is started the same way, detached
+   under ``async_wrapper``, and waited for here, on the controller (``plugins/plugin_utils/_honeycomb/upgrade_wait.py``):
+   polled with ``upgrade_info`` (``async_jid``), through dropped connections (reset, reconnect with backoff
+   until ``reconnect_timeout``; then the result is unreachable), a job the node lost with its power
+   started again (resumed by the engine) at most ``max_resumes`` times (then status ``lost``), and its
+   result collected from the node. One task, one final status.
 
 Round trips (docs/benchmarks.md): no remote tmp dir is made up front (``TRANSFERS_FILES`` is off), so
 with pipelining a re-run is two ssh execs (look-up, module) and a first run three (look-up, transfer,
@@ -34,7 +40,7 @@ import secrets
 import shlex
 
 from ansible import constants as C
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleError, AnsibleConnectionFailure
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -43,8 +49,14 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import upgrade_wait
 
 MODULE = "waggle.honeycomb.upgrade"
+INFO_MODULE = "waggle.honeycomb.upgrade_info"
+RESULT_DROP_KEYS = ("ansible_job_id", "started", "finished", "results_file", "invocation", "warnings", "deprecations")
+"""Keys of the node's async result file that are not part of the task result (the async bookkeeping;
+the module's warnings are shown by the wait instead)."""
 RAW_UPLOAD_LIMIT = 16 * 1024 * 1024
 """Largest payload sent as the stdin of one command (read into the worker's memory); larger ones are
 streamed by the connection's file transfer into the remote tmp dir."""
@@ -119,6 +131,17 @@ def inspect_once(src, legacy_state_check, cache_dir=None):
         os.close(fd)  # releases the lock
 
 
+def _json_object_text(text):
+    """The JSON object in ``text`` without lines around it (a login banner or a message of the node's
+    shell, such as "lastlog_openseek: ...", may come before it on the same channel)."""
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.lstrip().startswith("{")), None)
+    last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].rstrip().endswith("}")), None)
+    if first is None or last is None or last < first:
+        return text
+    return "\n".join(lines[first:last + 1])
+
+
 class ActionModule(ActionBase):
 
     # The remote tmp dir is made only when it is needed (see the module docstring).
@@ -132,11 +155,21 @@ class ActionModule(ActionBase):
         del tmp
 
         spec = dict((k, v) for k, v in engine.argument_spec().items() if not k.startswith("_"))
+        spec.update(wait_options.WAIT_OPTIONS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **engine.ARGUMENT_CONSTRAINTS)
+        if args["wait"] and self._task.async_val:
+            result.update(failed=True, changed=False, msg="wait: true waits for the job on the controller; do not also "
+                          "set the task keywords async/poll (remove them, or set wait: false)")
+            return result
+        wait = args["wait"] and not self._task.check_mode  # a check-mode run is short: run it directly
+        task_args = wait_options.without_wait_options(self._task.args)
 
         if args["state"] == "rolled_back" and not args.get("src"):
             # Rollback of a job with the payload in the node's store: one module run, nothing to send.
-            module_args = dict((k, v) for k, v in self._task.args.items() if not k.startswith("_"))
+            module_args = dict((k, v) for k, v in task_args.items() if not k.startswith("_"))
+            if wait:
+                result.update(self._wait(args, module_args, task_vars, src=None))
+                return result
             result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars,
                                                wrap_async=bool(self._task.async_val)))
             return result
@@ -162,24 +195,14 @@ class ActionModule(ActionBase):
                           payload_bytes_sent=0, payload_error={"member": exc.member, "reason": exc.reason})
             return result
 
-        module_args = dict((k, v) for k, v in self._task.args.items() if not k.startswith("_"))
+        module_args = dict((k, v) for k, v in task_args.items() if not k.startswith("_"))
         module_args["src"] = src
         module_args["_honeycomb"] = {"payload_sha256": payload.archive_sha256}
 
-        wrap_async = bool(self._task.async_val)
-        if wrap_async:
-            lookup_args = dict(module_args, _honeycomb=dict(module_args["_honeycomb"], lookup_only=True))
-            look = self._execute_module(module_name=MODULE, module_args=lookup_args, task_vars=task_vars,
-                                        wrap_async=False)
-            if look.get("failed"):
-                result.update(look)
-                return result
-            if look.get("payload_missing"):
-                self._upload(src, module_args, raw=False)
-            if look.get("notes"):
-                display.warning("; ".join(look["notes"]))
-            res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars,
-                                       wrap_async=True)
+        if wait:
+            res = self._wait(args, module_args, task_vars, src=src)
+        elif self._task.async_val:
+            res = self._start_detached(module_args, task_vars, src)
         else:
             res = None
             store = self._store_path(module_args)
@@ -205,6 +228,105 @@ class ActionModule(ActionBase):
         if principal:
             result["signed_by"] = principal
         return result
+
+    def _start_detached(self, module_args, task_vars, src, time_limit=None):
+        """Start the module under async_wrapper (the task's ``async``, or ``time_limit`` seconds): a quick
+        synchronous store look-up first, the payload sent when the node's store lacks it (``src`` given),
+        then the detached run. Returns the start result (``ansible_job_id``) or the look-up's failure."""
+        if src is not None:
+            lookup_args = dict(module_args, _honeycomb=dict(module_args["_honeycomb"], lookup_only=True))
+            look = self._execute_module(module_name=MODULE, module_args=lookup_args, task_vars=task_vars,
+                                        wrap_async=False)
+            if look.get("failed"):
+                return look
+            if look.get("payload_missing"):
+                self._upload(src, module_args, raw=False)
+            if look.get("notes"):
+                display.warning("; ".join(look["notes"]))
+        saved = self._task.async_val
+        if time_limit is not None:
+            self._task.async_val = time_limit  # async_wrapper's time limit is read from the task
+        try:
+            return self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars,
+                                        wrap_async=True)
+        finally:
+            self._task.async_val = saved
+
+    def _wait(self, args, module_args, task_vars, src):
+        """``wait: true``: start the job detached and wait for its end here (plugins/plugin_utils/_honeycomb/upgrade_wait.py)."""
+        host = task_vars.get("inventory_hostname", "?")
+        async_dir = self.get_shell_option("async_dir", default="~/.ansible_async")
+        info_args = {"async_jid": None, "async_dir": async_dir, "limit": 0}
+        if module_args.get("state_dir"):
+            info_args["state_dir"] = module_args["state_dir"]
+
+        before = {}
+
+        def start(time_limit):
+            if "installed" not in before:  # the versions before the job (and the first contact with the node)
+                info = self._execute_module(module_name=INFO_MODULE, task_vars=task_vars,
+                                            module_args=dict(info_args, limit=0, async_jid=None))
+                before["installed"] = info.get("installed") or {} if not info.get("failed") else {}
+            return self._start_detached(dict(module_args), task_vars, src, time_limit=time_limit)
+
+        def poll(jid):
+            made_tmp = self._connection._shell.tmpdir is None
+            try:
+                return self._execute_module(module_name=INFO_MODULE, module_args=dict(info_args, async_jid=jid),
+                                            task_vars=task_vars)
+            finally:
+                if made_tmp and self._connection._shell.tmpdir is not None:  # not pipelined: leave nothing behind
+                    self._remove_tmp_path(self._connection._shell.tmpdir)
+                    self._connection._shell.tmpdir = None
+
+        def collect(job):
+            return self._collect(job)
+
+        def reset():
+            self._connection.reset()
+
+        def probe():
+            self._low_level_execute_command("true", sudoable=False)
+
+        try:
+            waiter = upgrade_wait.JobWaiter(
+                start, poll, collect, reset, probe, wait_timeout=args["wait_timeout"],
+                poll_interval=args["poll_interval"], reconnect_timeout=args["reconnect_timeout"],
+                max_resumes=args["max_resumes"], log=lambda msg: display.vv("%s: upgrade job: %s" % (host, msg)))
+        except ValueError as exc:
+            return {"failed": True, "changed": False, "msg": to_text(exc)}
+        result = waiter.run()
+        installed = before.get("installed")
+        if installed is not None:
+            result["versions_before"] = dict((k, (v or {}).get("version")) for k, v in installed.items())
+            if result.get("peripheral") and result.get("previous_version") is None:
+                result["previous_version"] = result["versions_before"].get(result["peripheral"])
+        return result
+
+    def _collect(self, job):
+        """The result the node's async_wrapper wrote for the finished job (then its status file is removed)."""
+        path = job.get("results_file")
+        if not path:
+            raise AnsibleError("upgrade_info named no results file for the finished job %s" % job.get("jid"))
+        res = self._low_level_execute_command("cat %s" % shlex.quote(path))
+        if res["rc"] != 0:
+            raise AnsibleError("could not read the upgrade job's result %s on the node (rc %s): %s"
+                               % (path, res["rc"], to_text(res.get("stderr")).strip()))
+        try:
+            data = json.loads(_json_object_text(to_text(res["stdout"])))
+        except ValueError as exc:
+            raise AnsibleError("the upgrade job's result %s on the node is not JSON (%s): %s"
+                               % (path, exc, to_text(res["stdout"])[:300]))
+        if not isinstance(data, dict):
+            raise AnsibleError("the upgrade job's result %s on the node is not a JSON object" % path)
+        try:
+            self._low_level_execute_command("rm -f %s" % shlex.quote(path))
+        except AnsibleConnectionFailure as exc:  # the result is in hand; a leftover status file is harmless
+            display.vvv("could not remove %s: %s" % (path, to_text(exc)))
+        for warning in data.get("warnings") or []:
+            if isinstance(warning, str):
+                display.warning(warning)
+        return dict((k, v) for k, v in data.items() if k not in RESULT_DROP_KEYS and not k.startswith("_ansible"))
 
     def _upload(self, src, module_args, raw):
         """Send the payload for the module's next run; returns the node path when it was written

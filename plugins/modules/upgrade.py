@@ -51,6 +51,8 @@ attributes:
     support: full
     details:
       - Only the real run is wrapped in C(async); the store look-up and the transfer happen before it.
+      - O(wait=true) is the controller-side alternative (do not combine the two) - it also resumes a job the
+        node lost with its power and reports a node that stays unreachable as unreachable.
 options:
   src:
     description:
@@ -126,8 +128,42 @@ options:
     description:
       - How many times an interrupted job may be resumed. One more interruption turns it C(inconsistent),
         which blocks further upgrades of its peripheral until cleared with O(clear_inconsistent).
+      - With O(wait=true) also how many times the task itself starts a job again that the node lost (power cut
+        or reboot while it ran); the loss after that ends the task with RV(status=lost), a failure.
     type: int
     default: 3
+  wait:
+    description:
+      - Start the job detached on the node (under Ansible's C(async_wrapper), so a dropped connection does not
+        kill it) and wait for it on the controller, in this one task - poll it every O(poll_interval) seconds,
+        ride out a dropped connection (reset and reconnect with backoff for up to O(reconnect_timeout) seconds),
+        start a job the node lost with its power again (the engine resumes it by the resume rules) up to
+        O(max_resumes) times, and return its final result with RV(wait).
+      - A node that stays unreachable for O(reconnect_timeout) makes the task result unreachable (never a success);
+        a job lost more than O(max_resumes) times fails it with RV(status=lost).
+      - V(false) (the default) runs the job in the connection, as before; the rollout playbooks set V(true).
+      - Not together with the task keywords C(async)/C(poll). In check mode the run is direct (it only runs the
+        state check).
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - With O(wait=true), seconds the job may run on the node, resumes included (the job's C(async) time limit;
+        a job that reaches it is killed and the task fails; the next run resumes it).
+    type: int
+    default: 7200
+  poll_interval:
+    description:
+      - With O(wait=true), the longest pause between two looks at the job, seconds (the first looks come sooner,
+        after 1, 2, 4 ... seconds).
+    type: int
+    default: 15
+  reconnect_timeout:
+    description:
+      - With O(wait=true), seconds to keep trying to reach a node whose connection dropped (a reverse tunnel that
+        went down, a node that rebooted) before the task result is unreachable.
+    type: int
+    default: 300
   keep_jobs:
     description: Number of finished jobs kept in the history on the node.
     type: int
@@ -195,6 +231,15 @@ EXAMPLES = r"""
   poll: 15
   register: upgrade
 
+- name: Long install over a fragile tunnel, waited for on the controller (resumes a job lost with the power)
+  waggle.honeycomb.upgrade:
+    src: payloads/camera-firmware-2.0.tar.gz
+    wait: true
+    poll_interval: 15
+    reconnect_timeout: 600
+    max_resumes: 1
+  register: upgrade
+
 - name: Undo the newest succeeded upgrade of the camera firmware (restore its snapshot, run its rollback script)
   waggle.honeycomb.upgrade:
     state: rolled_back
@@ -219,6 +264,8 @@ status:
     - Final status of the job. One of V(applied), V(already_applied), V(retry_later), V(failed), V(rolled_back),
       V(rollback_failed), V(inconsistent); V(interrupted) when the module itself got SIGTERM; in check mode
       V(needed), V(already_applied), V(retry_later) or V(failed).
+    - With O(wait=true) also V(lost) (the node lost the job more than O(max_resumes) times; the task fails) and
+      V(unreachable) (the node stayed unreachable for O(reconnect_timeout); the task result is unreachable).
     - With O(state=rolled_back) - V(rolled_back) (the task is ok; unchanged when it had been rolled back already),
       V(rollback_failed), V(failed) (nothing changed), V(inconsistent); in check mode V(needed) or V(rolled_back).
   returned: when the payload was in the node's store
@@ -304,6 +351,20 @@ waited_for_job:
   description: Id of the identical job this run waited for and whose result it reports.
   returned: when the same upgrade was already running
   type: str
+wait:
+  description:
+    - With O(wait=true), what the wait saw - C(started) and C(finished) (UTC ISO 8601), C(duration) (seconds),
+      C(jobs) (the async job ids started, the first and each resume), C(polls), C(losses) (jobs the node lost),
+      C(resumes), C(reconnects), C(unreachable_seconds) (time spent reconnecting) and C(events) (each with
+      C(event) - C(started), C(unreachable), C(reconnected), C(lost), C(resumed), C(finished), C(gave_up),
+      C(timed_out) - and C(at)). The job's own phases and their times are in RV(phases).
+  returned: with O(wait=true)
+  type: dict
+interrupted:
+  description: With RV(status=lost), the node's interrupted jobs (see M(waggle.honeycomb.upgrade_info)).
+  returned: with RV(status=lost)
+  type: list
+  elements: dict
 resolved_jobs:
   description: Interrupted jobs of other payloads that this run resolved first (job_id, status, msg, journal).
   returned: when there were any
@@ -315,13 +376,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
 
 
 def main():
-    module = AnsibleModule(argument_spec=engine.argument_spec(), supports_check_mode=True, **engine.ARGUMENT_CONSTRAINTS)
+    spec = dict(engine.argument_spec(), **wait_options.WAIT_OPTIONS)  # the wait options are the action plugin's
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **engine.ARGUMENT_CONSTRAINTS)
     runner.install_signal_handlers()
     try:
-        params = engine.engine_params(module.params)
+        params = engine.engine_params(wait_options.without_wait_options(module.params))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     result = engine.Engine(params, check_mode=module.check_mode).run()

@@ -7,6 +7,7 @@ from hctest.playbook import REPO, run_playbook
 from hctest.rollout import REPORT_CALLBACKS, build_payload
 
 pytestmark = pytest.mark.slow
+UPGRADE_TASK = "Upgrade the node (detached job, waited for through dropped tunnels and power cuts)"
 
 
 def test_rollback_selected_nodes_then_status_table(make_fleet, rollout, payload, tmp_path):
@@ -74,7 +75,7 @@ def test_rollback_without_older_payload(make_fleet, rollout, payload, tmp_path):
     env = {"ANSIBLE_CALLBACKS_ENABLED": REPORT_CALLBACKS, "HONEYCOMB_FLEET_REPORT_DIR": str(reports)}
     res = run_playbook(REPO / "playbooks" / "rollback.yml", fleet.hosts, extra_vars=ev, env=env)
     assert res.rc == 0, res.output
-    r = res.result("Collect the upgrade job's result", "n1")
+    r = res.result(UPGRADE_TASK, "n1")
     assert r["status"] == "rolled_back" and r["kind"] == "rollback" and r["changed"], r
     assert fleet.marker("n1") == "1.0.0" and fleet.marker("n2") == "2.0.0"
     installed = {n: json.loads((fleet.state_dir(n) / "installed.json").read_text())["rollout-test"]["version"]
@@ -92,7 +93,7 @@ def test_rollback_without_older_payload(make_fleet, rollout, payload, tmp_path):
     res = run_playbook(REPO / "playbooks" / "rollback.yml", fleet.hosts,
                        extra_vars=dict(ev, rollback_version="", rollback_src=""), env=env)
     assert res.rc == 0, res.output
-    r = res.result("Collect the upgrade job's result", "n1")
+    r = res.result(UPGRADE_TASK, "n1")
     assert r["status"] == "rolled_back" and not r["changed"] and "already rolled back" in r["msg"], r
     assert fleet.marker("n1") == "1.0.0"
 

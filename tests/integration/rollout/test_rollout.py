@@ -42,8 +42,9 @@ def test_canary_then_batches_all_applied_and_reports_written(make_fleet, rollout
     suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")
     assert suite.get("tests") == "3" and suite.get("failures") == "0" and suite.get("errors") == "0"
     # the playbook's own summary (set_stats for AWX) agrees
-    summary = res.result("Build the fleet summary", "localhost")["ansible_facts"]["honeycomb_rollout_summary"]
+    summary = res.result("Publish the fleet summary", "localhost")["summary"]
     assert summary["by_status"] == {"applied": 3} and summary["result"] == "success"
+    assert "fleet SUCCESS: 3 nodes, applied 3" in res.stdout
     assert "[fleet] Roll out the payload, canary first: batch 2 of 3, 1 node(s): n2" in res.stdout
     assert "fleet: 3/3 done, 0 failed, 0 unreachable" in res.stdout
     screenshot_is_not_blank(run_dir / "report.html", run_dir / "report.png")
@@ -110,7 +111,7 @@ def test_bad_settings_are_refused_with_a_clear_message(make_fleet, rollout):
     fleet = make_fleet(1)
     res, run_dir = rollout(fleet, max_unreachable_percentage="lots")
     assert res.rc != 0
-    assert "max_fail_percentage and max_unreachable_percentage must be numbers from 0 to 100" in res.stdout
+    assert "Bad rollout settings: max_unreachable_percentage must be a number from 0 to 100" in res.stdout
     res, run_dir = rollout(fleet, payload="/nonexistent/payload.tar.gz")
     assert res.rc != 0
     assert "payload /nonexistent/payload.tar.gz does not exist on the controller" in res.stdout

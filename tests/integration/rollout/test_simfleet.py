@@ -1,12 +1,18 @@
 """playbooks/upgrade.yml through the reverse tunnels of a simulated fleet (tools/hctools/simfleet):
-the sanity gate leaves a broken node out, and an install survives its tunnel dropping mid-way."""
+the sanity gate leaves a broken node out; the upgrade task's wait (waggle.honeycomb.upgrade wait=true)
+rides out a dropped tunnel and resumes an install cut by a power cut; and a node that does not upgrade -
+its job lost more often than max_resumes, its post-check failed, its tunnel gone for good - is a failure
+(or unreachable) everywhere: ansible-playbook's exit code and recap, the AWX summary, the JSON, JUnit
+and HTML reports, while the other nodes apply."""
 
 import json
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
-from hctest.fleet import REPO, SANITY_SETTINGS, fleet_fixture
+from hctest.fleet import REPO, SANITY_SETTINGS, fleet_fixture, recap
+from hctest.playbook import CALLBACKS
 from hctest.rollout import build_payload
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
@@ -14,10 +20,14 @@ pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 fleet = fleet_fixture(3, devices="switch,camera")
 
 
-def rollout_env(fleet, reports):
+def rollout_env(fleet, reports, results=None):
     env = fleet.ansible_env()
     env["ANSIBLE_CALLBACKS_ENABLED"] = "waggle.honeycomb.fleet_report"
     env["HONEYCOMB_FLEET_REPORT_DIR"] = str(reports)
+    if results is not None:  # every task result as a JSON line (hctest_results)
+        env["ANSIBLE_CALLBACK_PLUGINS"] = str(CALLBACKS)
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "hctest_results,waggle.honeycomb.fleet_report"
+        env["HCTEST_RESULTS_FILE"] = str(results)
     return env
 
 
@@ -44,79 +54,240 @@ def test_sanity_gate_leaves_a_fatal_node_out(fleet, payload, tmp_path):
     assert fleet.ssh(w3, "test -e /var/lib/honeycomb/marker", check=False).returncode != 0
 
 
-def upgrade_with_a_fault_mid_install(fleet, vsn, version, tmp_path, fault):
-    """Run upgrade.yml on node `vsn` with a 25 s install of `version`, call fault() once the install
-    has started, and return (playbook rc, its output, the node's entry in the fleet report)."""
-    new_payload = build_payload(tmp_path / "p" / ("rollout-test-%s.tar.gz" % version), version=version)
-    fleet.ssh(vsn, "mkdir -p /var/lib/honeycomb && echo 25 > /var/lib/honeycomb/slow-install"
-                   " && rm -f /var/lib/honeycomb/install-started")
-    reports = tmp_path / "reports"
-    extra = {"payload": new_payload, "rollout_hosts": vsn, "rollout_batches": [1], "rollout_sanity_gate": False,
-             "rollout_post_check": False, "rollout_poll_interval": 2, "rollout_reconnect_timeout": 120}
+UPGRADE_TASK = "Upgrade the node (detached job, waited for through dropped tunnels and power cuts)"
+
+
+class Run:
+    """One upgrade.yml run: rc, output, recap, every task result, the fleet report."""
+
+    def __init__(self, rc, log, results, reports):
+        self.rc, self.log, self.recap = rc, log, recap(log)
+        self.records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] \
+            if results.exists() else []
+        self.run_dir = (reports / "latest").resolve()
+        self.report = json.loads((self.run_dir / "report.json").read_text())
+        self.nodes = {n["name"]: n for n in self.report["nodes"]}
+
+    def result(self, task, host):
+        found = [r["result"] for r in self.records if r["task"] == task and r["host"] == host]
+        assert found, "no result of %r on %s:\n%s" % (task, host, self.log[-6000:])
+        return found[-1]
+
+    @property
+    def summary(self):
+        """The playbook's fleet summary (custom stat honeycomb_rollout for AWX)."""
+        return self.result("Publish the fleet summary", "localhost")["summary"]
+
+    def state(self, task, host):
+        """ok / failed / unreachable ... of the task on the host, as the callbacks saw it."""
+        found = [r["status"] for r in self.records if r["task"] == task and r["host"] == host]
+        assert found, "no result of %r on %s" % (task, host)
+        return found[-1]
+
+    def junit(self):
+        """{test case: its verdict elements (failure, error, skipped; none for a pass)}."""
+        suite = ET.parse(self.run_dir / "junit.xml").getroot().find("testsuite")
+        return {case.get("name"): [c.tag for c in case if c.tag in ("failure", "error", "skipped")]
+                for case in suite.iter("testcase")}
+
+    def html(self):
+        return (self.run_dir / "report.html").read_text()
+
+
+def wait_for(fleet, vsn, path, proc, log_path, what, timeout=180):
+    deadline = time.time() + timeout
+    while fleet.ssh(vsn, "test -e %s" % path, check=False).returncode != 0:
+        assert proc.poll() is None, log_path.read_text()[-6000:]
+        assert time.time() < deadline, "%s did not happen" % what
+        time.sleep(1)
+
+
+def run_upgrade(fleet, tmp_path, extra, during=None):
+    """Run upgrade.yml with the extra vars ``extra`` (sanity gate and post-check off unless given), call
+    ``during(proc, log_path)`` while it runs, and return a Run."""
+    reports, results, log_path = tmp_path / "reports", tmp_path / "results.jsonl", tmp_path / "run.log"
+    ev = {"rollout_batches": ["100%"], "rollout_sanity_gate": False, "rollout_post_check": False,
+          "rollout_poll_interval": 2, "rollout_reconnect_timeout": 120}
+    ev.update(extra)
     argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(fleet.inventory),
-            str(REPO / "playbooks" / "upgrade.yml"), "-e", json.dumps(extra)]
-    out = open(tmp_path / "run.log", "w")  # pylint: disable=consider-using-with  # closed in finally
-    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=rollout_env(fleet, reports),
-                            cwd=str(REPO))
-    try:
-        deadline = time.time() + 180
-        while fleet.ssh(vsn, "test -e /var/lib/honeycomb/install-started", check=False).returncode != 0:
-            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-6000:]
-            assert time.time() < deadline, "the install did not start"
-            time.sleep(1)
-        fault()
-        rc = proc.wait(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        out.close()
-        fleet.ssh(vsn, "rm -f /var/lib/honeycomb/slow-install", check=False)
-    report = json.loads((reports / "latest" / "report.json").read_text())
-    (node,) = [n for n in report["nodes"] if n["name"] == vsn]
-    return rc, (tmp_path / "run.log").read_text(), node
+            str(REPO / "playbooks" / "upgrade.yml"), "-e", json.dumps(ev)]
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=rollout_env(fleet, reports, results),
+                                cwd=str(REPO))
+        try:
+            if during is not None:
+                during(proc, log_path)
+            rc = proc.wait(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return Run(rc, log_path.read_text(), results, reports)
 
 
-def test_install_survives_a_dropped_tunnel(fleet, payload, tmp_path):
+def slow_install(fleet, vsn, seconds):
+    fleet.ssh(vsn, "mkdir -p /var/lib/honeycomb && echo %d > /var/lib/honeycomb/slow-install"
+                   " && rm -f /var/lib/honeycomb/install-started" % seconds)
+
+
+def fast_install(fleet, vsn):
+    fleet.ssh(vsn, "rm -f /var/lib/honeycomb/slow-install /var/lib/honeycomb/install-started", check=False)
+
+
+def marker(fleet, vsn):
+    return fleet.ssh(vsn, "cat /var/lib/honeycomb/marker", check=False).stdout.strip()
+
+
+def test_install_survives_a_dropped_tunnel(fleet, tmp_path):
     w1 = fleet.nodes[0]["vsn"]
+    payload = build_payload(tmp_path / "p" / "rollout-test-3.0.0.tar.gz", version="3.0.0")
+    slow_install(fleet, w1, 25)
 
-    def drop():
+    def drop(proc, log_path):
+        wait_for(fleet, w1, "/var/lib/honeycomb/install-started", proc, log_path, "the install")
         fleet.drop_tunnel(w1)
         time.sleep(8)  # the controller's polls fail meanwhile: node unreachable
         fleet.restore_tunnel(w1)
 
-    rc, log, node = upgrade_with_a_fault_mid_install(fleet, w1, "3.0.0", tmp_path, drop)
-    assert rc == 0, log[-8000:]
-    # the job lived on through the drop: nothing to resume
-    resume = log.split("TASK [Resume the job the node lost (power cut or reboot while it ran)]")[1].split("TASK [")[0]
-    assert "skipping: [%s]" % w1 in resume, resume
-    # the poll found the node unreachable, the playbook waited for the tunnel and collected the job
-    assert "UNREACHABLE!" in log
-    assert "TASK [Wait for the tunnel to come back] ****" in log
-    assert log.split("TASK [Wait for the tunnel to come back]")[1].split("TASK [")[0].strip().endswith("ok: [%s]" % w1)
-    assert node["status"] == "applied" and node["installed_version"] == "3.0.0"
-    assert fleet.ssh(w1, "cat /var/lib/honeycomb/marker").stdout.strip() == "3.0.0"
+    try:
+        run = run_upgrade(fleet, tmp_path, {"payload": payload, "rollout_hosts": w1}, during=drop)
+    finally:
+        fast_install(fleet, w1)
+    assert run.rc == 0, run.log[-8000:]
+    res = run.result(UPGRADE_TASK, w1)
+    # the wait lost the node, reconnected and collected the job, which lived on: nothing resumed
+    events = [e["event"] for e in res["wait"]["events"]]
+    assert events[0] == "started" and "unreachable" in events and "reconnected" in events, events
+    assert events[-1] == "finished" and res["wait"]["losses"] == 0 and len(res["wait"]["jobs"]) == 1
+    assert res["wait"]["reconnects"] >= 1 and res["wait"]["unreachable_seconds"] > 0
+    assert run.nodes[w1]["status"] == "applied" and run.nodes[w1]["installed_version"] == "3.0.0"
+    assert run.recap[w1]["failed"] == 0 and run.recap[w1]["unreachable"] == 0
+    assert marker(fleet, w1) == "3.0.0"
     # one job only: the install was not restarted after the reconnect
     jobs = fleet.ssh(w1, "ls /var/lib/honeycomb/jobs").stdout.split()
-    assert len([j for j in jobs if j.endswith(node["job_id"][-4:])]) == 1
+    assert len([j for j in jobs if j.endswith(res["job_id"][-4:])]) == 1
 
 
-def test_install_cut_by_a_power_cut_is_resumed_in_the_same_run(fleet, payload, tmp_path):
+def test_install_cut_by_a_power_cut_is_resumed_in_the_same_task(fleet, tmp_path):
     """The node loses power mid-install and boots again: the async job's status file still says
-    "started", but nothing of the job lives; the playbook resumes it (resume rules) instead of polling
-    a dead job until the async timeout, and the node ends applied in the same run."""
+    "started", but nothing of the job lives; the upgrade task resumes it (resume rules) instead of
+    polling a dead job until its time limit, and the node ends applied in the same run."""
     w2 = fleet.nodes[1]["vsn"]
+    payload = build_payload(tmp_path / "p" / "rollout-test-3.0.0.tar.gz", version="3.0.0")
+    slow_install(fleet, w2, 25)
 
-    def power_cut():
+    def power_cut(proc, log_path):
+        wait_for(fleet, w2, "/var/lib/honeycomb/install-started", proc, log_path, "the install")
         fleet.power_cut(w2)
         fleet.power_on(w2)
-        fleet.ssh(w2, "rm -f /var/lib/honeycomb/slow-install")  # the resumed install need not be slow
+        fast_install(fleet, w2)  # the resumed install need not be slow
 
-    rc, log, node = upgrade_with_a_fault_mid_install(fleet, w2, "3.0.0", tmp_path, power_cut)
-    assert rc == 0, log[-8000:]
-    resume = log.split("TASK [Resume the job the node lost (power cut or reboot while it ran)]")[1].split("TASK [")[0]
-    assert "[%s]" % w2 in resume and "skipping" not in resume, log[-8000:]
-    assert node["status"] == "applied" and node["installed_version"] == "3.0.0", node
-    assert fleet.ssh(w2, "cat /var/lib/honeycomb/marker").stdout.strip() == "3.0.0"
-    job = json.loads(fleet.ssh(w2, "cat /var/lib/honeycomb/jobs/%s/journal.json" % node["job_id"]).stdout)
+    try:
+        run = run_upgrade(fleet, tmp_path, {"payload": payload, "rollout_hosts": w2}, during=power_cut)
+    finally:
+        fast_install(fleet, w2)
+    assert run.rc == 0, run.log[-8000:]
+    res = run.result(UPGRADE_TASK, w2)
+    assert res["status"] == "applied" and res["wait"]["losses"] == 1 and res["wait"]["resumes"] == 1, res["wait"]
+    assert [e["event"] for e in res["wait"]["events"]].count("resumed") == 1
+    assert run.nodes[w2]["status"] == "applied" and run.nodes[w2]["installed_version"] == "3.0.0"
+    assert marker(fleet, w2) == "3.0.0"
+    job = json.loads(fleet.ssh(w2, "cat /var/lib/honeycomb/jobs/%s/journal.json" % res["job_id"]).stdout)
     assert job["status"] == "applied" and job["resumes"] == 1, job
+
+
+def assert_only_node_failed(run, bad, status, outcome="failure"):
+    """``bad`` ended with ``status`` everywhere; the other nodes applied."""
+    others = [n["vsn"] for n in run_nodes(run) if n["vsn"] != bad]
+    assert run.rc != 0, run.log[-6000:]
+    # the fleet report (JSON, JUnit, HTML)
+    assert run.nodes[bad]["status"] == status and run.nodes[bad]["outcome"] == outcome, run.nodes[bad]
+    for name in others:
+        assert run.nodes[name]["status"] == "applied" and run.nodes[name]["outcome"] == "success", run.nodes[name]
+    assert run.report["result"] in ("failed", "stopped")
+    junit = run.junit()
+    assert junit[bad] == (["failure"] if outcome == "failure" else ["error"]), junit
+    assert all(junit[name] == [] for name in others), junit
+    assert 'data-node="%s" data-status="%s"' % (bad, status) in run.html()
+    # the playbook's summary, published for AWX
+    summary = run.summary
+    assert summary["nodes"][bad] == status and summary["result"] != "success"
+    assert summary["failed_nodes" if outcome == "failure" else "unreachable_nodes"] == [bad]
+    assert all(summary["nodes"][name] == "applied" for name in others)
+    assert "fleet FAILED" in run.log or "fleet STOPPED" in run.log
+
+
+def run_nodes(run):
+    return [{"vsn": name} for name in run.nodes]
+
+
+def test_a_job_lost_more_often_than_max_resumes_fails_the_node_everywhere(fleet, tmp_path):
+    """W2 loses power during the install and again during the resumed job (max_resumes 1): lost."""
+    w1, w2, w3 = (n["vsn"] for n in fleet.nodes)
+    payload = build_payload(tmp_path / "p" / "rollout-test-4.0.0.tar.gz", version="4.0.0")
+    slow_install(fleet, w2, 25)
+
+    def two_power_cuts(proc, log_path):
+        for n in (1, 2):
+            wait_for(fleet, w2, "/var/lib/honeycomb/install-started", proc, log_path, "install %d" % n)
+            fleet.power_cut(w2)
+            fleet.power_on(w2)
+            fleet.ssh(w2, "rm -f /var/lib/honeycomb/install-started")
+
+    try:
+        run = run_upgrade(fleet, tmp_path, {"payload": payload, "rollout_max_resumes": 1, "max_fail_percentage": 50},
+                          during=two_power_cuts)
+    finally:
+        fast_install(fleet, w2)
+    res = run.result(UPGRADE_TASK, w2)
+    assert res["status"] == "lost" and run.state(UPGRADE_TASK, w2) == "failed", res
+    assert res["wait"]["losses"] == 2 and res["wait"]["resumes"] == 1, res["wait"]
+    assert "max_resumes 1" in res["msg"]
+    assert run.recap[w2]["failed"] >= 1, run.recap
+    assert run.recap[w1]["failed"] == run.recap[w3]["failed"] == 0, run.recap
+    assert_only_node_failed(run, w2, "lost")
+    assert marker(fleet, w1) == marker(fleet, w3) == "4.0.0"
+
+
+def test_a_failed_post_check_fails_the_node_everywhere(fleet, tmp_path):
+    w1, w2, w3 = (n["vsn"] for n in fleet.nodes)
+    payload = build_payload(tmp_path / "p" / "rollout-test-5.0.0.tar.gz", version="5.0.0")
+    fleet.ssh(w3, "ip link set lan0 down")  # its switch and camera vanish: the post-check is fatal
+    try:
+        run = run_upgrade(fleet, tmp_path, {
+            "payload": payload, "rollout_post_check": True, "max_fail_percentage": 50,
+            "sanity_report_dir": str(tmp_path / "sanity"), "sanity_settings": SANITY_SETTINGS,
+            "sanity_test_timeout": 5, "rollout_post_check_fail_on": ["fatal"]})
+    finally:
+        fleet.ssh(w3, "ip link set lan0 up", check=False)
+    assert run.result(UPGRADE_TASK, w3)["status"] == "applied"  # the upgrade itself went through
+    assert run.recap[w3]["failed"] >= 1 and run.recap[w1]["failed"] == run.recap[w2]["failed"] == 0, run.recap
+    assert_only_node_failed(run, w3, "post_check_failed")
+    assert run.nodes[w3]["annotations"]["reason"].startswith("sanity post-check: fatal")
+    assert marker(fleet, w1) == marker(fleet, w2) == marker(fleet, w3) == "5.0.0"
+
+
+def test_a_node_whose_tunnel_is_gone_for_good_is_unreachable_everywhere(fleet, tmp_path):
+    w1, w2, w3 = (n["vsn"] for n in fleet.nodes)
+    payload = build_payload(tmp_path / "p" / "rollout-test-6.0.0.tar.gz", version="6.0.0")
+    slow_install(fleet, w1, 15)
+
+    def drop_for_good(proc, log_path):
+        wait_for(fleet, w1, "/var/lib/honeycomb/install-started", proc, log_path, "the install")
+        fleet.drop_tunnel(w1)
+
+    try:
+        run = run_upgrade(fleet, tmp_path, {"payload": payload, "rollout_reconnect_timeout": 15,
+                                            "max_unreachable_percentage": 50}, during=drop_for_good)
+    finally:
+        fleet.restore_tunnel(w1)
+        time.sleep(3)
+        fast_install(fleet, w1)
+    res = run.result(UPGRADE_TASK, w1)
+    assert res["status"] == "unreachable" and "reconnect_timeout (15s)" in res["msg"], res
+    assert run.state(UPGRADE_TASK, w1) == "unreachable"
+    assert run.recap[w1]["unreachable"] >= 1 and run.recap[w1]["ok"] >= 0, run.recap
+    assert run.recap[w2]["failed"] == run.recap[w3]["failed"] == 0, run.recap
+    assert run.rc == 4, run.log[-6000:]  # ansible-playbook's exit code for unreachable hosts
+    assert_only_node_failed(run, w1, "unreachable", outcome="unreachable")
+    assert run.nodes[w1]["unreachable"] is True

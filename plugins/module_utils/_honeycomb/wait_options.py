@@ -1,0 +1,22 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Options of waggle.honeycomb.upgrade's controller-side waiting mode (``wait: true``).
+
+The action plugin uses them (plugins/plugin_utils/_honeycomb/upgrade_wait.py) and never sends them to the node;
+the module declares them only so that one argument spec documents the whole task. Python 3.6, stdlib.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+WAIT_OPTIONS = dict(
+    wait=dict(type="bool", default=False),
+    wait_timeout=dict(type="int", default=7200),
+    poll_interval=dict(type="int", default=15),
+    reconnect_timeout=dict(type="int", default=300),
+)
+
+
+def without_wait_options(params):
+    """``params`` without the waiting-mode options (what the node-side module gets)."""
+    return dict((k, v) for k, v in params.items() if k not in WAIT_OPTIONS)
