@@ -77,8 +77,8 @@ class _BaseServer(object):
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def new_name(self):
-        return "hc-%s.cfg" % _random(6)
+    def new_name(self, suffix=".cfg"):
+        return "hc-%s%s" % (_random(6), suffix)
 
     def _host(self):
         return self.bind if self.port == self.default_port else "%s:%d" % (self.bind, self.port)

@@ -122,6 +122,20 @@ class SwitchLab:
     def status(self):
         return json.loads((self.state_dir / "status.json").read_text())
 
+    def images(self):
+        return json.loads((self.state_dir / "images.json").read_text())
+
+    def wait_up(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.status().get("status") == "up":
+                    return
+            except ValueError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("the switch simulator is not up after %ss" % timeout)
+
     def startup_config(self):
         return (self.state_dir / "startup-config").read_text()
 
@@ -131,8 +145,11 @@ class SwitchLab:
 
     def reset(self):
         """Default config, no banner, no faults, default settings; waits until the switch answers."""
+        from hctools.switchsim.images import ImageSlots
         from hctools.switchsim.state import DEFAULT_STARTUP_CONFIG
         (self.state_dir / "faults.json").write_text("{}")
+        (self.state_dir / "images.json").unlink(missing_ok=True)
+        ImageSlots(str(self.state_dir))   # the default active and backup images
         (self.state_dir / "switch.json").write_text(json.dumps({"reload_delay": 1.0, "password": SWITCH_PASSWORD}))
         (self.state_dir / "startup-config").write_text(DEFAULT_STARTUP_CONFIG)
         if (self.state_dir / "cli.bnr").exists():
