@@ -6,66 +6,21 @@ netmiko and in the simulator's saved startup-config.
 The simulator listens on a free loopback port (no namespaces, no root). It offers modern SSH
 algorithms here: paramiko 5 (netmiko's transport) no longer has diffie-hellman-group1/14-sha1."""
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
+from hctest.edgeswitch import SWITCH_PASSWORD, LoopbackSwitch
 
 netmiko = pytest.importorskip("netmiko")
-
-REPO = Path(__file__).resolve().parents[3]
-PASSWORD = "sw-Secret-81"
-
-
-def free_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    state = tmp_path_factory.mktemp("netmiko-switch")
-    (state / "switch.json").write_text(json.dumps({"password": PASSWORD, "legacy_algorithms": False,
-                                                   "reload_delay": 1.0}))
-    port = free_port()
-    log = open(state / "switchsim.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "hctools.switchsim", "--bind", "127.0.0.1", "--ssh-port",
-                             str(port), "--telnet-port", "0", "--state-dir", str(state)],
-                            stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, PYTHONPATH=str(REPO / "tools")))
-    log.close()
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("switchsim did not start: %s" % (state / "switchsim.log").read_text())
-                time.sleep(0.2)
-        yield {"port": port, "state": state}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with LoopbackSwitch(tmp_path_factory.mktemp("netmiko-switch"), legacy_algorithms=False) as sw:
+        yield {"port": sw.port, "state": sw.state_dir}
 
 
 def connect(sim):
     return netmiko.ConnectHandler(device_type="ubiquiti_edgeswitch", host="127.0.0.1", port=sim["port"],
-                                  username="ubnt", password=PASSWORD, secret="", fast_cli=False,
+                                  username="ubnt", password=SWITCH_PASSWORD, secret="", fast_cli=False,
                                   use_keys=False, allow_agent=False, timeout=20, conn_timeout=20)
 
 

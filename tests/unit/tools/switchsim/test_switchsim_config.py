@@ -136,7 +136,8 @@ def test_banner_is_printed_in_the_ssh_session(tmp_path):
     h = Harness(tmp_path)
     try:
         first = h.prompt(">")
-        assert first.startswith("Welcome to EdgeSwitch\r\n") and first.endswith("\r\n(UBNT EdgeSwitch) >")
+        assert first.startswith("  _____    _\r\n") and "\r\nWelcome to EdgeSwitch\r\n" in first
+        assert first.endswith("and agree to be bound by its terms.\r\n\r\n(UBNT EdgeSwitch) >")
     finally:
         h.close()
     h = Harness(tmp_path / "pre", banner_over_ssh="preauth")
