@@ -5,7 +5,7 @@ through real ansible-playbook."""
 
 import json
 
-from hctest.edgeswitch import one_task
+from hctest.edgeswitch import PYTHON, SWITCH_PASSWORD, one_task
 
 from hctools.switchsim.images import make_image
 
@@ -124,3 +124,41 @@ def test_reload_that_never_returns(switch):
     switch.wait_up()
     r = run(switch, image=image(switch))
     assert r["_rc"] == 0 and r["changed"] is False and r["version"] == "1.9.3", json.dumps(r)
+
+
+HANDLER = """
+import json, sys
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import firmware_payload
+params = json.loads(sys.argv[2])
+print(json.dumps(firmware_payload.handle(sys.argv[1], params, lambda text: None)))
+"""
+
+
+def phase(switch, name, **params):
+    proc = switch.in_node(PYTHON, "-c", HANDLER, name, json.dumps(params), check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_payload_handler_phases(switch):
+    """The switch-firmware handler of the payload entry point, phase by phase (state, install, verify,
+    state again, rollback to the firmware kept in the backup slot)."""
+    payload = switch.base / "payload"
+    (payload / "firmware").mkdir(parents=True, exist_ok=True)
+    (payload / "firmware" / ("ESWH.v%s.stk" % NEW)).write_bytes(make_image(NEW, size=100 * 1024))
+    job = switch.base / "job"
+    job.mkdir(exist_ok=True)
+    params = {"payload_dir": str(payload), "job_dir": str(job), "password": SWITCH_PASSWORD,
+              "known_hosts_file": str(switch.known_hosts), "reload_timeout": "60", "timeout": "30"}
+    assert phase(switch, "state", **dict(params, host="10.31.81.99", timeout="3"))["status"] == "retry_later"
+    r = phase(switch, "state", **params)
+    assert r["status"] == "needed" and r["version"] == "1.9.2", r
+    r = phase(switch, "install", **params)
+    assert r["status"] == "ok" and r["version"] == "1.9.3" and r["firmware"] == "new", r
+    assert phase(switch, "verify", **params)["status"] == "ok"
+    assert phase(switch, "state", **params)["status"] == "already_applied"
+    r = phase(switch, "rollback", **params)
+    assert r["status"] == "ok" and r["version"] == "1.9.2", r
+    assert switch.images()["active"]["version"] == OLD and switch.images()["backup"]["version"] == NEW
+    r = phase(switch, "verify", **params)
+    assert r["status"] == "failed" and "expected %s" % NEW in r["msg"], r
