@@ -146,11 +146,12 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch impor
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import servers as es_servers
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import EdgeSwitchError
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.firmware import (
-    FirmwareFailed, FirmwareUpgrade, firmware_argument_spec)
+    FirmwareFailed, FirmwareUpgrade, firmware_options)
 
 
 def main():
-    module = AnsibleModule(argument_spec=firmware_argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=dict(es_cli.connection_argument_spec(), **firmware_options()),
+                           supports_check_mode=True)
     p = dict(module.params)
     p["check_mode"] = module.check_mode
     if not es_cli.HAS_PEXPECT:

@@ -33,10 +33,9 @@ IMAGE_NAME_VERSION = re.compile(r"(?i)\.v(\d+\.\d+\.\d+(?:\.\d+)?)\.stk$")
 BOOTVAR_ROW = re.compile(r"^\s*(active|backup)\s+(\*?)\s*(\S+)\s*$", re.M)
 
 
-def firmware_argument_spec():
-    """Options of edgeswitch_firmware (and of the payload handler): the CLI connection plus these."""
+def firmware_options():
+    """Options of edgeswitch_firmware (and of the payload handler) besides the CLI connection's."""
     return dict(
-        connection_argument_spec(),
         image=dict(type="path", required=True),
         version=dict(type="str"),
         checksum=dict(type="str"),
@@ -48,6 +47,10 @@ def firmware_argument_spec():
         reload_timeout=dict(type="int", default=900),
         backup_dir=dict(type="path", default="/var/lib/honeycomb/edgeswitch"),
     )
+
+
+def firmware_argument_spec():
+    return dict(connection_argument_spec(), **firmware_options())
 
 
 def option_defaults():
