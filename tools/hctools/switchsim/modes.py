@@ -14,13 +14,13 @@ MAX_BANNER_BYTES = 2048
 
 # Global Config commands stored as configuration lines (first word; abbreviations resolve to it).
 GLOBAL_WORDS = ("username", "snmp-server", "spanning-tree", "ip", "ipv6", "sntp", "logging", "aaa", "clock",
-                "lldp", "service", "device", "dhcp", "udld", "storm-control", "port-channel", "mac", "network",
-                "ntp", "dot1x", "errdisable", "link", "passwords", "radius", "tacacs-server", "voice",
-                "poe", "igmp", "mtu", "set")
+                "lldp", "service", "device", "dhcp", "udld", "storm-control", "port-channel", "mac", "ntp",
+                "dot1x", "errdisable", "link", "passwords", "radius", "tacacs-server", "voice", "poe", "igmp",
+                "mtu")
 # Interface Config commands stored as lines of the interface block.
-INTERFACE_WORDS = ("description", "shutdown", "switchport", "speed", "auto-negotiate", "spanning-tree", "poe",
+INTERFACE_WORDS = ("shutdown", "switchport", "speed", "auto-negotiate", "spanning-tree", "poe",
                    "vlan", "mtu", "lldp", "storm-control", "addport", "deleteport", "routing", "ip", "ipv6",
-                   "dot1x", "lacp", "port-channel", "snmp", "classofservice", "flowcontrol", "set")
+                   "dot1x", "lacp", "port-channel", "snmp", "classofservice", "flowcontrol")
 
 
 class Processor:
@@ -224,7 +224,7 @@ class GlobalConfigMode(Processor):
             Spec("set clibanner", self.cmd_set_clibanner, "req"),
             Spec("no set clibanner", self.cmd_no_clibanner),
             Spec("interface", self.cmd_interface, "req"),
-        ] + self.stored_commands([w for w in GLOBAL_WORDS if w != "set"], self.store)
+        ] + self.stored_commands(GLOBAL_WORDS, self.store)
 
     def store(self, line):
         self.state.config.set_global(line)
@@ -272,7 +272,7 @@ class InterfaceMode(Processor):
             Spec("exit", lambda args="": s.move_to(GlobalConfigMode)),
             Spec("end", lambda args="": s.move_to(PrivilegedMode)),
             Spec("description", self.cmd_description, "req"),
-        ] + self.stored_commands([w for w in INTERFACE_WORDS if w not in ("description", "set")], self.store)
+        ] + self.stored_commands(INTERFACE_WORDS, self.store)
 
     def store(self, line):
         for name in self.members:

@@ -221,8 +221,8 @@ def test_firmware_copy_dialogue(sw, tftp):
     assert "File contents are not valid.\r\nFile transfer failed!\r\n" in out
     assert "\r\nbackup   1.9.3.1234567\r\n" in run(sw, "show bootvar")
     # fault: the transfer fails midway
-    (sw.state.dir and open(os.path.join(sw.state.dir, "faults.json"), "w")).write(
-        json.dumps({"transfer_fail": "midway"}))
+    with open(os.path.join(sw.state.dir, "faults.json"), "w") as handle:
+        json.dump({"transfer_fail": "midway"}, handle)
     (tftp.root / "v4.stk").write_bytes(make_image("1.9.4.1", size=3000))
     sw.send("copy tftp://127.0.0.1:%d/v4.stk backup\r" % tftp.port)
     sw.until(r"\(y/n\) ")
