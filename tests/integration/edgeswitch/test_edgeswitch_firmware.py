@@ -21,10 +21,8 @@ def image(switch, version=NEW, bootable=True, name=None):
 
 
 def args(switch, **extra):
-    a = switch.module_args(**extra)
-    a.pop("timeout")
-    a["timeout"] = 30
-    return a
+    extra.setdefault("timeout", 30)
+    return switch.module_args(**extra)
 
 
 def run(switch, check=False, diff=False, **params):
@@ -150,7 +148,9 @@ def test_payload_handler_phases(switch):
     job.mkdir(exist_ok=True)
     params = {"payload_dir": str(payload), "job_dir": str(job), "password": SWITCH_PASSWORD,
               "known_hosts_file": str(switch.known_hosts), "reload_timeout": "60", "timeout": "30"}
-    assert phase(switch, "state", **dict(params, host="10.31.81.99", timeout="3"))["status"] == "retry_later"
+    unreachable = dict(params)
+    unreachable.update(host="10.31.81.99", timeout="3")
+    assert phase(switch, "state", **unreachable)["status"] == "retry_later"
     r = phase(switch, "state", **params)
     assert r["status"] == "needed" and r["version"] == "1.9.2", r
     r = phase(switch, "install", **params)
