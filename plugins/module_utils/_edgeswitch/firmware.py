@@ -26,11 +26,11 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.cli i
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.engine import Engine, write_private
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import (
     ConnectError, ConnectionLost, EdgeSwitchError, TransferError)
-from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.parsers import parse_show_version
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.parsers import (
+    parse_bootvar, parse_show_version)
 
 # Firmware file names seen in the field: ESWH.v1.9.2.5322630.stk, ES-eswh.v1.7.4.5075842.stk
 IMAGE_NAME_VERSION = re.compile(r"(?i)\.v(\d+\.\d+\.\d+(?:\.\d+)?)\.stk$")
-BOOTVAR_ROW = re.compile(r"^\s*(active|backup)\s+(\*?)\s*(\S+)\s*$", re.M)
 
 
 def firmware_options():
@@ -78,17 +78,6 @@ def same_version(a, b):
         return False
     a, b = a.strip(), b.strip()
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
-
-
-def parse_bootvar(text):
-    """show bootvar -> {"active": version, "backup": version, "next": slot}. `*` marks the image the next
-    boot starts."""
-    slots = {"active": None, "backup": None, "next": None}
-    for m in BOOTVAR_ROW.finditer(text.replace("\r\n", "\n")):
-        slots[m.group(1)] = m.group(3)
-        if m.group(2):
-            slots["next"] = m.group(1)
-    return slots
 
 
 def sha256_file(path):

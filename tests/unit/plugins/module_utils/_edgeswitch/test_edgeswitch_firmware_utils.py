@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import firmware as fw
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import firmware_payload as fp
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import parsers
 
 BOOTVAR = ("\r\nImage Descriptions\r\n\r\n active :\r\n backup :\r\n\r\n\r\n Images currently available on Flash\r\n"
            "\r\nCurrent boot image: backup\r\n\r\nactive   1.9.2.5322630\r\nbackup  *1.9.3.5400001\r\n\r\n")
@@ -27,9 +28,9 @@ def test_same_version(a, b, same):
 
 
 def test_parse_bootvar():
-    assert fw.parse_bootvar(BOOTVAR) == {"active": "1.9.2.5322630", "backup": "1.9.3.5400001", "next": "backup"}
+    assert parsers.parse_bootvar(BOOTVAR) == {"active": "1.9.2.5322630", "backup": "1.9.3.5400001", "next": "backup"}
     # the row layout a field provisioning script relies on: two spaces + * / three spaces
-    assert fw.parse_bootvar("active  *1.7.4.5075842\nbackup   1.7.3.1\n")["next"] == "active"
+    assert parsers.parse_bootvar("active  *1.7.4.5075842\nbackup   1.7.3.1\n")["next"] == "active"
 
 
 def test_check_image(tmp_path):
