@@ -132,6 +132,12 @@ bootvar:
   description: The image slots as C(show bootvar) reports them (C(active), C(backup), C(next)).
   returned: when an upgrade was attempted
   type: dict
+config_restored:
+  description: >-
+    Whether the configuration saved before the upgrade had to be pushed back (the switch came up on the new
+    firmware with another startup-config); it is then verified and a warning says what differed.
+  returned: when the configuration changed across the upgrade
+  type: bool
 config_backup_path:
   description: The configuration saved before the upgrade, on the node.
   returned: when an upgrade was attempted
@@ -180,6 +186,8 @@ def main():
     upgrade.close()
     if not module._diff:
         result.pop("diff", None)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -189,10 +189,7 @@ class FirmwareUpgrade(object):
         if same_version(now, self.target):
             result["firmware"] = "new"
             if not config_ok:
-                raise FirmwareFailed("%s runs firmware %s now, but its startup-config differs from the one saved "
-                                     "before the upgrade (%s); the saved config is on the node at %s: deploy it "
-                                     "with edgeswitch_config" % (p["host"], now, Engine._first_difference(
-                                         config_before, config_after, ()), backup), result)
+                self.restore_config(config_before, config_after, backup, result)
             return result
         result["firmware"] = "previous" if same_version(now, current) else "unknown"
         if result["firmware"] == "previous":
@@ -204,6 +201,29 @@ class FirmwareUpgrade(object):
         raise FirmwareFailed("%s runs firmware %s after the reload, neither %s nor the previous %s; the config "
                              "saved before is on the node at %s" % (p["host"], now, self.target, current, backup),
                              result)
+
+    def restore_config(self, saved, found, backup, result):
+        """The switch came up on the new firmware with a startup-config other than the one saved before:
+        push the saved one back, reload, verify (a switch is never left without a known config)."""
+        p = self.p
+        difference = Engine._first_difference(saved, found, ())
+        self.log("the startup-config changed across the upgrade (%s): restoring the saved one" % difference)
+        try:
+            self.engine.push(saved)
+            self.engine.reload_and_wait()
+            again = self.engine.fetch()
+            if not cfg.same_config(again, saved):
+                raise EdgeSwitchError("the restored startup-config differs again (%s)"
+                                      % Engine._first_difference(saved, again, ()))
+        except EdgeSwitchError as exc:
+            result["config_restored"] = False
+            raise FirmwareFailed("%s runs firmware %s, but its startup-config changed across the upgrade (%s) and "
+                                 "restoring the saved one failed: %s. The saved config is on the node at %s: "
+                                 "deploy it with edgeswitch_config" % (p["host"], result["version"], difference,
+                                                                        exc, backup), result)
+        result["config_restored"] = True
+        result["warnings"] = ["the startup-config changed across the upgrade (%s); the config saved before was "
+                              "pushed back and verified" % difference]
 
     def copy_image(self, current, result):
         """copy <url> backup through a short-lived server on the node. A failure leaves the switch running

@@ -162,3 +162,13 @@ def test_payload_handler_phases(switch):
     assert switch.images()["active"]["version"] == OLD and switch.images()["backup"]["version"] == NEW
     r = phase(switch, "verify", **params)
     assert r["status"] == "failed" and "expected %s" % NEW in r["msg"], r
+
+
+def test_config_changed_by_the_new_firmware_is_restored(switch):
+    switch.faults(upgrade_drops_lines_regex="description 'lidar'")
+    before = switch.status()["reloads"]
+    r = run(switch, image=image(switch))
+    assert r["_rc"] == 0 and r["firmware"] == "new" and r["config_restored"] is True, r
+    assert "description 'lidar'" in switch.startup_config()
+    assert switch.status()["reloads"] == before + 2      # the upgrade, then the restored config applied
+    assert "changed across the upgrade" in json.dumps(r.get("warnings")), sorted(r)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import threading
 import time
 
@@ -86,6 +87,7 @@ DEFAULT_FAULTS = {
     "reject_config_regex": None,    # a download containing a matching line is refused
     "drop_lines_regex": None,       # matching lines are silently dropped from a download
     "once": False,                  # transfer_fail / drop_mid_transfer clear themselves after firing
+    "upgrade_drops_lines_regex": None,  # booting another firmware drops matching startup-config lines
     # (transfer_fail also takes "midway": a firmware download arrives, then the switch reports failure)
 }
 
@@ -203,7 +205,12 @@ class SwitchState:
             if not hasattr(self, "images"):
                 self.images = ImageSlots(self.dir, settings["initial_active_image"],
                                          settings["initial_backup_image"])
+            before = self.images.version("active")
             self.last_boot = self.images.boot()["last_boot"]
+            drop = self.faults().get("upgrade_drops_lines_regex")
+            if drop and self.images.version("active") != before:  # a firmware that migrates the config badly
+                kept = [l for l in self.read_startup().splitlines(True) if not re.search(drop, l)]
+                self.write_startup("".join(kept))
             self.boot_time = time.time()
             self.boots += 1
             self.config, banner = SwitchConfig.parse(self.read_startup())
