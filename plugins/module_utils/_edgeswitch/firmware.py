@@ -217,10 +217,10 @@ class FirmwareUpgrade(object):
                                       % Engine._first_difference(saved, again, ()))
         except EdgeSwitchError as exc:
             result["config_restored"] = False
-            raise FirmwareFailed("%s runs firmware %s, but its startup-config changed across the upgrade (%s) and "
-                                 "restoring the saved one failed: %s. The saved config is on the node at %s: "
-                                 "deploy it with edgeswitch_config" % (p["host"], result["version"], difference,
-                                                                        exc, backup), result)
+            message = ("%s runs firmware %s, but its startup-config changed across the upgrade (%s) and restoring "
+                       "the saved one failed: %s. The saved config is on the node at %s: deploy it with "
+                       "edgeswitch_config" % (p["host"], result["version"], difference, exc, backup))
+            raise FirmwareFailed(message, result)
         result["config_restored"] = True
         result["warnings"] = ["the startup-config changed across the upgrade (%s); the config saved before was "
                               "pushed back and verified" % difference]
