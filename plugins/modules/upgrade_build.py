@@ -100,6 +100,16 @@ options:
     description: Shell-style patterns (matched against relative paths and base names) of files to leave out.
     type: list
     elements: str
+  collection_code:
+    description:
+      - Node-side packages of this collection (C(plugins/module_utils) package names such as V(_camera)) to ship
+        in the payload under C(hc_lib/), together with the C(hc-peripheral) launcher the payload scripts call
+        (for example C(./hc-peripheral camera-firmware install)). The C(_peripheral) package is always added.
+        See C(docs/firmware.md).
+      - Works with the action plugin (the normal case), which reads the files from the controller's copy of
+        the collection.
+    type: list
+    elements: str
   source_date_epoch:
     description: Modification time stored for every member. Default C($SOURCE_DATE_EPOCH) or 0.
     type: int

@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import fnmatch
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -34,7 +35,7 @@ except ImportError:  # pragma: no cover - PyYAML is always there on an Ansible c
 
 CONFIG_NAMES = ("honeycomb.yml", "honeycomb.yaml", "honeycomb.json")
 CONFIG_KEYS = ("name", "version", "peripheral", "description", "timeouts", "retries", "state_check_codes",
-               "backup_paths", "restart_units", "parameters", "exclude")
+               "backup_paths", "restart_units", "parameters", "exclude", "collection_code")
 OPTION_KEYS = CONFIG_KEYS
 _CHUNK = 64 * 1024
 
@@ -194,6 +195,8 @@ def make_manifest(src_dir, options=None):
     merged.update(config)
     merged.update(options)
     dirs, files = collect_files(src_dir, merged.get("exclude"), config_name)
+    if merged.get("collection_code"):
+        dirs, files = _add_collection_code(dirs, files, merged["collection_code"], src_dir)
     if not merged.get("version"):
         raise BuildError("no version given", member=src_dir,
                          hint="Pass version (upgrade_build version: / honeycomb-build --version) or set it in honeycomb.yml.")
@@ -231,7 +234,7 @@ def make_manifest(src_dir, options=None):
         "backup_paths": merged.get("backup_paths") or [],
         "restart_units": merged.get("restart_units") or [],
         "parameters": merged.get("parameters"),
-        "files": dict((rel, hcpayload.sha256_file(full)) for rel, full, _mode in files),
+        "files": dict((rel, _sha256(full)) for rel, full, _mode in files),
     }
     if isinstance(manifest["version"], (int, float)) and not isinstance(manifest["version"], bool):
         raise BuildError("version must be a string (quote it in YAML: '1.10', not 1.10)", member=src_dir)
@@ -242,6 +245,28 @@ def make_manifest(src_dir, options=None):
     manifest["state_check_codes"] = normalised["state_check_codes"]
     manifest["parameters"] = normalised["parameters"]
     return manifest, dirs, files
+
+
+def _sha256(source):
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
+    return hcpayload.sha256_file(source)
+
+
+def _add_collection_code(dirs, files, packages, src_dir):
+    """Adds the node-side code of this collection (``collection_code: [_camera]``): see _peripheral/bundle.py."""
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import bundle
+    try:
+        extra_dirs, extra_files = bundle.entries(packages)
+    except bundle.BundleError as exc:
+        raise BuildError(str(exc), member=src_dir)
+    taken = set(rel for rel, _full, _mode in files) | set(dirs)
+    clash = sorted(rel for rel, _src, _mode in extra_files if rel in taken) + \
+        sorted(d for d in extra_dirs if d in set(rel for rel, _f, _m in files))
+    if clash:
+        raise BuildError("collection_code would replace %s of the source directory" % ", ".join(clash),
+                         member=src_dir, hint="Remove them; the builder writes %s and %s/." % (bundle.LAUNCHER, bundle.LIB_DIR))
+    return sorted(set(dirs) | set(extra_dirs)), sorted(files + extra_files)
 
 
 def manifest_bytes(manifest):
@@ -338,6 +363,9 @@ def write_archive(out, manifest_data, signature, dirs, files, mtime):
             if full is None:
                 tw.add(_tarinfo(rel, 0o755, 0, mtime, is_dir=True))
                 continue
+            if isinstance(full, bytes):
+                tw.add(_tarinfo(rel, mode, len(full), mtime), io.BytesIO(full))
+                continue
             with open(full, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
                 tw.add(_tarinfo(rel, mode, size, mtime), handle)
@@ -420,6 +448,7 @@ def argument_spec():
         restart_units=dict(type="list", elements="str"),
         parameters=dict(type="dict"),
         exclude=dict(type="list", elements="str"),
+        collection_code=dict(type="list", elements="str"),
         source_date_epoch=dict(type="int"),
     )
 

@@ -54,7 +54,7 @@ def node_without_requests():
 
 def run(fleet, tmp_path, settings, *args):
     vars_file = tmp_path / "camera-vars.json"
-    vars_file.write_text(json.dumps(settings))
+    vars_file.write_text(json.dumps(dict({"camera_snapshot_dir": str(tmp_path / "snapshots")}, **settings)))
     return fleet.ansible_playbook(str(REPO / "playbooks" / "camera.yml"), "-e", "@%s" % vars_file, *args)
 
 
@@ -79,6 +79,10 @@ def test_camera_fleet_wide_through_tunnels(fleet, node_requests, node_without_re
         assert {n: p["name"] for n, p in st["presets"].items()} == {"1": "P1", "2": "P2", "3": "P3", "4": "P4"}
         assert st["presets"]["3"]["pan"] == 180.0
         assert st["position"]["pan"] == 30.0 and st["position"]["tilt"] == 5.0
+        # The picture taken after the change came back through the tunnel, onto the contact sheet.
+        assert (tmp_path / "snapshots" / node["vsn"] / "10.31.81.10.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    sheet = (tmp_path / "snapshots" / "index.html").read_text()
+    assert all('src="%s/10.31.81.10.jpg"' % node["vsn"] in sheet for node in fleet.nodes), sheet
 
     proc = run(fleet, tmp_path, SETTINGS, *py)
     assert proc.returncode == 0, proc.stdout[-3000:]

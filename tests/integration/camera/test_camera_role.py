@@ -8,9 +8,12 @@ PRESETS = [{"number": n, "name": name, "position": {"pan": pan, "tilt": 0, "zoom
            for n, name, pan in ((1, "North", 0), (2, "East", 90), (3, "South", 180), (4, "West", 270))]
 
 
-def inventory(tmp_path, ptz, ptz2, fixed):
+def inventory(tmp_path, ptz, ptz2, fixed, **extra):
     common = {"ansible_connection": "local", "ansible_python_interpreter": PYTHON, "camera_host": "127.0.0.1",
-              "camera_password": ADMIN[1], "camera_poll_interval": 0.1}
+              "camera_password": ADMIN[1], "camera_poll_interval": 0.1,
+              "camera_snapshot_dir": str(tmp_path / "snapshots"),
+              "camera_snapshot_node_path": str(tmp_path) + "/node-{{ inventory_hostname }}.jpg"}
+    common.update(extra)
     inv = {"all": {"vars": common, "children": {
         "project_ptz": {
             "vars": {"camera_models": ["XNP-6400RW"], "camera_presets": PRESETS, "camera_purge_presets": True},

@@ -1,5 +1,5 @@
-"""A small Hanwha SUNAPI camera simulator (see docs/cameras.md and ../shared/reference/camera.md).
+"""A Hanwha SUNAPI (and AXIS VAPIX) camera simulator (see docs/cameras.md).
 
 Run one with ``python -m hctools.camerasim --bind 10.31.81.10 --state-dir DIR``.
 """
-from .sim import MODELS, CameraSim, main  # noqa: F401
+from .sim import MODELS, CameraSim, main, make_image  # noqa: F401

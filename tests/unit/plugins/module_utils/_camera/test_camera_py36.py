@@ -55,3 +55,35 @@ def test_camera_module_utils_on_python36():
     r = subprocess.run([PY36[-1], "-c", SNIPPET, str(coll)], capture_output=True, text=True, timeout=60,
                        check=False)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+FIRMWARE_SNIPPET = textwrap.dedent('''
+    import io, os, sys, tempfile
+    sys.path.insert(0, sys.argv[1])
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import firmware, snapshot
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import cli
+    d = tempfile.mkdtemp()
+    img = os.path.join(d, "XNP-6400RW_2.22.00_20230801_R300.img")
+    with open(img, "wb") as fh:
+        fh.write(b"\\x01" * 1000)
+    assert firmware.image_identity(img) == ("XNP-6400RW", "2.22.00_20230801_R300")
+    assert firmware.version_matches("2.22.00_20230801_R300", "2.22.00")
+    body = firmware.MultipartFile(img, "FirmwareFile", "a.img")
+    data = body.read()
+    assert len(data) == len(body) and data.count(b"\\x01") == 1000   # the random boundary may hold an "x"
+    body.close()
+    assert firmware.module_skips(firmware.parse_status_lines(["Status=Skip", "FirmwareModule=App"]))
+    assert snapshot.jpeg_size(b"NG") is None
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.run(["nosuch", "state"], {}, out, err) == 2
+    assert cli.params_from_env({"HC_PARAM_HOST": "h", "HC_PAYLOAD_DIR": "/j/p"})["job_dir"] == "/j"
+    print("ok")
+''')
+
+
+@pytest.mark.skipif(not PY36, reason="no Python 3.6 (pyenv install 3.6.15)")
+def test_firmware_and_entry_point_on_python36():
+    coll = REPO / ".build" / "collections"
+    r = subprocess.run([PY36[-1], "-c", FIRMWARE_SNIPPET, str(coll)], capture_output=True, text=True, timeout=60,
+                       check=False)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
