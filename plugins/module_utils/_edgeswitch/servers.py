@@ -131,7 +131,7 @@ class FtpServer(_BaseServer):
 
     def __enter__(self):
         if not HAS_PYFTPDLIB:
-            raise ServerError("pyftpdlib is not installed on the node")
+            raise ServerError("pyftpdlib is not installed on the node (the waggle.honeycomb.node_prereqs role installs it)")
         _quiet("pyftpdlib")
         self._mkdir()
         try:
@@ -191,7 +191,7 @@ class TftpServer(_BaseServer):
 
     def __enter__(self):
         if not HAS_TFTPY:
-            raise ServerError("tftpy is not installed on the node")
+            raise ServerError("tftpy is not installed on the node (the waggle.honeycomb.node_prereqs role installs it)")
         _quiet("tftpy")
         self._mkdir()
         self.server = tftpy.TftpServer(tftproot=self.dir)
