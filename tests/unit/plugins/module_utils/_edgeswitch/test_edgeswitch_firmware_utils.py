@@ -61,3 +61,8 @@ def test_payload_parameters(tmp_path):
     with pytest.raises(fp.ParameterError, match="exactly one firmware"):
         fp.firmware_params({"payload_dir": str(tmp_path), "password": "pw"})
     assert fp.handle("state", {"payload_dir": str(tmp_path), "password": "pw"}, print)["status"] == "failed"
+
+
+def test_handler_is_registered_in_the_payload_entry_point():
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import cli as entry
+    assert entry.load_handler("switch-firmware") is fp
