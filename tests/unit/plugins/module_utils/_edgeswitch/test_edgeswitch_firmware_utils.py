@@ -8,6 +8,7 @@ import pytest
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import firmware as fw
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import firmware_payload as fp
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import parsers
+from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import cli as entry
 
 BOOTVAR = ("\r\nImage Descriptions\r\n\r\n active :\r\n backup :\r\n\r\n\r\n Images currently available on Flash\r\n"
            "\r\nCurrent boot image: backup\r\n\r\nactive   1.9.2.5322630\r\nbackup  *1.9.3.5400001\r\n\r\n")
@@ -64,5 +65,4 @@ def test_payload_parameters(tmp_path):
 
 
 def test_handler_is_registered_in_the_payload_entry_point():
-    from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import cli as entry
     assert entry.load_handler("switch-firmware") is fp
