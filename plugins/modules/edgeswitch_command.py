@@ -70,7 +70,8 @@ parsed:
   description: >-
     Parsed output by kind: C(version) and C(sysinfo) (dict of snake_case labels, e.g. C(software_version),
     C(machine_model)), C(clibanner) (the banner text), C(running_config) (C(hostname), C(banner),
-    C(system_description), C(software_version), C(interfaces)).
+    C(system_description), C(software_version), C(interfaces)), C(bootvar) (C(active) and C(backup) image
+    versions, C(next) the slot the next boot starts).
   returned: always
   type: dict
 prompt_name:

@@ -13,7 +13,11 @@ do is take the *node* away in the middle of a push; this file adds that, through
 * the node's tunnel drops mid-push: the module finishes on the node without its controller; the re-run
   reports no change;
 * a reload that never returns, then the switch comes back: the re-run confirms the new configuration
-  without pushing or reloading again.
+  without pushing or reloading again;
+* a firmware upgrade (edgeswitch_firmware) whose node loses power, or whose tunnel drops, while the switch
+  copies the image: the switch keeps running and booting its firmware (power cut) or the module finishes
+  the upgrade on its own (tunnel drop); the re-run upgrades or finds it done, and a further run changes
+  nothing.
 """
 
 from __future__ import annotations
@@ -73,14 +77,20 @@ class Lab:
         d = Path(self.node["dir"]) / "honeycomb" / Path(BACKUPS).name
         return sorted(d.glob("*.cfg")) if d.is_dir() else []
 
+    def images(self) -> dict:
+        return json.loads((self.sw / "images.json").read_text())
+
     def start(self, content: str, apply: str = "none", reload_timeout: int = 60) -> tuple[subprocess.Popen, Path]:
-        self.n += 1
-        report = self.tmp / f"switch-{self.n}.json"
         args = {"state": "deployed", "content": content, "password": "ubnt", "apply": apply,
                 "reload_timeout": reload_timeout, "backup_dir": BACKUPS, "timeout": 20}
+        return self.start_task("waggle.honeycomb.edgeswitch_config", args)
+
+    def start_task(self, module: str, args: dict) -> tuple[subprocess.Popen, Path]:
+        self.n += 1
+        report = self.tmp / f"switch-{self.n}.json"
         play = [{"name": "switch", "hosts": VSN, "gather_facts": False,
                  "vars": {"ansible_python_interpreter": self.python},
-                 "tasks": [{"name": "deploy", "waggle.honeycomb.edgeswitch_config": args, "register": "sw",
+                 "tasks": [{"name": "deploy", module: args, "register": "sw",
                             "ignore_errors": True},
                            {"name": "report", "delegate_to": "localhost",
                             "vars": {"ansible_python_interpreter": sys.executable, "ansible_connection": "local"},
@@ -94,10 +104,26 @@ class Lab:
         return proc, report
 
     def deploy(self, content: str, **kw) -> dict:
-        proc, report = self.start(content, **kw)
+        return self.finish(*self.start(content, **kw))
+
+    def finish(self, proc: subprocess.Popen, report: Path) -> dict:
         out = proc.communicate(timeout=600)[0]
         assert report.exists(), out[-5000:]
         return json.loads(report.read_text())
+
+    def firmware_image(self, version: str) -> str:
+        """A simulated image in the node's /var/lib/honeycomb/firmware-faults; returns its path on the node."""
+        from hctools.switchsim.images import make_image
+        d = Path(self.node["dir"]) / "honeycomb" / "firmware-faults"
+        d.mkdir(parents=True, exist_ok=True)
+        name = f"ESWH.v{version}.stk"
+        (d / name).write_bytes(make_image(version, size=256 * 1024))
+        return f"/var/lib/honeycomb/firmware-faults/{name}"
+
+    def start_firmware(self, image: str) -> tuple[subprocess.Popen, Path]:
+        return self.start_task("waggle.honeycomb.edgeswitch_firmware", {
+            "image": image, "password": "ubnt", "backup_dir": BACKUPS, "timeout": 20, "reload_timeout": 120,
+            "transfer_timeout": 120})
 
 
 @pytest.fixture
@@ -175,3 +201,52 @@ def test_reload_that_never_returns_then_comes_back(lab):
     assert not second.get("failed") and second["changed"] is False, second
     assert json.loads((lab.sw / "status.json").read_text()).get("reloads") == reloads  # no second reload
     assert lab.startup() == new
+
+
+@pytest.mark.parametrize("fault", ["power_cut", "tunnel_drop"])
+def test_node_lost_mid_firmware_copy(lab, fault, rng):
+    running = lab.images()["active"]["version"]
+    target = "1.9.%d.%d" % (rng.randint(10, 99), rng.randint(1000000, 9999999))
+    image = lab.firmware_image(target)
+    backups = len(lab.backups())
+    # the copy lasts ~5 s: each CLI command takes 0.5 s and the switch starts fetching the image 3 s after
+    # "transfer starting..."; the node goes away at a random moment of it
+    lab.faults(slow=0.5, transfer_delay=3.0)
+    proc, report = lab.start_firmware(image)
+    try:
+        hf.wait_until(lambda: len(lab.backups()) > backups, "the module to save the config and start the copy",
+                      timeout=300)
+        time.sleep(rng.uniform(0.5, 3.5))
+        if fault == "power_cut":
+            lab.f.power_cut(VSN)
+        else:
+            lab.f.drop_tunnel(VSN)
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "UNREACHABLE!" in out and not report.exists(), out[-3000:]
+    if fault == "power_cut":
+        # the node's TFTP server died with it: the switch's copy fails, nothing is activated
+        hf.wait_until(lambda: json.loads((lab.sw / "status.json").read_text()).get("status") == "up",
+                      "the switch to be up", timeout=60, interval=0.3)
+        lab.faults()
+        lab.f.power_on(VSN)
+        images = lab.images()
+        # still on its firmware; the new image is selected only if the cut came after `boot system backup`
+        assert images["active"]["version"] == running, images
+        assert images["next"] == "active" or images["backup"]["version"] == target, images
+    else:
+        lab.faults()
+        lab.f.restore_tunnel(VSN)
+        # the module goes on without its controller: copy, boot system backup, reload
+        hf.wait_until(lambda: lab.images()["active"]["version"] == target, "the module to finish the upgrade on "
+                      "its own", timeout=300, interval=0.5)
+        lab.wait_up()
+    second = lab.finish(*lab.start_firmware(image))
+    assert not second.get("failed"), second
+    assert second["changed"] is (fault == "power_cut"), second
+    assert lab.images()["active"]["version"] == target
+    third = lab.finish(*lab.start_firmware(image))
+    assert not third.get("failed") and third["changed"] is False, third

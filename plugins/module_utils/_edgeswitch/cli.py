@@ -166,7 +166,9 @@ class EdgeSwitchCLI(object):
         c = self.child
         sent_user = sent_password = False
         patterns = [
-            PROMPT,                                                   # 0
+            # 0: the prompt, last thing received: the login banner (printed in the session before the
+            # first prompt) may hold lines that look like a prompt, e.g. "(lab switch) > staff only"
+            PROMPT + r"[ \t]*$",
             r"[Pp]assword: ?$",                                        # 1
             r"User(?:name)?: ?$",                                      # 2
             r"\(yes/no(?:/\[fingerprint\])?\)\? ?",                    # 3
@@ -325,8 +327,8 @@ class EdgeSwitchCLI(object):
         if password:
             output = output.replace(password, "********")
         status = [l.strip() for l in output.split("\n")
-                  if re.search(r"success|fail|error|cancel|invalid|not found", l, re.I)]
-        if any(re.search(r"fail|error|cancel|invalid|not found", l, re.I) for l in status) or \
+                  if re.search(r"success|fail|error|cancel|invalid|not valid|not found", l, re.I)]
+        if any(re.search(r"fail|error|cancel|invalid|not valid|not found", l, re.I) for l in status) or \
                 not any(re.search(r"successful", l, re.I) for l in status):
             raise TransferError("the switch did not complete %r: %s" % (
                 "copy %s %s" % (source, dest), "; ".join(status) or output.strip()[-300:]), output)

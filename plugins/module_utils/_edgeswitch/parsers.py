@@ -92,12 +92,27 @@ def parse_running_config(text):
     return result
 
 
+BOOTVAR_ROW = re.compile(r"^\s*(active|backup)\s+(\*?)\s*(\S+)\s*$", re.M)
+
+
+def parse_bootvar(text):
+    """show bootvar -> {"active": version, "backup": version, "next": slot}: rows `active  *<version>` /
+    `backup   <version>`, `*` on the image the next boot starts."""
+    slots = {"active": None, "backup": None, "next": None}
+    for m in BOOTVAR_ROW.finditer(text.replace("\r\n", "\n")):
+        slots[m.group(1)] = m.group(3)
+        if m.group(2):
+            slots["next"] = m.group(1)
+    return slots
+
+
 PARSERS = (
     (re.compile(r"^sh(o(w)?)?\s+ver(s(i(o(n)?)?)?)?\s*$", re.I), "version", parse_show_version),
     (re.compile(r"^sh(o(w)?)?\s+sysi(n(f(o)?)?)?\s*$", re.I), "sysinfo", parse_dotted),
     (re.compile(r"^sh(o(w)?)?\s+clib(a(n(n(e(r)?)?)?)?)?\s*$", re.I), "clibanner", parse_clibanner),
     (re.compile(r"^sh(o(w)?)?\s+ru(n(n(i(n(g(-(c(o(n(f(i(g)?)?)?)?)?)?)?)?)?)?)?)?\s*$", re.I),
      "running_config", parse_running_config),
+    (re.compile(r"^sh(o(w)?)?\s+boot(v(a(r)?)?)?\s*$", re.I), "bootvar", parse_bootvar),
 )
 
 

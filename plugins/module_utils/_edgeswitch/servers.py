@@ -78,8 +78,8 @@ class _BaseServer(object):
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def new_name(self):
-        return "hc-%s.cfg" % _random(6)
+    def new_name(self, suffix=".cfg"):
+        return "hc-%s%s" % (_random(6), suffix)
 
     def _host(self):
         return self.bind if self.port == self.default_port else "%s:%d" % (self.bind, self.port)
@@ -137,7 +137,7 @@ class FtpServer(_BaseServer):
 
     def __enter__(self):
         if not HAS_PYFTPDLIB:
-            raise ServerError("pyftpdlib is not installed on the node")
+            raise ServerError("pyftpdlib is not installed on the node (the waggle.honeycomb.node_prereqs role installs it)")
         _quiet("pyftpdlib")
         self._mkdir()
         try:
@@ -197,7 +197,7 @@ class TftpServer(_BaseServer):
 
     def __enter__(self):
         if not HAS_TFTPY:
-            raise ServerError("tftpy is not installed on the node")
+            raise ServerError("tftpy is not installed on the node (the waggle.honeycomb.node_prereqs role installs it)")
         _quiet("tftpy")
         self._mkdir()
         self.server = tftpy.TftpServer(tftproot=self.dir)

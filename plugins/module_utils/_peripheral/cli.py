@@ -33,6 +33,7 @@ _MU = "ansible_collections.waggle.honeycomb.plugins.module_utils."
 # The registry: one line per peripheral handler.
 HANDLERS = {
     "camera-firmware": _MU + "_camera.firmware_payload",
+    "switch-firmware": _MU + "_edgeswitch.firmware_payload",
 }
 
 PHASES = ("state", "install", "verify", "rollback")

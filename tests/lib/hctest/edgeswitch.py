@@ -122,6 +122,20 @@ class SwitchLab:
     def status(self):
         return json.loads((self.state_dir / "status.json").read_text())
 
+    def images(self):
+        return json.loads((self.state_dir / "images.json").read_text())
+
+    def wait_up(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.status().get("status") == "up":
+                    return
+            except ValueError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("the switch simulator is not up after %ss" % timeout)
+
     def startup_config(self):
         return (self.state_dir / "startup-config").read_text()
 
@@ -131,8 +145,11 @@ class SwitchLab:
 
     def reset(self):
         """Default config, no banner, no faults, default settings; waits until the switch answers."""
+        from hctools.switchsim.images import ImageSlots
         from hctools.switchsim.state import DEFAULT_STARTUP_CONFIG
         (self.state_dir / "faults.json").write_text("{}")
+        (self.state_dir / "images.json").unlink(missing_ok=True)
+        ImageSlots(str(self.state_dir))   # the default active and backup images
         (self.state_dir / "switch.json").write_text(json.dumps({"reload_delay": 1.0, "password": SWITCH_PASSWORD}))
         (self.state_dir / "startup-config").write_text(DEFAULT_STARTUP_CONFIG)
         if (self.state_dir / "cli.bnr").exists():
@@ -171,6 +188,61 @@ class SwitchLab:
                 "backup_dir": str(self.base / "backups"), "reload_timeout": 60, "timeout": 20}
         args.update(extra)
         return args
+
+
+class LoopbackSwitch:
+    """The simulator on a free 127.0.0.1 SSH port (no namespaces, no root), for clients that do not need
+    the switch LAN (netmiko, the pexpect driver):
+
+        with LoopbackSwitch(tmp_path, legacy_algorithms=False) as sw:   # settings for switch.json
+            sw.port, sw.state_dir, sw.settings(banner_over_ssh="both")
+    """
+
+    def __init__(self, base, **settings):
+        self.state_dir = Path(base)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.settings(password=SWITCH_PASSWORD, reload_delay=1.0, **settings)
+        self.proc = None
+        self.port = None
+
+    def settings(self, **values):
+        path = self.state_dir / "switch.json"
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data.update(values)
+        path.write_text(json.dumps(data))
+
+    def __enter__(self):
+        import socket
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        log = open(self.state_dir / "switchsim.log", "ab")
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "hctools.switchsim", "--bind", "127.0.0.1", "--ssh-port", str(self.port),
+             "--telnet-port", "0", "--state-dir", str(self.state_dir)], stdout=log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONPATH=str(REPO / "tools")))
+        log.close()
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    self.__exit__()
+                    raise RuntimeError("switchsim did not start: %s" % (self.state_dir / "switchsim.log").read_text())
+                time.sleep(0.2)
+
+    def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
 
 
 def one_task(module, args, name="switch", register_extra=""):

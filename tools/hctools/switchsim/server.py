@@ -68,7 +68,7 @@ class _SshServer:
                 return paramiko.AUTH_FAILED
 
             def get_banner(self):
-                where = sim.state.settings().get("banner_over_ssh", "preauth")
+                where = sim.state.settings().get("banner_over_ssh", "shell")
                 if where in ("preauth", "both"):
                     text = sim.state.read_banner() or DEFAULT_WELCOME
                     return (text.rstrip("\n") + "\n", "en-US")
@@ -216,6 +216,9 @@ class Simulator:
         self.state.reloads += 1
         self.state.write_status("reloading")
         delay = float(self.state.settings().get("reload_delay", 3.0))
+        images = self.state.images.read()
+        if images.get("next") == "backup" and not (images.get("backup") or {}).get("bootable", True):
+            delay *= 2  # the new image fails, the switch starts over with the previous one
         end = time.time() + delay
         while not self.stopping.is_set() and (time.time() < end or self.state.faults().get("reload_never_returns")):
             self.stopping.wait(0.2)

@@ -3,11 +3,15 @@
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 
-DEFAULT_HOSTNAME = "UBNT EdgeSwitch"
+from .config import DEFAULT_HOSTNAME, SwitchConfig
+from .images import DEFAULT_ACTIVE, DEFAULT_BACKUP, ImageSlots, at_least_1_9, display_version
+from .util import atomic_write
+
+__all__ = ["DEFAULT_HOSTNAME", "DEFAULT_SETTINGS", "DEFAULT_FAULTS", "DEFAULT_STARTUP_CONFIG", "SwitchState",
+           "atomic_write"]
 
 # Settings written to <state-dir>/switch.json on first start. Keys marked "unconfirmed" model
 # behaviour docs/devices/edgeswitch.md lists as not confirmed on real hardware.
@@ -16,14 +20,22 @@ DEFAULT_SETTINGS = {
     "password": "ubnt",
     # None: `enable` does not ask for a password; a string: it asks and checks it.
     "enable_password": None,
-    "system_description": "EdgeSwitch 8-Port 150W, 1.9.2.5322630, Linux 3.6.5-03329b4a, 1.1.0.5102011",
-    "machine_type": "EdgeSwitch 8-Port 150W",
+    # Identity. The software version comes from the running image (images.json); firmware 1.9 prints it
+    # short (`1.9.2`) and names the model without "-Port" (as in a 1.9.2 backup), 1.7/1.8 print the whole
+    # build (`1.8.1.5145168`) and `EdgeSwitch 8-Port 150W`. version_display: auto | full | short.
+    "version_display": "auto",
+    "machine_type": "EdgeSwitch 8 150W",
+    "machine_type_before_1_9": "EdgeSwitch 8-Port 150W",
+    "kernel_version": "Linux 3.6.5-03329b4a",
+    "boot_version": "1.2.0.5192732",
     "machine_model": "ES-8-150W",
     "serial_number": "F09FC2000001",
     "mac_address": "F0:9F:C2:00:00:01",
     "part_number": "13-02072",
     "hardware_revision": "20",
-    "software_version": "1.9.2.5322630",
+    # images.json is created from these on first start: the running image and the one in the backup slot.
+    "initial_active_image": DEFAULT_ACTIVE,
+    "initial_backup_image": DEFAULT_BACKUP,
     "additional_packages": "QOS,IPv6 Management,Routing",
     # "synced": the header shows the current time; anything else: the "not successful" text.
     "sntp": "synced",
@@ -33,8 +45,15 @@ DEFAULT_SETTINGS = {
     "page_lines": 23,
     # Test knob: when false, `terminal length 0` is accepted but paging stays on (exercises pagers).
     "honour_terminal_length": True,
-    # Seconds the switch stays away after `reload` answers y.
+    # Seconds the switch stays away after `reload` answers y (twice that when a new image fails to boot
+    # and the switch falls back to the previous one).
     "reload_delay": 3.0,
+    # Seconds a firmware copy spends "copying file to flash" after the transfer.
+    "image_write_delay": 0.5,
+    # unconfirmed: what the switch prints for a downloaded file that is not a valid image.
+    "image_invalid_text": "File contents are not valid.",
+    # unconfirmed: what `boot system <slot>` prints ("" = nothing, back to the prompt).
+    "boot_system_text": "",
     # unconfirmed: copy accepts ftp:// URLs, shows this Mode, asks `Remote Password:`.
     "ftp_supported": True,
     "ftp_mode_label": "FTP",
@@ -47,8 +66,9 @@ DEFAULT_SETTINGS = {
     "transfer_cancel_text": "File transfer cancelled.",
     # unconfirmed: whether `set clibanner "..."` appears in show running-config (global section).
     "banner_in_running_config": False,
-    # unconfirmed: where SSH shows the CLI banner: "preauth" (SSH banner), "shell", "both", "none".
-    "banner_over_ssh": "preauth",
+    # Where SSH shows the CLI banner: "shell" (printed in the session before the first prompt, as in
+    # the 1.8 transcripts), "preauth" (SSH protocol banner), "both", "none".
+    "banner_over_ssh": "shell",
     # unconfirmed: text after a wrong enable password (the switch then stays in user mode).
     "enable_fail_text": "% Incorrect password.",
     # `write memory` writes the `!` header (with up time / SNTP time of that moment) into the file.
@@ -67,6 +87,8 @@ DEFAULT_FAULTS = {
     "reject_config_regex": None,    # a download containing a matching line is refused
     "drop_lines_regex": None,       # matching lines are silently dropped from a download
     "once": False,                  # transfer_fail / drop_mid_transfer clear themselves after firing
+    "upgrade_drops_lines_regex": None,  # booting another firmware drops matching startup-config lines
+    # (transfer_fail also takes "midway": a firmware download arrives, then the switch reports failure)
 }
 
 DEFAULT_STARTUP_CONFIG = """\
@@ -123,21 +145,6 @@ exit
 """
 
 
-def atomic_write(path, data, mode=0o600):
-    """Write bytes/str to path via a temp file and rename."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    d = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-    try:
-        os.write(fd, data)
-        os.fchmod(fd, mode)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 class SwitchState:
     """Everything the switch keeps across reloads lives in the state directory."""
 
@@ -192,32 +199,29 @@ class SwitchState:
 
     # ---- boot / running configuration -------------------------------------------------------
     def boot(self):
-        """Load the running configuration from the startup-config, as the switch does at boot."""
+        """Start the chosen image and load the running configuration from the startup-config."""
         with self.lock:
+            settings = self.settings()
+            if not hasattr(self, "images"):
+                self.images = ImageSlots(self.dir, settings["initial_active_image"],
+                                         settings["initial_backup_image"])
+            before = self.images.version("active")
+            self.last_boot = self.images.boot()["last_boot"]
+            drop = self.faults().get("upgrade_drops_lines_regex")
+            if drop and self.images.version("active") != before:  # a firmware that migrates the config badly
+                kept = [l for l in self.read_startup().splitlines(True) if not re.search(drop, l)]
+                self.write_startup("".join(kept))
             self.boot_time = time.time()
             self.boots += 1
-            text = self.read_startup()
-            body = []
-            self.hostname = DEFAULT_HOSTNAME
-            in_header = True
-            for line in text.replace("\r\n", "\n").split("\n"):
-                if in_header and line.startswith("!"):
-                    continue
-                in_header = False
-                m = re.match(r'^hostname "(.*)"\s*$', line)
-                if m:
-                    self.hostname = m.group(1)
-                    continue
-                m = re.match(r'^set clibanner "(.*)"\s*$', line)
-                if m:
-                    self.write_banner(m.group(1).replace("\\n", "\n"))
-                    continue
-                body.append(line)
-            while body and body[-1] == "":
-                body.pop()
-            self.running_body = body
+            self.config, banner = SwitchConfig.parse(self.read_startup())
+            if banner is not None:
+                self.write_banner(banner)
             self.dirty = False
             self.write_status("up")
+
+    @property
+    def hostname(self):
+        return self.config.hostname
 
     def read_startup(self):
         try:
@@ -247,7 +251,18 @@ class SwitchState:
     def write_status(self, status):
         atomic_write(self.status_path, json.dumps({
             "pid": os.getpid(), "status": status, "boots": self.boots, "reloads": self.reloads,
+            "version": self.images.version("active"), "last_boot": getattr(self, "last_boot", None),
             "time": time.time()}) + "\n", mode=0o644)
+
+    # ---- identity -------------------------------------------------------------------------------
+    def identity(self):
+        """Machine type, software version and system description of the running image."""
+        s = self.settings()
+        full = self.images.version("active")
+        shown = display_version(full, s.get("version_display", "auto"))
+        machine = s["machine_type"] if at_least_1_9(full) else s["machine_type_before_1_9"]
+        return {"machine_type": machine, "software_version": shown,
+                "system_description": "%s, %s, %s, %s" % (machine, shown, s["kernel_version"], s["boot_version"])}
 
     # ---- rendering ------------------------------------------------------------------------------
     def uptime_text(self):
@@ -264,11 +279,12 @@ class SwitchState:
 
     def header_lines(self):
         s = self.settings()
+        ident = self.identity()
         return [
             "!Current Configuration:",
             "!",
-            '!System Description "%s"' % s["system_description"],
-            '!System Software Version "%s"' % s["software_version"],
+            '!System Description "%s"' % ident["system_description"],
+            '!System Software Version "%s"' % ident["software_version"],
             '!System Up Time          "%s"' % self.uptime_text(),
             "!Additional Packages     %s" % s["additional_packages"],
             "!Current SNTP Synchronized Time: %s" % self.sntp_text(),
@@ -276,15 +292,11 @@ class SwitchState:
         ]
 
     def config_body_lines(self):
-        lines = []
-        if self.hostname != DEFAULT_HOSTNAME:
-            lines.append('hostname "%s"' % self.hostname)
         banner = self.read_banner()
-        for line in self.running_body:
-            lines.append(line)
-            if line == "configure" and banner and self.settings().get("banner_in_running_config"):
-                lines.append('set clibanner "%s"' % banner.replace("\n", "\\n"))
-        return lines
+        line = None
+        if banner and self.settings().get("banner_in_running_config"):
+            line = 'set clibanner "%s"' % banner.replace("\n", "\\n")
+        return self.config.lines(banner_line=line)
 
     def running_config_lines(self):
         return self.header_lines() + self.config_body_lines()

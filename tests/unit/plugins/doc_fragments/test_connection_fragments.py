@@ -18,7 +18,7 @@ CASES = {
     "camera": (camera_doc, camera_common.connection_argument_spec, ("password",),
                ("camera_info", "camera_ptz")),
     "edgeswitch": (edgeswitch_doc, edgeswitch_cli.connection_argument_spec, ("password", "enable_password"),
-                   ("edgeswitch_command", "edgeswitch_config")),
+                   ("edgeswitch_command", "edgeswitch_config", "edgeswitch_firmware")),
 }
 
 
