@@ -215,13 +215,14 @@ class StateDir(lo.StateLayout):
 
     # jobs
     def list_jobs(self):
-        """Every job journal, oldest first (job ids start with a UTC timestamp)."""
+        """Every job journal, oldest first by creation time (:func:`by_creation`: two jobs of the same
+        second have ids that sort by their random suffix, not by age)."""
         jobs = []
         for job_dir in self.job_dirs():
             journal = Journal.load(job_dir)
             if journal is not None:
                 jobs.append(journal)
-        return jobs
+        return by_creation(jobs)
 
     def rollback_bases(self, jobs=None):
         """Per peripheral the newest succeeded (``applied``) upgrade job that was not rolled back: the

@@ -6,7 +6,6 @@ import socket
 import subprocess
 import time
 
-import pytest
 from hctest.requires import require_system_tool
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.servers import TftpServer

@@ -54,6 +54,19 @@ def test_garbled_journal_is_ignored(tmp_path):
     assert jr.StateDir(str(tmp_path)).list_jobs() == []
 
 
+def test_jobs_of_the_same_second_are_listed_by_age_not_by_id(tmp_path):
+    """Job ids carry the second and a random suffix: a rollback created after an upgrade in the same
+    second can sort before it by id. upgrade_info's newest-first list and the history use list_jobs."""
+    jobs = tmp_path / "jobs"
+    older = jr.Journal.create(str(jobs / "20261204T195805Z-b63e045fb8da-d02b"), kind="upgrade")
+    newer = jr.Journal.create(str(jobs / "20261204T195805Z-b63e045fb8da-7554"), kind="rollback")
+    older.data["created_epoch"], newer.data["created_epoch"] = 1000.25, 1000.75
+    older.save()
+    newer.save()
+    listed = jr.StateDir(str(tmp_path)).list_jobs()
+    assert [j.data["kind"] for j in listed] == ["upgrade", "rollback"]
+
+
 def test_events_are_bounded(tmp_path):
     job = jr.Journal.create(str(tmp_path / "j"))
     for i in range(jr.MAX_EVENTS + 50):
