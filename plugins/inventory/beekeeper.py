@@ -398,6 +398,36 @@ def _quote(value):
     return shlex.quote(to_text(value)) if value not in (None, '') else ''
 
 
+def proxy_command(bastion_host, node_id, vsn, bastion_port, bastion_user, bastion_key, bastion_ssh_args,
+                  socket_path_template, socket_client, template):
+    """The ProxyCommand of one node: ssh to the bastion, then socat/netcat into the node's tunnel socket
+    (the options of the same names; also used by the simulated fleet's inventory)."""
+    names = {'node_id': node_id, 'vsn': vsn}
+    socket_path = render_template(socket_path_template, names, 'socket_path_template')
+    if socket_client == 'netcat':
+        socket_command = 'netcat -U %s' % _quote(socket_path)
+    else:
+        socket_command = 'socat - %s' % _quote('UNIX-CONNECT:' + socket_path)
+    values = {
+        'bastion_host': _quote(bastion_host),
+        'bastion_port': _quote(bastion_port),
+        'bastion_user': _quote(bastion_user),
+        'bastion_key': _quote(bastion_key),
+        'bastion_key_arg': '-i %s' % _quote(bastion_key) if bastion_key else '',
+        'bastion_ssh_args': bastion_ssh_args or '',
+        'socket_path': _quote(socket_path),
+        'socket_command': socket_command,
+        'node_id': node_id,
+        'vsn': vsn,
+    }
+    proxy = render_template(template, values, 'proxy_command_template')
+    proxy = ' '.join(proxy.split())
+    if '"' in proxy or '\\' in proxy:
+        raise AnsibleParserError('The ProxyCommand for %s contains a double quote or backslash, which cannot be '
+                                 'passed through ansible_ssh_common_args: %s' % (vsn, proxy))
+    return proxy
+
+
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     """Wild Sage nodes from the Beekeeper / manifest APIs."""
 
@@ -521,30 +551,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError('%s: "bastion_host" is required to reach nodes through their tunnels (or set '
                                      '"set_connection: false" if your ssh_config routes to them).'
                                      % self._config_path)
-        names = {'node_id': node_id, 'vsn': vsn}
-        socket_path = render_template(self.get_option('socket_path_template'), names, 'socket_path_template')
-        if self.get_option('socket_client') == 'netcat':
-            socket_command = 'netcat -U %s' % _quote(socket_path)
-        else:
-            socket_command = 'socat - %s' % _quote('UNIX-CONNECT:' + socket_path)
-        key = self.get_option('bastion_key')
-        values = {
-            'bastion_host': _quote(bastion_host),
-            'bastion_port': _quote(self.get_option('bastion_port')),
-            'bastion_user': _quote(self.get_option('bastion_user')),
-            'bastion_key': _quote(key),
-            'bastion_key_arg': '-i %s' % _quote(key) if key else '',
-            'bastion_ssh_args': self.get_option('bastion_ssh_args') or '',
-            'socket_path': _quote(socket_path),
-            'socket_command': socket_command,
-            'node_id': node_id,
-            'vsn': vsn,
-        }
-        proxy = render_template(self.get_option('proxy_command_template'), values, 'proxy_command_template')
-        proxy = ' '.join(proxy.split())
-        if '"' in proxy or '\\' in proxy:
-            raise AnsibleParserError('The ProxyCommand for %s contains a double quote or backslash, which cannot be '
-                                     'passed through ansible_ssh_common_args: %s' % (vsn, proxy))
+        proxy = proxy_command(
+            bastion_host, node_id, vsn, bastion_port=self.get_option('bastion_port'),
+            bastion_user=self.get_option('bastion_user'), bastion_key=self.get_option('bastion_key'),
+            bastion_ssh_args=self.get_option('bastion_ssh_args'),
+            socket_path_template=self.get_option('socket_path_template'),
+            socket_client=self.get_option('socket_client'), template=self.get_option('proxy_command_template'))
         common_args = '-o ProxyCommand="%s"' % proxy
         extra = self.get_option('extra_ssh_args')
         if extra:

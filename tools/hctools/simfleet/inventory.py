@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 
 import yaml
+from ansible_collections.waggle.honeycomb.plugins.inventory import beekeeper
 
 from . import ports
 from .fleet import STATE_DIR_ON_NODE, Fleet
 from .nodefiles import resources
 
+# the node hop: the simulated nodes' host keys are new at every `up`
 SSH_OPTS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
 
 
@@ -19,17 +22,29 @@ def user(fleet: Fleet) -> str:
     return fleet.state.get("user", "root") if fleet.ports_mode else "root"
 
 
-def proxy_command(fleet: Fleet, node_id: str) -> str:
-    """The operator's hop: ssh to the bastion, then socat into the node's tunnel socket (the contract)."""
+@functools.lru_cache(maxsize=None)
+def _plugin_defaults() -> dict:
+    """The Beekeeper inventory plugin's option defaults, from its DOCUMENTATION (their one owner)."""
+    options = yaml.safe_load(beekeeper.DOCUMENTATION)["options"]
+    return {k: v.get("default") for k, v in options.items()}
+
+
+def proxy_command(fleet: Fleet, node_id: str, vsn: str = "") -> str:
+    """The operator's hop: ssh to the bastion, then socat into the node's tunnel socket (the contract),
+    rendered by the Beekeeper inventory plugin itself with its default template and bastion options."""
+    d = _plugin_defaults()
     home_dirs = f"{fleet.dir}/bastion/home_dirs" if fleet.ports_mode else "/home_dirs"
-    return (f"ssh -p {fleet.state['bastion_port']} -i {fleet.operator_key} {SSH_OPTS} {user(fleet)}@127.0.0.1 "
-            f"socat - UNIX-CONNECT:{home_dirs}/node-{node_id}/rtun.sock")
+    return beekeeper.proxy_command(
+        "127.0.0.1", node_id, vsn, bastion_port=fleet.state["bastion_port"], bastion_user=user(fleet),
+        bastion_key=str(fleet.operator_key), bastion_ssh_args=d["bastion_ssh_args"],
+        socket_path_template=home_dirs + "/node-{node_id}/rtun.sock", socket_client="socat",
+        template=d["proxy_command_template"])
 
 
 def host_vars(fleet: Fleet, n: dict) -> dict:
     hv = {
         "ansible_host": n["node_id"],
-        "ansible_ssh_common_args": f'-o ProxyCommand="{proxy_command(fleet, n["node_id"])}" {SSH_OPTS}',
+        "ansible_ssh_common_args": f'-o ProxyCommand="{proxy_command(fleet, n["node_id"], n["vsn"])}" {SSH_OPTS}',
         "node_id": n["node_id"],
         "vsn": n["vsn"],
     }
@@ -70,7 +85,7 @@ def render_ssh_config(fleet: Fleet) -> str:
             f"Host {n['vsn']} {n['node_id']} node-{n['vsn']} node-{n['node_id']}\n"
             f"    HostName {n['node_id']}\n    User {user(fleet)}\n    IdentityFile {fleet.operator_key}\n"
             f"    IdentitiesOnly yes\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n"
-            f"    LogLevel ERROR\n    ProxyCommand {proxy_command(fleet, n['node_id'])}\n")
+            f"    LogLevel ERROR\n    ProxyCommand {proxy_command(fleet, n['node_id'], n['vsn'])}\n")
     return "\n".join(out)
 
 
