@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from hctools.simfleet import fleet as fl
-from hctools.simfleet import inventory, ports, procs
+from hctools.simfleet import inventory, procs
+from hctools.simfleet.isolation import ports
 
 
 def _alive(pid: int) -> bool:

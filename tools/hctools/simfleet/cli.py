@@ -7,7 +7,12 @@ import json
 import sys
 import time
 
-from .fleet import DEFAULT_DIR, DEVICES, ISOLATIONS, Fleet, FleetError, remember, resolve_dir
+from . import faults, inventory
+from .fleet import Fleet
+from .hostutil import FleetError
+from .isolation import ISOLATIONS
+from .links import FIELDS, PROFILES, read_link
+from .topology import DEFAULT_DIR, DEVICES, remember, resolve_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,7 +99,6 @@ def _need_state(fleet: Fleet) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.cmd == "link" and (args.list or not args.node):
-        from .links import FIELDS, PROFILES
         if not args.list:
             print("simfleet: link needs NODE [PROFILE] (or --list); profiles: " + ", ".join(PROFILES), file=sys.stderr)
             return 2
@@ -107,11 +111,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{k:13} " + " ".join(f"{PROFILES[x][k]:>9g}" for x in names) + f"  {text}")
         return 0
     if args.cmd == "fault" and (args.list or not args.node):
-        from .faults import FAULTS, as_json, describe
         if not args.list:
-            print("simfleet: fault needs NODE and FAULT (or --list); faults: " + ", ".join(FAULTS), file=sys.stderr)
+            print("simfleet: fault needs NODE and FAULT (or --list); faults: " + ", ".join(faults.FAULTS),
+                  file=sys.stderr)
             return 2
-        sys.stdout.write(json.dumps(as_json(), indent=1) + "\n" if args.json else describe())
+        sys.stdout.write(json.dumps(faults.as_json(), indent=1) + "\n" if args.json else faults.describe())
         return 0
     try:
         fleet = Fleet(resolve_dir(args.dir))
@@ -140,7 +144,7 @@ def _dispatch(args, fleet: Fleet) -> int:
         devices = [] if args.devices.strip() in ("", "none") else [d.strip() for d in args.devices.split(",")]
         t0 = time.monotonic()
         fleet.up(args.nodes, devices, restart_delay=args.restart_delay, timeout=args.timeout,
-                 isolation=args.isolation, link=args.link)
+                 isolation=args.isolation, link=args.link, publish=inventory.write_files)
         if not args.no_remember:
             remember(fleet.dir)
         print(f"simfleet: {len(fleet.nodes)} nodes up in {time.monotonic() - t0:.1f} s at {fleet.dir} "
@@ -170,7 +174,6 @@ def _dispatch(args, fleet: Fleet) -> int:
         print(f"inventory: {st['inventory']}\nssh:       ssh -F {st['ssh_config']} <VSN>")
         return 0
     if args.cmd == "inventory":
-        from . import inventory
         render = {"yaml": inventory.render_yaml, "beekeeper": inventory.render_beekeeper,
                   "ssh-config": inventory.render_ssh_config}[args.format]
         sys.stdout.write(render(fleet))
@@ -184,7 +187,7 @@ def _dispatch(args, fleet: Fleet) -> int:
             else:
                 print(f"{n['vsn']}: " + (", ".join(_fault_text(k, v) for k, v in sorted(active.items())) or "no faults"))
             return 0
-        active = fleet.fault(args.node, args.fault, on=not args.off, line=args.line, severity=args.severity)
+        active = faults.switch(fleet, n, args.fault, on=not args.off, line=args.line, severity=args.severity)
         state = "off" if args.off else "on"
         print(f"simfleet: {n['vsn']} ({n['node_id']}) fault {args.fault} {state}; active: "
               + (", ".join(_fault_text(k, v) for k, v in sorted(active.items())) or "none"))
@@ -194,7 +197,6 @@ def _dispatch(args, fleet: Fleet) -> int:
             n = fleet.set_link(args.node, args.profile)
             print(f"simfleet: {n['vsn']} ({n['node_id']}) link {n['link']}")
             return 0
-        from .links import read_link
         n = fleet.find(args.node)
         prof = read_link(fleet.node_dir(n))
         print(json.dumps(prof, indent=1) if args.json else
@@ -212,9 +214,8 @@ def _dispatch(args, fleet: Fleet) -> int:
         return 0
     if args.cmd == "wait-devices":
         fleet.wait_devices(timeout=args.timeout)
-        where = "on their 127.0.0.1 ports (ports mode; see `simfleet status --json`)" if fleet.ports_mode else \
-            "at 10.31.81.2 and 10.31.81.10 in their LAN namespaces"
-        print(f"simfleet: device simulators of {len(fleet.nodes)} nodes are listening {where}")
+        print(f"simfleet: device simulators of {len(fleet.nodes)} nodes are listening "
+              f"{fleet.iso.devices_where}")
         return 0
     if args.cmd == "power-cut":
         n = fleet.power_cut(args.node)
