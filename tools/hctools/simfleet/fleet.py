@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import bastion, links, nodefiles, procs
 from . import nodes as nodes_
-from .hostutil import FleetError, check_tools, ip_batch, wait_banner, write
+from .hostutil import FleetError, check_tools, ip_batch, tcp_in_netns, wait_banner, write
 from .isolation import ISOLATIONS, Isolation, check_root, default_isolation
 from .isolation import get as get_isolation
 from .topology import (DEFAULT_DIR, DEVICES, INVENTORY_FILE, MAX_NODES, SSH_CONFIG_FILE, STATE_FILE, SUN_PATH_MAX,
