@@ -168,9 +168,9 @@ def _dispatch(args, fleet: Fleet) -> int:
         print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'PROFILE':10} {'TUNNEL':6} {'DEVICES':32} FAULTS")
         for n in st["nodes"]:
             devs = " ".join(f"{k}={v}" for k, v in n["devices"].items()) or "-"
-            faults = ",".join(sorted(n.get("faults") or {})) or "-"
+            flts = ",".join(sorted(n.get("faults") or {})) or "-"
             print(f"{n['vsn']:6} {n['node_id']:18} {n['power']:5} {n['link']:5} {n['link_profile']:10} "
-                  f"{n['tunnel']:6} {devs:32} {faults}")
+                  f"{n['tunnel']:6} {devs:32} {flts}")
         print(f"inventory: {st['inventory']}\nssh:       ssh -F {st['ssh_config']} <VSN>")
         return 0
     if args.cmd == "inventory":
