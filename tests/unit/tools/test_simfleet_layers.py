@@ -23,7 +23,7 @@ LAYERS = [
     ("operations: faults and inventories", {"faults", "inventory"}),
     ("cli", {"cli", "__main__"}),
 ]
-LAYER_OF = {m: i for i, (_, mods) in enumerate(LAYERS) for m in mods}
+LAYER_OF = {m: i for i, (_title, mods) in enumerate(LAYERS) for m in mods}
 
 
 def _module_name(path: Path) -> str:
