@@ -23,8 +23,8 @@ from .topology import (DEFAULT_DIR, DEVICES, INVENTORY_FILE, MAX_NODES, SSH_CONF
                        fleet_prefix, fleet_tag, node_identity, remember, remembered_file, resolve_dir)
 
 # the names the tests take from here (their owners are topology, hostutil, configs and isolation)
-__all__ = ["BASTION_PROFILES", "DEFAULT_DIR", "Fleet", "FleetError", "default_isolation", "fleet_prefix", "fleet_tag", "node_identity",
-           "remember", "resolve_dir"]
+__all__ = ["BASTION_PROFILES", "DEFAULT_DIR", "Fleet", "FleetError", "default_isolation", "fleet_prefix", "fleet_tag",
+           "node_identity", "remember", "resolve_dir"]
 
 
 class Fleet:
