@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from hctools.simfleet import fleet as fl
-from hctools.simfleet import inventory, ports, procs
+from hctools.simfleet import inventory, procs
+from hctools.simfleet.isolation import ports
 
 
 def _alive(pid: int) -> bool:
@@ -92,3 +93,13 @@ def test_unsupported_faults_are_refused_in_ports_mode(tmp_path):
     f = _ports_fleet(tmp_path, [])
     with pytest.raises(fl.FleetError, match="needs namespaces mode"):
         faults.switch(f, f.nodes[0], "lan0-down", True)
+
+
+def test_the_cli_refuses_an_unsupported_fault_in_ports_mode(tmp_path, capsys):
+    from hctools.simfleet.cli import main
+    f = _ports_fleet(tmp_path, [])
+    f.save()
+    assert main(["fault", "W001", "lan0-down", "--dir", str(tmp_path)]) == 2
+    assert "the lan0-down fault needs namespaces mode" in capsys.readouterr().err
+    assert main(["status", "--dir", str(tmp_path)]) == 0  # the status table names each node's faults
+    assert "W001" in capsys.readouterr().out

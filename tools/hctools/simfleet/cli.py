@@ -7,7 +7,13 @@ import json
 import sys
 import time
 
-from .fleet import BASTION_PROFILES, DEFAULT_DIR, DEVICES, ISOLATIONS, Fleet, FleetError, remember, resolve_dir
+from . import bastion, faults, inventory
+from .configs import BASTION_PROFILES
+from .fleet import Fleet
+from .hostutil import FleetError
+from .isolation import ISOLATIONS
+from .links import FIELDS, PROFILES, read_link
+from .topology import DEFAULT_DIR, DEVICES, remember, resolve_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,7 +104,6 @@ def _need_state(fleet: Fleet) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.cmd == "link" and (args.list or not args.node):
-        from .links import FIELDS, PROFILES
         if not args.list:
             print("simfleet: link needs NODE [PROFILE] (or --list); profiles: " + ", ".join(PROFILES), file=sys.stderr)
             return 2
@@ -111,11 +116,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{k:13} " + " ".join(f"{PROFILES[x][k]:>9g}" for x in names) + f"  {text}")
         return 0
     if args.cmd == "fault" and (args.list or not args.node):
-        from .faults import FAULTS, as_json, describe
         if not args.list:
-            print("simfleet: fault needs NODE and FAULT (or --list); faults: " + ", ".join(FAULTS), file=sys.stderr)
+            print("simfleet: fault needs NODE and FAULT (or --list); faults: " + ", ".join(faults.FAULTS),
+                  file=sys.stderr)
             return 2
-        sys.stdout.write(json.dumps(as_json(), indent=1) + "\n" if args.json else describe())
+        sys.stdout.write(json.dumps(faults.as_json(), indent=1) + "\n" if args.json else faults.describe())
         return 0
     try:
         fleet = Fleet(resolve_dir(args.dir))
@@ -144,12 +149,12 @@ def _dispatch(args, fleet: Fleet) -> int:
         devices = [] if args.devices.strip() in ("", "none") else [d.strip() for d in args.devices.split(",")]
         t0 = time.monotonic()
         fleet.up(args.nodes, devices, restart_delay=args.restart_delay, timeout=args.timeout,
-                 isolation=args.isolation, link=args.link, bastion=args.bastion)
+                 isolation=args.isolation, link=args.link, publish=inventory.write_files,
+                 bastion_profile=args.bastion)
         if not args.no_remember:
             remember(fleet.dir)
         print(f"simfleet: {len(fleet.nodes)} nodes up in {time.monotonic() - t0:.1f} s at {fleet.dir} "
-              f"({fleet.isolation} mode, {fleet.state.get('bastion_profile', 'production')} bastion "
-              f"127.0.0.1:{fleet.state['bastion_port']}); "
+              f"({fleet.isolation} mode, {bastion.profile(fleet)} bastion 127.0.0.1:{fleet.state['bastion_port']}); "
               f"inventory: {fleet.dir}/inventory.yml")
         return 0
     if args.cmd == "down":
@@ -169,13 +174,12 @@ def _dispatch(args, fleet: Fleet) -> int:
         print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'PROFILE':10} {'TUNNEL':6} {'DEVICES':32} FAULTS")
         for n in st["nodes"]:
             devs = " ".join(f"{k}={v}" for k, v in n["devices"].items()) or "-"
-            faults = ",".join(sorted(n.get("faults") or {})) or "-"
+            flts = ",".join(sorted(n.get("faults") or {})) or "-"
             print(f"{n['vsn']:6} {n['node_id']:18} {n['power']:5} {n['link']:5} {n['link_profile']:10} "
-                  f"{n['tunnel']:6} {devs:32} {faults}")
+                  f"{n['tunnel']:6} {devs:32} {flts}")
         print(f"inventory: {st['inventory']}\nssh:       ssh -F {st['ssh_config']} <VSN>")
         return 0
     if args.cmd == "inventory":
-        from . import inventory
         render = {"yaml": inventory.render_yaml, "beekeeper": inventory.render_beekeeper,
                   "ssh-config": inventory.render_ssh_config}[args.format]
         sys.stdout.write(render(fleet))
@@ -189,7 +193,7 @@ def _dispatch(args, fleet: Fleet) -> int:
             else:
                 print(f"{n['vsn']}: " + (", ".join(_fault_text(k, v) for k, v in sorted(active.items())) or "no faults"))
             return 0
-        active = fleet.fault(args.node, args.fault, on=not args.off, line=args.line, severity=args.severity)
+        active = faults.switch(fleet, n, args.fault, on=not args.off, line=args.line, severity=args.severity)
         state = "off" if args.off else "on"
         print(f"simfleet: {n['vsn']} ({n['node_id']}) fault {args.fault} {state}; active: "
               + (", ".join(_fault_text(k, v) for k, v in sorted(active.items())) or "none"))
@@ -199,7 +203,6 @@ def _dispatch(args, fleet: Fleet) -> int:
             n = fleet.set_link(args.node, args.profile)
             print(f"simfleet: {n['vsn']} ({n['node_id']}) link {n['link']}")
             return 0
-        from .links import read_link
         n = fleet.find(args.node)
         prof = read_link(fleet.node_dir(n))
         print(json.dumps(prof, indent=1) if args.json else
@@ -217,9 +220,8 @@ def _dispatch(args, fleet: Fleet) -> int:
         return 0
     if args.cmd == "wait-devices":
         fleet.wait_devices(timeout=args.timeout)
-        where = "on their 127.0.0.1 ports (ports mode; see `simfleet status --json`)" if fleet.ports_mode else \
-            "at 10.31.81.2 and 10.31.81.10 in their LAN namespaces"
-        print(f"simfleet: device simulators of {len(fleet.nodes)} nodes are listening {where}")
+        print(f"simfleet: device simulators of {len(fleet.nodes)} nodes are listening "
+              f"{fleet.iso.devices_where}")
         return 0
     if args.cmd == "power-cut":
         n = fleet.power_cut(args.node)

@@ -12,80 +12,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from . import nodefiles, ports, procs
+from . import nodefiles, procs
+from .faultdefs import DEVICE_FAULTS, FAULTS, SEVERITIES, Fault, as_json, describe
+from .fleet import Fleet
+from .hostutil import FleetError, ip_batch, tcp_in_netns
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .fleet import Fleet
-
-
-@dataclass(frozen=True)
-class Fault:
-    name: str
-    effect: str
-    checks: tuple[str, ...]  # sanity_check results it makes fail
-    persistent: bool
-    why: str  # why it does or does not survive a boot
-    options: tuple[str, ...] = ()
-
-
-FAULTS = {f.name: f for f in (
-    Fault("fsck", "/run/initramfs/fsck.log reports UNEXPECTED INCONSISTENCY for /dev/mmcblk0p1 instead of clean",
-          ("fsck_clean",), True, "a damaged file system fails the boot-time fsck again at every boot"),
-    Fault("clock", "/run/systemd/timesync/synchronized is removed (timesyncd never synchronised)",
-          ("clock_synchronized",), True, "models an unreachable time server: not synchronised after a boot either"),
-    Fault("mount-ro", "/media/root-rw is remounted read-only", ("mounts",), False,
-          "models the kernel remounting read-only after I/O errors; the boot mounts it read-write again"),
-    Fault("psu", "a PSU status line (--line, default pg1) reads 0 in /sys/class/gpio/gpio<N>/value",
-          ("psu_gpio",), True, "hardware: the supply stays faulty", ("line",)),
-    Fault("sanity-fail", "adds /etc/waggle/sanity/<severity>/simfleet_fail.test, which exits 3",
-          ("simfleet_fail",), True, "the test file is on the node's disk", ("severity",)),
-    Fault("sanity-hang", "adds /etc/waggle/sanity/<severity>/simfleet_hang.test, which never ends (rc 127 "
-          "after the test timeout)", ("simfleet_hang",), True, "the test file is on the node's disk", ("severity",)),
-    Fault("k3s-notready", "kubectl reports the node's Ready condition Unknown (NotReady)", ("k3s_node_ready",),
-          False, "models a stalled kubelet; k3s starts afresh at boot"),
-    Fault("vsn", "/etc/waggle/vsn holds a malformed VSN (the VSN in lower case)", ("node_identity",), True,
-          "the file is on the node's disk"),
-    Fault("switch-down", "stops the node's switch simulator (10.31.81.2)", ("switch_reachable",), True,
-          "the switch has its own power supply: a node reboot does not restart it"),
-    Fault("camera-down", "stops the node's camera simulator (10.31.81.10)", ("cameras_http",), True,
-          "the camera is powered by the switch (PoE), not by the node"),
-    Fault("lan0-down", "unplugs lan0: its peer in the LAN namespace goes down, lan0 loses carrier",
-          ("lan0_up", "switch_reachable", "cameras_http"), True,
-          "a pulled cable stays pulled; without lan0 the switch and cameras are unreachable too"),
-)}
-
-DEVICE_FAULTS = {"switch-down": "switch", "camera-down": "camera"}
-SEVERITIES = ("warning", "fatal")
-
-
-def describe() -> str:
-    """The table `simfleet fault --list` prints."""
-    rows = [("FAULT", "PERSISTS", "CHECKS THAT FAIL", "EFFECT")]
-    for f in FAULTS.values():
-        opts = "".join(f" [--{o} ...]" for o in f.options)
-        rows.append((f.name + opts, "yes" if f.persistent else "no", ",".join(f.checks), f.effect))
-    w = [max(len(r[i]) for r in rows) for i in range(3)]
-    out = [f"{r[0]:{w[0]}}  {r[1]:{w[1]}}  {r[2]:{w[2]}}  {r[3]}" for r in rows]
-    out.append("")
-    out.append("PERSISTS yes: survives `simfleet power-cut` + `power-on` (cleared by --off or a fresh `up`); "
-               "no: gone after the next boot.")
-    for f in FAULTS.values():
-        out.append(f"  {f.name}: {f.why}")
-    out.append("psu --line: acok, pg1 (default), pg2, pg3, pg4; sanity-fail/sanity-hang --severity: warning "
-               "(default) or fatal.")
-    return "\n".join(out) + "\n"
-
-
-def as_json() -> list[dict]:
-    return [{"name": f.name, "effect": f.effect, "checks": list(f.checks), "persistent": f.persistent,
-             "why": f.why, "options": list(f.options)} for f in FAULTS.values()]
+__all__ = ["FAULTS", "as_json", "describe", "switch"]  # the table is faultdefs'; `simfleet fault --list` reads it
 
 
 def _options(fleet_error, fault: Fault, line: str | None, severity: str | None) -> dict:
@@ -109,12 +45,11 @@ def _options(fleet_error, fault: Fault, line: str | None, severity: str | None) 
 def switch(fleet: Fleet, n: dict, name: str, on: bool, line: str | None = None,
            severity: str | None = None) -> dict:
     """Switch fault `name` on or off on node n (idempotent) and return the node's active faults."""
-    from .fleet import FleetError
     if name not in FAULTS:
         raise FleetError(f"unknown fault {name!r}; known faults: {', '.join(FAULTS)} (`simfleet fault --list`)")
     fault = FAULTS[name]
-    if on and fleet.ports_mode and name in ports.UNSUPPORTED_FAULTS:
-        raise FleetError(f"the {name} fault needs namespaces mode: {ports.UNSUPPORTED_FAULTS[name]} (the fleet at "
+    if on and name in fleet.iso.unsupported_faults:
+        raise FleetError(f"the {name} fault needs namespaces mode: {fleet.iso.unsupported_faults[name]} (the fleet at "
                          f"{fleet.dir} runs in ports mode; as root, `simfleet up --isolation namespaces`)")
     opts = _options(FleetError, fault, line, severity) if on else {}
     active = n.setdefault("faults", {})
@@ -146,9 +81,7 @@ def _node_root(fleet: Fleet, n: dict) -> Path | None:
     In ports mode the node's folder, which holds its run/ (the node's /run)."""
     if not procs.alive(n.get("init")):
         return None
-    if fleet.ports_mode:
-        return fleet.node_dir(n)
-    return Path(f"/proc/{n['init']['pid']}/root")
+    return fleet.iso.node_root(fleet, n)
 
 
 def fsck_log_text(sim: Path, error: bool) -> str:
@@ -182,7 +115,6 @@ def _mount_ro(fleet: Fleet, n: dict, on: bool, _opts: dict) -> None:
     r = subprocess.run(["nsenter", "-t", str(n["init"]["pid"]), "-m", "mount", "-o", f"remount,bind,{mode}",
                         "/media/root-rw"], capture_output=True, text=True, check=False)
     if r.returncode != 0:
-        from .fleet import FleetError
         raise FleetError(f"remounting /media/root-rw {mode} in {n['vsn']} failed: {r.stderr.strip()}")
 
 
@@ -231,11 +163,10 @@ def _device(dev: str):
         if on:
             proc = (n.get("devices") or {}).get(dev)
             procs.kill(proc, group=True)
-            if not tcp_in_netns(n["lan_netns"], *device_endpoint(fleet, n, dev), want_open=False, timeout=10):
-                from .fleet import FleetError
+            if not tcp_in_netns(n["lan_netns"], *fleet.iso.device_endpoint(n, dev), want_open=False, timeout=10):
                 raise FleetError(f"the {dev} simulator of {n['vsn']} still answers after being stopped")
         else:
-            fleet._start_devices(n)
+            fleet.start_devices(n)
             fleet.save()
             if "lan0-down" not in (n.get("faults") or {}):
                 fleet.wait_devices([n], devices=[dev])
@@ -243,8 +174,7 @@ def _device(dev: str):
 
 
 def _lan0(fleet: Fleet, n: dict, on: bool, _opts: dict) -> None:
-    from .fleet import FleetError, _ip_batch
-    _ip_batch(n["lan_netns"], [f"link set eth0 {'down' if on else 'up'}"])
+    ip_batch(n["lan_netns"], [f"link set eth0 {'down' if on else 'up'}"])
     want = "DOWN" if on else "UP"
     deadline = time.monotonic() + 10
     while True:  # the kernel updates the peer's operstate asynchronously (link watch, up to ~1 s)
@@ -280,47 +210,3 @@ def _write_in_node(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.simfleet")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def device_endpoint(fleet: Fleet, n: dict, dev: str) -> tuple[str, int]:
-    """(address, port) where node n's device simulator dev listens: its production LAN address in
-    namespaces mode, a per-node loopback port in ports mode."""
-    from .fleet import DEVICE_PORTS, DEVICES
-    if fleet.ports_mode:
-        return ports.LOOPBACK, ports.device_port(dev, n["ports"])
-    return DEVICES[dev][1], DEVICE_PORTS[dev]
-
-
-def _tcp_wait(addr: str, port: int, want_open: bool, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((addr, port), timeout=1):
-                is_open = True
-        except OSError:
-            is_open = False
-        if is_open == want_open:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-
-
-def tcp_in_netns(netns: str | None, addr: str, port: int, want_open: bool, timeout: float) -> bool:
-    """Wait until a TCP connect to addr:port from inside network namespace netns succeeds (want_open)
-    or is refused (not want_open); False on timeout. Runs in a short-lived forked child; netns None
-    (ports mode): from here."""
-    if netns is None:
-        return _tcp_wait(addr, port, want_open, timeout)
-    pid = os.fork()
-    if pid == 0:
-        code = 2
-        try:
-            fd = os.open(os.path.join(procs.NETNS_DIR, netns), os.O_RDONLY)
-            os.setns(fd, os.CLONE_NEWNET)
-            os.close(fd)
-            code = 0 if _tcp_wait(addr, port, want_open, timeout) else 1
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0

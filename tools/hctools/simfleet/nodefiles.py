@@ -173,6 +173,48 @@ def resources() -> list[dict]:
             {"name": "switch", "hardware": hw("switch", "ES-8-150W", "Ubiquiti")}]
 
 
+def beekeeper_record(n: dict) -> dict:
+    """Node n as the manifest API (`/manifests/`) returns it, with the `/api/v-beta/nodes/` fields
+    merged in. Simulated values are plausible, not real."""
+    i = n["index"]
+    phase = "Deployed"
+    sensors = [
+        {"name": "top_camera", "hw_model": "XNP-6400RW", "manufacturer": "Hanwha", "scope": "global",
+         "capabilities": ["camera"], "is_active": True},
+        {"name": "bme680", "hw_model": "BME680", "manufacturer": "Bosch", "scope": "global",
+         "capabilities": [], "is_active": True},
+    ]
+    computes = [{"name": "nxcore", "zone": "core", "serial_no": n["node_id"], "hw_model": "xaviernx",
+                 "manufacturer": "ConnectTech", "is_active": True, "capabilities": ["gpu", "cuda102", "arm64"]}]
+    return {
+        "id": i,
+        "vsn": n["vsn"],
+        "name": n["node_id"],
+        "phase": phase,
+        "project": "SAGE",
+        "focus": "simulated",
+        "partner": "",
+        "type": "WSN",
+        "site_id": f"SIM{i:03d}",
+        "address": f"Simulated site {i}",
+        "location": "",
+        "gps_lat": round(41.7 + i / 1000, 6),
+        "gps_lon": round(-87.98 - i / 1000, 6),
+        "gps_alt": 200,
+        "commissioned_at": "2024-01-01T00:00:00Z",
+        "registered_at": "2023-12-01T00:00:00Z",
+        "modem": {"model": "mtcm2", "sim_type": "att", "carrier": "AT&T"},
+        "modem_model": "mtcm2",
+        "modem_sim_type": "att",
+        "modem_carrier": "AT&T",
+        "tags": ["simfleet"] + (["even"] if i % 2 == 0 else ["odd"]),
+        "computes": computes,
+        "sensors": sensors,
+        "resources": resources(),
+        "lorawanconnections": [],
+    }
+
+
 def wagman_ini() -> str:
     lines = ["[wagman]", "# PSU status GPIO lines (read by the Waggle psu_status test)"]
     lines += [f"{key} = {gpio}" for key, gpio in PSU_GPIOS.items()]

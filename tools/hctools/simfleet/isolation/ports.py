@@ -11,12 +11,16 @@ init and, through the node sshd's SetEnv, every login session), which is how `po
 
 from __future__ import annotations
 
-import getpass
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import configs, procs
+from ..hostutil import free_ports
+from .base import Isolation
+
 if TYPE_CHECKING:  # pragma: no cover
-    from .fleet import Fleet
+    from ..fleet import Fleet
 
 NODE_MARKER = "HC_SIMFLEET_NODE"
 LOOPBACK = "127.0.0.1"
@@ -35,10 +39,6 @@ UNSUPPORTED_CHECKS = {
     "mounts": "reads /proc/mounts for /media/root-ro etc.; a ports-mode node has no mounts of its own",
     "lan0_up": "reads /sys/class/net/lan0; a ports-mode node has no network interface of its own",
 }
-
-
-def user() -> str:
-    return getpass.getuser()
 
 
 def node_marker(fleet: Fleet, n: dict) -> str:
@@ -155,3 +155,67 @@ def sanity_settings(fleet: Fleet, n: dict) -> dict:
         "psu_gpio": {"config_ini": f"{ew}/config.ini", "gpio_dir": str(fleet.node_dir(n) / "sys-class" / "gpio"),
                      "manifest": f"{ew}/node-manifest-v2.json"},
     }
+
+
+class Ports(Isolation):
+    name = "ports"
+    unsupported_faults = UNSUPPORTED_FAULTS
+    devices_where = "on their 127.0.0.1 ports (ports mode; see `simfleet status --json`)"
+
+    def home(self) -> str:
+        return os.path.expanduser("~")
+
+    def node_record(self, fleet: Fleet, index: int, vsn: str, node_id: str) -> dict:
+        # no namespaces: free loopback ports instead of production addresses
+        return {"index": index, "vsn": vsn, "node_id": node_id, "netns": None, "lan_netns": None,
+                "ports": {}, "init": None, "relay": None, "devices": {}, "faults": {}}
+
+    def allocate(self, fleet: Fleet, nodes: list[dict]) -> None:
+        free = iter(free_ports(len(nodes) * len(PORT_KEYS)))  # all at once: no two nodes get the same port
+        for n in nodes:
+            n["ports"] = {k: next(free) for k in PORT_KEYS}
+
+    def node_key_path(self, fleet: Fleet, n: dict) -> str:
+        return f"{fleet.node_dir(n)}/etc-waggle/bk_key.pem"
+
+    def node_sshd_config(self, fleet: Fleet, n: dict) -> str:
+        return node_sshd_config(fleet, n)
+
+    def boot(self, fleet: Fleet, n: dict, argv: list[str], env: dict[str, str], log_path: str) -> dict:
+        marker, value = node_marker(fleet, n).split("=", 1)
+        env = dict(env, **{marker: value, "SIMFLEET_ISOLATION": "ports", "SIMFLEET_SSH_PORT": str(n["ports"]["ssh"]),
+                           "SIMFLEET_RTUN": str(fleet.rtun_path(n)), "SIMFLEET_BK_USER": fleet.state["user"]})
+        return procs.spawn(argv, env, log_path)
+
+    def power_cut(self, fleet: Fleet, n: dict) -> None:
+        # no pid namespace: stop the node's process tree and marked processes at once
+        procs.freeze_and_kill(n["init"], node_marker(fleet, n))
+
+    def node_root(self, fleet: Fleet, n: dict) -> Path:
+        return fleet.node_dir(n)  # it holds the node's run/ (its /run)
+
+    def bastion_sshd_config(self, fleet: Fleet, port: int) -> str:
+        return bastion_extra(fleet) + configs.BASTION_SSHD_CONFIG.format(port=port, dir=fleet.dir / "bastion")
+
+    def bastion_script(self) -> str:
+        return "set -e; "
+
+    def bastion_home_dirs(self, fleet: Fleet) -> str:
+        return f"{fleet.dir}/bastion/home_dirs"
+
+    def device_bind(self, n: dict, dev: str, lan_addr: str) -> tuple[str, str]:
+        return LOOPBACK, device_args(dev, n["ports"])
+
+    def device_endpoint(self, n: dict, dev: str) -> tuple[str, int]:
+        return LOOPBACK, device_port(dev, n["ports"])
+
+    def login_user(self, fleet: Fleet) -> str:
+        return fleet.state.get("user", "root")
+
+    def inventory_vars(self, fleet: Fleet, fleet_vars: dict) -> dict:
+        out = {k: v for k, v in fleet_vars.items() if k != "honeycomb_state_dir"}  # each node has its own
+        out["simfleet_isolation"] = "ports"
+        return out
+
+    def host_vars(self, fleet: Fleet, n: dict) -> dict:
+        return host_vars(fleet, n)
