@@ -326,27 +326,37 @@ class Fleet:
         known = [self.state.get("bastion")]
         for n in self.nodes:
             known += [n.get("init"), n.get("relay")] + list((n.get("devices") or {}).values())
+        # A mount namespace is the fleet's only while one of the fleet's processes holds it: a freed one's
+        # inode is soon reused by another namespace (every `ip netns exec` makes one), so an inode kept in
+        # fleet.json could name a stranger's. Mount namespaces are therefore read from live processes
+        # only, and what lives in them is collected before those processes are killed.
+        self_mnt = procs.ns_inode("/proc/self/ns/mnt")
+        held = procs.mount_namespaces([self.state.get("bastion")], exclude=self_mnt)
+        in_held = procs.scan(self.prefix, set(), held) if held else []
         for p in known:  # process groups: relays carry forked children, device loops their simulator
             if procs.kill(p, group=True):
                 report.append(f"killed {p['pid']}")
+        for p in in_held:  # the bastion's sessions (they live in its mount namespace)
+            if procs.kill(p):
+                report.append(f"killed {p['pid']} (bastion namespace)")
         netns_ids = {i for i in (procs.ns_inode(os.path.join(procs.NETNS_DIR, x)) for x in names) if i}
-        mntns_ids = {tuple(self.state["bastion_mntns"])} if self.state.get("bastion_mntns") else set()
         cmd_marks = (f"{self.dir}/bastion/sshd_config".encode(), f"UNIX-LISTEN:{self.dir}/nodes/".encode(),
                      f"hctools.simfleet.relay\0--listen\0{self.dir}/nodes/".encode())
         # ports mode: the node sshds (their title, like the bastion's, names their config)
         cmd_marks += tuple(f"{nd}/etc-ssh/sshd_config".encode() for nd in sorted(self.dir.glob("nodes/*")))
         for _ in range(50):
-            found = procs.scan(self.prefix, netns_ids, mntns_ids, cmd_marks)
+            found = procs.scan(self.prefix, netns_ids, set(), cmd_marks)
             # sshd session processes carry neither marker nor config: they are below a found process
             for pid in procs.descendants({p["pid"] for p in found}):
                 st = procs.starttime(pid)
                 if st is not None:
                     found.append({"pid": pid, "start": st})
-            # a bastion whose state file was lost: its mount namespace leads to its session children
-            for p in found:
-                ino = procs.ns_inode(f"/proc/{p['pid']}/ns/mnt")
-                if ino and ino != procs.ns_inode("/proc/self/ns/mnt"):
-                    mntns_ids.add(ino)
+            # a bastion whose state file was lost: its mount namespace (held by it, alive now) leads to
+            # its session children
+            held = procs.mount_namespaces(found, exclude=self_mnt)
+            if held:
+                seen = {p["pid"] for p in found}
+                found += [p for p in procs.scan(self.prefix, set(), held) if p["pid"] not in seen]
             if not found:
                 break
             for p in found:

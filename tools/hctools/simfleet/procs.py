@@ -50,6 +50,19 @@ def kill(proc: dict | None, group: bool = False, sig: int = signal.SIGKILL) -> b
     return True
 
 
+def mount_namespaces(plist, exclude=None) -> set:
+    """The mount namespace ids held by the live processes of plist ({"pid", "start"} dicts), except
+    ``exclude``. Read only from live processes: a freed namespace's inode may already be another's."""
+    ids = set()
+    for p in plist:
+        if not alive(p):
+            continue
+        ino = ns_inode(f"/proc/{p['pid']}/ns/mnt")
+        if ino and ino != exclude and alive(p):  # still the same process after the read
+            ids.add(ino)
+    return ids
+
+
 def wait_gone(procs: list[dict], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
