@@ -10,7 +10,7 @@ from hctools.simfleet import procs
 
 
 def _record(proc):
-    for _ in range(100):
+    for dummy in range(100):
         st = procs.starttime(proc.pid)
         if st is not None:
             return {"pid": proc.pid, "start": st}
@@ -26,7 +26,7 @@ def test_mount_namespaces_come_from_live_processes_only():
     own = subprocess.Popen(["unshare", "-m", "sleep", "30"])
     try:
         rec_same, rec_own = _record(same), _record(own)
-        for _ in range(100):  # unshare execs sleep once the namespace is made
+        for dummy in range(100):  # unshare execs sleep once the namespace is made
             if procs.ns_inode(f"/proc/{own.pid}/ns/mnt") != self_mnt:
                 break
             time.sleep(0.01)
