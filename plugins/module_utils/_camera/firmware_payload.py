@@ -18,7 +18,6 @@ Node side, Python 3.6+; needs requests.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import glob
 import json
 import os
 
@@ -26,6 +25,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import fi
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.driver import CameraError, CameraUnreachable
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.sunapi import SunapiDriver, requests
 from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import HandlerError
+from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import params as params_
 
 BACKUP_NAME = "camera-config.bin"
 PRESETS_NAME = "camera-presets.json"
@@ -41,47 +41,18 @@ def _num(params, key, default, cast=float):
         raise HandlerError("parameter %s=%r is not a number" % (key, raw))
 
 
-def _password(params):
-    if params.get("password"):
-        return params["password"]
-    path = params.get("password_file")
-    if path:
-        try:
-            with open(path) as fh:
-                return fh.read().strip()
-        except (IOError, OSError) as exc:
-            raise HandlerError("cannot read password_file %s: %s" % (path, exc))
-    env = os.environ.get("WAGGLE_CAMERA_ADMIN_PASSWORD")
-    if env:
-        return env
-    raise HandlerError("no camera password: pass password as a secret parameter (secret_parameters: {password: "
-                       "...}) or password_file")
-
-
-def _image(params):
-    payload_dir = params["payload_dir"]
-    image = params.get("image")
-    if image:
-        return image if os.path.isabs(image) else os.path.join(payload_dir, image)
-    found = sorted(glob.glob(os.path.join(payload_dir, "firmware", "*.img")))
-    if len(found) != 1:
-        raise HandlerError("expected exactly one firmware/*.img in the payload, found %d: set parameter image"
-                           % len(found))
-    return found[0]
-
-
 def _driver(params):
     if requests is None:
         raise HandlerError("the camera-firmware handler needs python3-requests on the node (node_prereqs installs it)")
     return SunapiDriver(params.get("host") or "10.31.81.10", port=_num(params, "port", 80, int),
                         username=params.get("username") or os.environ.get("WAGGLE_CAMERA_ADMIN") or "admin",
-                        password=_password(params), timeout=_num(params, "timeout", 10.0),
+                        password=params_.secret(params, "camera", env="WAGGLE_CAMERA_ADMIN_PASSWORD"), timeout=_num(params, "timeout", 10.0),
                         digest_algorithm=params.get("digest_algorithm") or "auto")
 
 
 def _updater(params, log):
     return fw.FirmwareUpdater(
-        _driver(params), _image(params), model=params.get("image_model") or None,
+        _driver(params), params_.image(params, ".img"), model=params.get("image_model") or None,
         version=params.get("image_version") or None, reboot_timeout=_num(params, "reboot_timeout", 600.0),
         poll_interval=_num(params, "poll_interval", 5.0), upload_timeout=_num(params, "upload_timeout", 900.0),
         backup_path=os.path.join(params["job_dir"], BACKUP_NAME), log=log)

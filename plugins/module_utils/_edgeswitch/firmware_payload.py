@@ -24,7 +24,6 @@ Node side, Python 3.6+; needs pexpect and tftpy (or pyftpdlib for transfer ftp).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import glob
 import json
 import os
 
@@ -32,39 +31,11 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch impor
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import firmware as fw
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import (
     AuthError, ConnectError, ConnectionLost, EdgeSwitchError)
+from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import HandlerError
+from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import params as params_
 
 RECORD_NAME = "switch-firmware.json"
 INT_PARAMS = ("port", "timeout", "transfer_timeout", "reload_timeout", "ftp_port", "tftp_port")
-
-
-class ParameterError(Exception):
-    pass
-
-
-def _password(params):
-    if params.get("password"):
-        return params["password"]
-    path = params.get("password_file")
-    if path:
-        try:
-            with open(path) as handle:
-                return handle.read().strip()
-        except (IOError, OSError) as exc:
-            raise ParameterError("cannot read password_file %s: %s" % (path, exc))
-    raise ParameterError("no switch password: pass password as a secret parameter (secret_parameters: "
-                         "{password: ...}) or password_file")
-
-
-def _image(params):
-    payload_dir = params.get("payload_dir") or "."
-    image = params.get("image")
-    if image:
-        return image if os.path.isabs(image) else os.path.join(payload_dir, image)
-    found = sorted(glob.glob(os.path.join(payload_dir, "firmware", "*.stk")))
-    if len(found) != 1:
-        raise ParameterError("expected exactly one firmware/*.stk in the payload, found %d: set parameter image"
-                             % len(found))
-    return found[0]
 
 
 def firmware_params(params):
@@ -78,12 +49,12 @@ def firmware_params(params):
             try:
                 value = int(value)
             except ValueError:
-                raise ParameterError("parameter %s=%r is not a whole number" % (key, value))
+                raise HandlerError("parameter %s=%r is not a whole number" % (key, value))
         elif key == "legacy_algorithms":
             value = str(value).lower() in ("1", "true", "yes")
         p[key] = value
-    p["password"] = _password(params)
-    p["image"] = _image(params)
+    p["password"] = params_.secret(params, "switch")
+    p["image"] = params_.image(params, ".stk")
     p["backup_dir"] = params.get("job_dir") or p["backup_dir"]
     return p
 
@@ -102,7 +73,7 @@ def handle(phase, params, log):
         if phase == "verify":
             return _verify(p, params, log)
         return _rollback(p, params, log)
-    except ParameterError as exc:
+    except HandlerError as exc:
         return {"status": "failed", "msg": str(exc)}
     except fw.FirmwareFailed as exc:
         return dict(_facts(exc.result), status="failed", msg=str(exc))

@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import firmware as fw
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import firmware_payload as fp
+from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import HandlerError
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import parsers
 from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import cli as entry
 
@@ -54,12 +55,12 @@ def test_payload_parameters(tmp_path):
     assert p["image"] == str(tmp_path / "firmware" / "ESWH.v1.9.3.1.stk")
     assert p["reload_timeout"] == 60 and p["transfer"] == "ftp" and p["backup_dir"] == "/job"
     assert p["host"] == "10.31.81.2" and p["username"] == "ubnt" and p["transfer_timeout"] == 900
-    with pytest.raises(fp.ParameterError, match="not a whole number"):
+    with pytest.raises(HandlerError, match="not a whole number"):
         fp.firmware_params({"payload_dir": str(tmp_path), "password": "pw", "timeout": "soon"})
-    with pytest.raises(fp.ParameterError, match="no switch password"):
+    with pytest.raises(HandlerError, match="no switch password"):
         fp.firmware_params({"payload_dir": str(tmp_path)})
     (tmp_path / "firmware" / "other.stk").write_bytes(b"y")
-    with pytest.raises(fp.ParameterError, match="exactly one firmware"):
+    with pytest.raises(HandlerError, match="exactly one firmware"):
         fp.firmware_params({"payload_dir": str(tmp_path), "password": "pw"})
     assert fp.handle("state", {"payload_dir": str(tmp_path), "password": "pw"}, print)["status"] == "failed"
 
