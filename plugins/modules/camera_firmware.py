@@ -158,7 +158,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import firmware as fw
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.common import (
-    connection_argument_spec, fail, make_driver)
+    check_numbers, connection_argument_spec, fail, make_driver)
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.driver import CameraError
 
 
@@ -180,9 +180,7 @@ def main():
     if p["driver"] != "sunapi":
         module.fail_json(msg="camera_firmware supports driver=sunapi (Hanwha) only, got %s" % p["driver"],
                          error_kind="input")
-    for key in ("reboot_timeout", "poll_interval", "upload_timeout"):
-        if p[key] <= 0:
-            module.fail_json(msg="%s must be positive, got %s" % (key, p[key]), error_kind="input")
+    check_numbers(module, positive=("reboot_timeout", "poll_interval", "upload_timeout"), error_kind="input")
     updater = None
     try:
         driver = make_driver(module)

@@ -200,7 +200,7 @@ error_kind:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.common import (
-    connection_argument_spec, fail, make_driver)
+    check_numbers, connection_argument_spec, fail, make_driver)
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.driver import CameraError
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.ptz import PtzManager
 
@@ -229,12 +229,7 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            mutually_exclusive=[("position", "goto_preset")])
     p = module.params
-    for key in ("tolerance", "zoom_tolerance"):
-        if p[key] < 0:
-            module.fail_json(msg="%s must be 0 or more, got %s" % (key, p[key]))
-    for key in ("settle_timeout", "poll_interval"):
-        if p[key] <= 0:
-            module.fail_json(msg="%s must be positive, got %s" % (key, p[key]))
+    check_numbers(module, positive=("settle_timeout", "poll_interval"), non_negative=("tolerance", "zoom_tolerance"))
     position = dict((k, v) for k, v in (p["position"] or {}).items() if v is not None) if p["position"] else None
     presets = []
     for item in p["presets"]:

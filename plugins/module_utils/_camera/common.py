@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options shared by camera_ptz and camera_info, and the driver factory (node side, Python 3.6+)."""
+"""Options, checks and the driver factory shared by the camera modules (node side, Python 3.6+)."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
@@ -28,6 +28,17 @@ def connection_argument_spec():
     )
 
 
+def check_numbers(module, positive=(), non_negative=(), **fail_extra):
+    """Fails the module naming the first option that is not positive / not 0 or more."""
+    p = module.params
+    for key in positive:
+        if p[key] is not None and p[key] <= 0:
+            module.fail_json(msg="%s must be positive, got %s" % (key, p[key]), **fail_extra)
+    for key in non_negative:
+        if p[key] is not None and p[key] < 0:
+            module.fail_json(msg="%s must be 0 or more, got %s" % (key, p[key]), **fail_extra)
+
+
 def make_driver(module):
     """Builds the driver from module params; fails the module for a missing library."""
     p = module.params
@@ -36,10 +47,7 @@ def make_driver(module):
     port = p["port"] or (443 if p["use_https"] else 80)
     if not 1 <= port <= 65535:
         module.fail_json(msg="port=%d is not a TCP port (1..65535)" % port)
-    if p["timeout"] <= 0:
-        module.fail_json(msg="timeout must be positive, got %s" % p["timeout"])
-    if p["channel"] < 0:
-        module.fail_json(msg="channel must be 0 or more, got %d" % p["channel"])
+    check_numbers(module, positive=("timeout",), non_negative=("channel",))
     cls = vapix.VapixDriver if p["driver"] == "vapix" else sunapi.SunapiDriver
     return cls(p["host"], port=port, username=p["username"], password=p["password"], channel=p["channel"],
                timeout=p["timeout"], use_https=p["use_https"], validate_certs=p["validate_certs"],
