@@ -113,8 +113,19 @@ def wait_limit():
     return reconnect_deadline() + LONGEST_INSTALL
 
 
+def passes_to_health(history=HISTORY, period=PERIOD, healthy_fraction=HEALTHY_FRACTION):
+    """Passed checks the history must hold for the node to be healthy (30 samples at 0.66: 20)."""
+    n = samples(history, period)
+    for p in range(n + 1):
+        if float(p) / n >= healthy_fraction:
+            return p
+    return n
+
+
 def quiet_tunnel_loss():
-    """Seconds a payload may keep the tunnel down before the watchdog does anything, on a node whose
-    tunnel was up for the last HISTORY seconds: the shortest outage lag plus the first networking restart
-    (1200 s, 20 min)."""
-    return (failed_checks_to_outage() - 1) * PERIOD + NETWORK_RESTART_START
+    """Seconds a payload may keep the tunnel down without the watchdog acting, on a node whose tunnel was up
+    for the last HISTORY seconds (570 s). The outage clock starts after 10 failed checks but stops only
+    once 20 of the last 30 checks passed again, so a loss of F checks keeps it running for F + 10 checks:
+    more than 20 failed checks reach the first networking restart."""
+    most_failed = NETWORK_RESTART_START // PERIOD + failed_checks_to_outage() - passes_to_health() - 1
+    return int((most_failed - 1) * PERIOD)

@@ -20,7 +20,8 @@ def test_the_outage_clock_starts_after_eleven_failed_checks():
     assert ws.failed_checks_to_outage() == 11
     assert ws.outage_lag() == 330
     assert ws.failed_checks_to_outage(history=600, period=15, healthy_fraction=0.7) == 13  # code defaults
-    assert ws.quiet_tunnel_loss() == 300 + 900
+    assert ws.passes_to_health() == 20
+    assert ws.quiet_tunnel_loss() == 570
 
 
 def test_network_restarts_stop_before_the_first_reboot():
