@@ -103,3 +103,22 @@ def test_a_long_outage_during_install_is_resolved_by_the_resume_rules(fleet, tmp
     assert journal["status"] == "applied" and journal["resumes"] == 1, journal
     assert "resumed" in [e["event"] for e in journal["events"]], journal["events"]
     assert (state / "marker").read_text().strip() == "5.0.0"
+
+
+def test_a_networking_restart_restarts_a_running_uplink(fleet):
+    """The link stays up as a process but carries nothing (a flap that never ends): the watchdog's
+    networking restart restarts the node's uplink relay; the link repaired, the watchdog sees it healthy."""
+    vsn = fleet.nodes[0]["vsn"]
+    _until(lambda: fleet.status()["nodes"][0]["tunnel"] == "up", "the tunnel", 60)
+    seen = len(_watchdog_log(fleet, vsn))
+    relay = json.loads((fleet.dir / "fleet.json").read_text())["nodes"][0]["relay"]
+    fleet.cli("link", vsn, "lan/flap_every=1/flap_jitter=0/flap_down=100000/flap_silent=0")
+    try:
+        _until(lambda: "network_restart" in _events(fleet, vsn)[seen:], "a networking restart", 120)
+        _until(lambda: "done" in _events(fleet, vsn)[seen:], "the restart", 60)
+    finally:
+        fleet.cli("link", vsn, "lan")
+    done = [text for e, text in _watchdog_log(fleet, vsn)[seen:] if e == "done"]
+    assert "uplink restarted" in done[0], done
+    assert json.loads((fleet.dir / "fleet.json").read_text())["nodes"][0]["relay"] != relay
+    _until(lambda: "ok" in _events(fleet, vsn)[seen:], "the watchdog to see the tunnel healthy again", 120)
