@@ -3,6 +3,7 @@ time scale of 0.01 (tools/hctools/simfleet/watchdog.py; 15 min become 9 s): the 
 networking three times and then reboots the node, which cuts the install; once the link is back,
 playbooks/upgrade.yml's wait (with its default reconnect_timeout, derived from the watchdog's schedule)
 reconnects, finds the job lost and resumes it by the resume rules, and the node ends applied in the same run.
+A networking restart on a node whose uplink runs but carries nothing restarts that uplink.
 """
 
 import json
