@@ -150,8 +150,10 @@ options:
     description:
       - With O(wait=true), seconds the job may run on the node, resumes included (the job's C(async) time limit;
         a job that reaches it is killed and the task fails; the next run resumes it).
+      - The default is O(reconnect_timeout)'s plus an hour for the install, so that a job cut by the node's network
+        watchdog rebooting the node still has time to run again.
     type: int
-    default: 7200
+    default: 7680
   poll_interval:
     description:
       - With O(wait=true), the longest pause between two looks at the job, seconds (the first looks come sooner,
@@ -162,8 +164,12 @@ options:
     description:
       - With O(wait=true), seconds to keep trying to reach a node whose connection dropped (a reverse tunnel that
         went down, a node that rebooted) before the task result is unreachable.
+      - The default follows the network watchdog of a Wild Sage node (see the collection's docs/upgrade.md);
+        a node whose tunnel stays broken is rebooted by its watchdog after about 62 minutes; 4080 s (68 min)
+        covers that reboot, the boot and the tunnel's restart, so the wait finds the job the reboot cut and
+        resumes it instead of giving up on the node.
     type: int
-    default: 300
+    default: 4080
   keep_jobs:
     description: Number of finished jobs kept in the history on the node.
     type: int

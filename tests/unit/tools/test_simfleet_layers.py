@@ -20,7 +20,7 @@ LAYERS = [
     ("isolation: the namespaces and ports modes behind one interface",
      {"isolation", "isolation.base", "isolation.namespaces", "isolation.ports"}),
     ("lifecycle: the fleet, its bastion and its nodes", {"fleet", "bastion", "nodes"}),
-    ("operations: faults and inventories", {"faults", "inventory"}),
+    ("operations: faults, inventories and the network watchdog", {"faults", "inventory", "watchdog"}),
     ("cli", {"cli", "__main__"}),
 ]
 LAYER_OF = {m: i for i, (_title, mods) in enumerate(LAYERS) for m in mods}

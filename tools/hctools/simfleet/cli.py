@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from . import bastion, faults, inventory
+from . import bastion, faults, inventory, watchdog
 from .configs import BASTION_PROFILES
 from .fleet import Fleet
 from .hostutil import FleetError
@@ -43,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="the bastion sshd's settings: production (default; like beekeeper's bk-sshd: OpenSSH's "
                          "MaxStartups 10:30:100 and MaxSessions 10, ClientAliveInterval 60, no local unix-socket "
                          "forwarding) or permissive (MaxStartups 200:30:400, MaxSessions 100, for load tests)")
+    up.add_argument("--watchdog-scale", type=float, default=None, metavar="SCALE",
+                    help="run a stand-in of the Waggle network watchdog on every node, with its real schedule "
+                         "(networking restarts at 15, 30, 45 min of tunnel outage, a reboot at ~57 min, power-offs, "
+                         "a boot-slot switch) on this time scale: real seconds per watchdog second, 0.001 to 1 "
+                         "(0.01: 15 min become 9 s); default: no watchdog")
+    up.add_argument("--watchdog-slot-switch", default=None, metavar="MODULE:FUNCTION",
+                    help=f"with --watchdog-scale: the action the watchdog's boot-slot switch calls with (fleet, "
+                         f"node) (default {watchdog.SLOT_SWITCH})")
     up.add_argument("--no-remember", action="store_true",
                     help="do not make this the fleet later commands use by default (tests)")
 
@@ -147,10 +155,16 @@ class _null:
 def _dispatch(args, fleet: Fleet) -> int:
     if args.cmd == "up":
         devices = [] if args.devices.strip() in ("", "none") else [d.strip() for d in args.devices.split(",")]
+        wd = None
+        if args.watchdog_scale is not None:
+            watchdog.check_scale(args.watchdog_scale)
+            wd = {"scale": args.watchdog_scale, "slot_switch": args.watchdog_slot_switch or watchdog.SLOT_SWITCH}
+        elif args.watchdog_slot_switch:
+            raise FleetError("--watchdog-slot-switch needs --watchdog-scale")
         t0 = time.monotonic()
         fleet.up(args.nodes, devices, restart_delay=args.restart_delay, timeout=args.timeout,
                  isolation=args.isolation, link=args.link, publish=inventory.write_files,
-                 bastion_profile=args.bastion)
+                 bastion_profile=args.bastion, watchdog=wd)
         if not args.no_remember:
             remember(fleet.dir)
         print(f"simfleet: {len(fleet.nodes)} nodes up in {time.monotonic() - t0:.1f} s at {fleet.dir} "
@@ -171,12 +185,13 @@ def _dispatch(args, fleet: Fleet) -> int:
             return 0
         print(f"fleet {st['dir']}  {st['isolation']} mode  prefix {st['prefix']}  bastion "
               f"{'127.0.0.1:%s' % st['bastion_port'] if st['running'] else 'DOWN'}")
-        print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'PROFILE':10} {'TUNNEL':6} {'DEVICES':32} FAULTS")
+        print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'PROFILE':10} {'TUNNEL':6} {'WATCHDOG':8} "
+              f"{'DEVICES':32} FAULTS")
         for n in st["nodes"]:
             devs = " ".join(f"{k}={v}" for k, v in n["devices"].items()) or "-"
             flts = ",".join(sorted(n.get("faults") or {})) or "-"
             print(f"{n['vsn']:6} {n['node_id']:18} {n['power']:5} {n['link']:5} {n['link_profile']:10} "
-                  f"{n['tunnel']:6} {devs:32} {flts}")
+                  f"{n['tunnel']:6} {n['watchdog']:8} {devs:32} {flts}")
         print(f"inventory: {st['inventory']}\nssh:       ssh -F {st['ssh_config']} <VSN>")
         return 0
     if args.cmd == "inventory":

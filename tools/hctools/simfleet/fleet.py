@@ -96,10 +96,11 @@ class Fleet:
     # ------------------------------------------------------------------ up
     def up(self, count: int, devices: list[str], restart_delay: float = 2.0, timeout: float | None = None,
            isolation: str | None = None, link: str | None = None, publish=None,
-           bastion_profile: str | None = None) -> None:
+           bastion_profile: str | None = None, watchdog: dict | None = None) -> None:
         """Start a fleet of count nodes, or start what is missing of a running one. publish(fleet) writes
         what the operator uses (the inventory) before the wait for the tunnels. bastion_profile names the
-        bastion sshd's settings (configs.BASTION_PROFILES; default production)."""
+        bastion sshd's settings (configs.BASTION_PROFILES; default production). watchdog: {"scale",
+        "slot_switch"} runs a network watchdog stand-in per node (watchdog.py); None: none."""
         bastion.check_profile(bastion_profile)
         mode = isolation
         if mode is None:
@@ -129,6 +130,9 @@ class Fleet:
             if bastion_profile not in (None, bastion.profile(self)):
                 raise FleetError(f"the fleet at {self.dir} is up with the {bastion.profile(self)} bastion, not "
                                  f"{bastion_profile}; run `simfleet down --dir {self.dir}` first")
+            if watchdog is not None and watchdog != self.state.get("watchdog"):
+                raise FleetError(f"the fleet at {self.dir} is up with watchdog {self.state.get('watchdog') or 'off'}, "
+                                 f"not {watchdog}; run `simfleet down --dir {self.dir}` first")
             if link is not None:  # an explicit --link re-assigns the running fleet's links
                 self.state["link"] = link_text
                 for n, spec in zip(self.nodes, assigned):
@@ -151,7 +155,7 @@ class Fleet:
         self.state = {"version": 1, "dir": str(self.dir), "prefix": self.prefix, "nodes": nodes,
                       "devices": devices, "restart_delay": restart_delay, "created": time.time(),
                       "isolation": mode, "user": getpass.getuser(), "link": link_text,
-                      "bastion_profile": bastion_profile or DEFAULT_BASTION_PROFILE}
+                      "bastion_profile": bastion_profile or DEFAULT_BASTION_PROFILE, "watchdog": watchdog}
         bastion.make_keys(self)
         nodefiles.write_sim_dir(self.dir / "sim", write)
         port = bastion.start(self)
@@ -171,6 +175,7 @@ class Fleet:
         self.save()
         for n in nodes:
             nodes_.start_devices(self, n)
+            nodes_.start_watchdog(self, n)
         self.save()
         if publish:
             publish(self)
@@ -186,6 +191,7 @@ class Fleet:
             if not procs.alive(n.get("init")):
                 nodes_.boot(self, n)
             nodes_.start_devices(self, n)
+            nodes_.start_watchdog(self, n)
         self.save()
         if publish:
             publish(self)
@@ -308,6 +314,9 @@ class Fleet:
                           "link": "up" if link else "down", "link_profile": n.get("link", "lan"),
                           "tunnel": "up" if tunnel else "down",
                           "devices": devs, "faults": dict(n.get("faults") or {}),
+                          "watchdog": ("running" if procs.alive(n.get("watchdog")) else "stopped")
+                          if (self.state.get("watchdog") or {}).get("scale") else "off",
+                          "boots": n.get("boots", 0),
                           "netns": n["netns"], "lan_netns": n["lan_netns"], "ports": n.get("ports"),
                           "dir": str(self.node_dir(n))})
         return {"dir": str(self.dir), "prefix": self.prefix, "running": self.up_running(), "isolation": self.isolation,
@@ -325,7 +334,7 @@ class Fleet:
         report = []
         known = [self.state.get("bastion")]
         for n in self.nodes:
-            known += [n.get("init"), n.get("relay")] + list((n.get("devices") or {}).values())
+            known += [n.get("watchdog"), n.get("init"), n.get("relay")] + list((n.get("devices") or {}).values())
         # A mount namespace is the fleet's only while one of the fleet's processes holds it: a freed one's
         # inode is soon reused by another namespace (every `ip netns exec` makes one), so an inode kept in
         # fleet.json could name a stranger's. Mount namespaces are therefore read from live processes
@@ -370,7 +379,7 @@ class Fleet:
             report.append(f"deleted {len(names)} network namespaces")
         if self.state:
             for n in self.nodes:
-                n["init"] = n["relay"] = None
+                n["init"] = n["relay"] = n["watchdog"] = None
                 n["devices"] = {}
             self.state["bastion"] = None
             self.state["bastion_mntns"] = None

@@ -83,6 +83,19 @@ def boot(fleet: Fleet, n: dict) -> None:
     n["boots"] = n.get("boots", 0) + 1
 
 
+def start_watchdog(fleet: Fleet, n: dict) -> None:
+    """The node's network watchdog stand-in (watchdog.py), when the fleet runs them (`up --watchdog-scale`)
+    and it is not running. It runs on the host, lives across the node's boots and acts on the node."""
+    wd = fleet.state.get("watchdog") or {}
+    if not wd.get("scale") or procs.alive(n.get("watchdog")):
+        return
+    nd = fleet.node_dir(n)
+    (nd / "var-log" / "simfleet").mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "hctools.simfleet.watchdog", "--dir", str(fleet.dir), "--node", n["vsn"],
+            "--scale", repr(float(wd["scale"])), "--slot-switch", wd["slot_switch"]]
+    n["watchdog"] = procs.spawn(argv, fleet.env(), str(nd / "watchdog-process.log"))
+
+
 def start_devices(fleet: Fleet, n: dict) -> None:
     """Start the node's device simulators that are not running (and not stopped by a fault)."""
     n.setdefault("devices", {})

@@ -305,7 +305,7 @@ def test_rollback_without_src_waits_too(clock):
     r = run_action(node, {"state": "rolled_back", "peripheral": "camera", "wait": True})
     assert r["status"] == "rolled_back" and not r.get("failed")
     assert node.modules("waggle.honeycomb.upgrade")[0][1]["peripheral"] == "camera"
-    assert len(node.starts) == 1 and node.starts[0][1] == 7200  # the default wait_timeout
+    assert len(node.starts) == 1 and node.starts[0][1] == 7680  # the default wait_timeout (watchdog_schedule.wait_limit)
 
 
 def test_wait_and_the_async_keyword_are_refused_together(clock, payload):
