@@ -83,8 +83,8 @@ def current_slot(command=DEFAULT_SLOT_COMMAND, timeout=SLOT_TIMEOUT):
         return None, "%s did not answer within %d s" % (" ".join(argv), timeout)
     out = out.decode("utf-8", "replace")
     if proc.returncode != 0:
-        return None, "%s exited %d: %s" % (" ".join(argv), proc.returncode,
-                                           (err.decode("utf-8", "replace").strip() or out.strip())[:200])
+        said = (err.decode("utf-8", "replace").strip() or out.strip())[:200]
+        return None, "%s exited %d%s" % (" ".join(argv), proc.returncode, (": " + said) if said else "")
     match = _SLOT_RE.match(out)
     if match is None:
         return None, "%s printed %r, not a slot number" % (" ".join(argv), out.strip()[:80])

@@ -108,6 +108,12 @@ def test_a_node_on_its_recovery_slot_is_refused_and_accepted_with_the_override(f
         assert not node_file(fleet, "W002", "refused", "install-started").exists()  # nothing ran
         # nothing was sent either: the refusal answered the store look-up
         assert fleet.ssh("W002", "ls -A /var/lib/honeycomb").stdout.strip() == ""
+        # playbooks/status.yml flags the node (and only it)
+        st = fleet.ansible_playbook(REPO / "playbooks" / "status.yml")
+        assert st.returncode == 0, st.stdout
+        flagged = [line for line in st.stdout.splitlines() if "RECOVERY SLOT" in line]
+        assert len(flagged) == 1 and "W002" in flagged[0] and "RECOVERY SLOT 1 (upgrades refused)" in flagged[0], \
+            st.stdout
 
         res = run(fleet, payload, tmp_path, "W002", "-e", "upgrade_allow_recovery_slot=true")
         up = res["upgrade"]
