@@ -210,7 +210,7 @@ options:
       - Command that prints the number of the boot slot the node runs from (NVIDIA L4T - C(nvbootctrl
         get-current-slot)). Its answer and the node's boot id are recorded in each job's journal and returned as
         RV(boot).
-      - When the command is not on the node (or the value is empty) the slot is unknown - not an error: nothing is
+      - When the command is not on the node (or the value is empty) the slot is unknown - not an error; nothing is
         refused and no slots are compared.
       - The playbooks set it from the variable C(honeycomb_boot_slot_command).
     type: str
