@@ -54,7 +54,7 @@ options:
   recovery_slot:
     description:
       - Number of the node's recovery boot slot (C(1) on Wild Sage nodes - the SD card copy the network watchdog
-        switches to). RV(boot.recovery) is true when the node runs from it.
+        switches to). C(recovery) in RV(boot) is true when the node runs from it.
       - Set from C(honeycomb_recovery_slot) by the playbooks.
     type: int
     default: 1

@@ -72,7 +72,9 @@ def current_slot(command=DEFAULT_SLOT_COMMAND, timeout=SLOT_TIMEOUT):
     if _which(argv[0], path + os.pathsep + "/usr/sbin:/sbin") is None:
         return None, None
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        # Not AnsibleModule.run_command: the engine and upgrade_info call this without an AnsibleModule object.
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # pylint: disable=ansible-bad-function
+                                stdin=subprocess.DEVNULL, close_fds=True)
     except (IOError, OSError) as exc:
         return None, "could not run %s: %s" % (argv[0], exc)
     try:
