@@ -74,7 +74,7 @@ mount --bind "$D/etc-waggle" /etc/waggle || die "bind /etc/waggle"
 # (1, the SD card copy) the root's overlay is a tmpfs: the state dir is a fresh empty one, the node's own
 # state dir on its disk stays as it was for the next boot on slot 0.
 if [ "$SLOT" = 1 ]; then
-    mount -t tmpfs -o mode=0755,size=256m,nosuid,nodev simfleet-recovery /var/lib/honeycomb \
+    mount -t tmpfs -o mode=0755,size=1g,nosuid,nodev simfleet-recovery /var/lib/honeycomb \
         || die "tmpfs /var/lib/honeycomb (recovery slot)"
 else
     mount --bind "$D/honeycomb" /var/lib/honeycomb || die "bind /var/lib/honeycomb"
