@@ -257,8 +257,9 @@ class ActionModule(ActionBase):
         host = task_vars.get("inventory_hostname", "?")
         async_dir = self.get_shell_option("async_dir", default="~/.ansible_async")
         info_args = {"async_jid": None, "async_dir": async_dir, "limit": 0}
-        if module_args.get("state_dir"):
-            info_args["state_dir"] = module_args["state_dir"]
+        for key in ("state_dir", "boot_slot_command", "recovery_slot"):
+            if module_args.get(key) is not None:
+                info_args[key] = module_args[key]
 
         before = {}
 
@@ -267,6 +268,7 @@ class ActionModule(ActionBase):
                 info = self._execute_module(module_name=INFO_MODULE, task_vars=task_vars,
                                             module_args=dict(info_args, limit=0, async_jid=None))
                 before["installed"] = info.get("installed") or {} if not info.get("failed") else {}
+                waiter.note_boot(info.get("boot"))  # the boot slot the job starts on
             return self._start_detached(dict(module_args), task_vars, src, time_limit=time_limit)
 
         def poll(jid):

@@ -211,6 +211,31 @@ options:
         state by hand) so the upgrade (or the rollback) can run.
     type: bool
     default: false
+  boot_slot_command:
+    description:
+      - Command that prints the number of the boot slot the node runs from (NVIDIA L4T - C(nvbootctrl
+        get-current-slot)). Its answer and the node's boot id are recorded in each job's journal and returned as
+        RV(boot).
+      - When the command is not on the node (or the value is empty) the slot is unknown - not an error; nothing is
+        refused and no slots are compared.
+      - The playbooks set it from the variable C(honeycomb_boot_slot_command).
+    type: str
+    default: nvbootctrl get-current-slot
+  recovery_slot:
+    description:
+      - Number of the node's recovery boot slot - C(1) on Wild Sage nodes, the SD card copy with factory-old
+        software and a volatile C(/var) that the network watchdog switches to after repeated failures (see
+        C(docs/devices/node.md)). The playbooks set it from C(honeycomb_recovery_slot).
+    type: int
+    default: 1
+  allow_recovery_slot:
+    description:
+      - A node running from O(recovery_slot) is refused (RV(status=recovery_slot), a failure; nothing runs, no
+        payload is sent) unless this is V(true). The playbooks set it from C(upgrade_allow_recovery_slot).
+      - An interrupted job that started on another boot slot than the node runs from now is ended
+        V(inconsistent) by the next run, with a message naming both slots, whatever this says.
+    type: bool
+    default: false
 notes:
   - Scripts run as the connection user (use C(become) for root) with cwd = the extracted payload, in their own
     process group, with C(HC_NODE_ID), C(HC_VSN), C(HC_JOB_ID), C(HC_PAYLOAD_DIR), C(HC_PHASE), C(HC_ATTEMPT),
@@ -265,11 +290,23 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+boot:
+  description:
+    - The node's boot when the module ran - C(boot_id), C(slot) (null when unknown), C(slot_known), C(recovery),
+      C(recovery_slot), C(slot_command), C(slot_error). The job's journal records the same as C(boot).
+  returned: always (not with O(wait=true) when the node was unreachable)
+  type: dict
+  sample: {"boot_id": "0f4c8a4e-3b1d-4a7e-9a59-5d0c3f1e2b7a", "slot": 0, "slot_known": true, "recovery": false,
+           "recovery_slot": 1, "slot_command": "nvbootctrl get-current-slot", "slot_error": null}
 status:
   description:
     - Final status of the job. One of V(applied), V(already_applied), V(retry_later), V(failed), V(rolled_back),
       V(rollback_failed), V(inconsistent); V(interrupted) when the module itself got SIGTERM; in check mode
       V(needed), V(already_applied), V(retry_later) or V(failed).
+    - V(recovery_slot) when the node runs from its recovery boot slot and O(allow_recovery_slot) is false (nothing
+      ran; the task fails).
+    - With O(wait=true), V(inconsistent) also when the node came back on another boot slot than the job started on
+      (RV(wait.boot_slots) names both).
     - With O(wait=true) also V(lost) (the node lost the job more than O(max_resumes) times; the task fails) and
       V(unreachable) (the node stayed unreachable for O(reconnect_timeout); the task result is unreachable).
     - With O(state=rolled_back) - V(rolled_back) (the task is ok; unchanged when it had been rolled back already),
@@ -363,7 +400,8 @@ wait:
       C(jobs) (the async job ids started, the first and each resume), C(polls), C(losses) (jobs the node lost),
       C(resumes), C(reconnects), C(unreachable_seconds) (time spent reconnecting) and C(events) (each with
       C(event) - C(started), C(unreachable), C(reconnected), C(lost), C(resumed), C(finished), C(gave_up),
-      C(timed_out) - and C(at)). The job's own phases and their times are in RV(phases).
+      C(timed_out), C(boot_changed), C(slot_changed) - and C(at)), and C(boot_slots) (each boot seen, C(slot) and
+      C(boot_id), first the one the job started on). The job's own phases and their times are in RV(phases).
   returned: with O(wait=true)
   type: dict
 interrupted:

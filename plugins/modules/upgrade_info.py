@@ -44,6 +44,20 @@ options:
     description: Directory of the async status files on the node (Ansible's C(async_dir) setting).
     type: str
     default: ~/.ansible_async
+  boot_slot_command:
+    description:
+      - Command that prints the number of the boot slot the node runs from (RV(boot)). A node without it (or
+        with an empty value) reports the slot as unknown; that is not an error.
+      - The same option of M(waggle.honeycomb.upgrade); the playbooks set both from C(honeycomb_boot_slot_command).
+    type: str
+    default: nvbootctrl get-current-slot
+  recovery_slot:
+    description:
+      - Number of the node's recovery boot slot (C(1) on Wild Sage nodes - the SD card copy the network watchdog
+        switches to). C(recovery) in RV(boot) is true when the node runs from it.
+      - Set from C(honeycomb_recovery_slot) by the playbooks.
+    type: int
+    default: 1
 seealso:
   - module: waggle.honeycomb.upgrade
 """
@@ -72,6 +86,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+boot:
+  description:
+    - The node's boot now - C(boot_id) (the kernel's, new at every boot), C(slot) (number of the boot slot it runs
+      from, null when unknown), C(slot_known), C(recovery) (true on the recovery slot, where the upgrade refuses to
+      run unless C(allow_recovery_slot); null when the slot is unknown), C(recovery_slot), C(slot_command) and
+      C(slot_error) (why a present slot command gave no slot).
+    - Each job also records the boot it started on (C(boot) in RV(jobs)).
+  returned: always
+  type: dict
+  sample: {"boot_id": "0f4c8a4e-3b1d-4a7e-9a59-5d0c3f1e2b7a", "slot": 0, "slot_known": true, "recovery": false,
+           "recovery_slot": 1, "slot_command": "nvbootctrl get-current-slot", "slot_error": null}
 state_dir_exists:
   description: Whether the state directory exists (false on a node that never ran an upgrade).
   returned: always
@@ -87,7 +112,8 @@ jobs:
       succeeded upgrade made by M(waggle.honeycomb.upgrade) with C(state=rolled_back)), C(name), C(version),
       C(peripheral), C(payload_sha256), C(status), C(msg), C(created), C(finished), C(phase) (last phase entered),
       C(resumes), C(cleared), C(previous_version) (installed before the job), C(rollback_of) (for rollback jobs, the
-      job undone), C(rolled_back_by) (upgrade jobs undone by a rollback job), C(journal) and, per phase run, C(rc),
+      job undone), C(rolled_back_by) (upgrade jobs undone by a rollback job), C(boot) (the boot id and boot slot the
+      job started on, as in RV(boot); null for jobs of older versions), C(journal) and, per phase run, C(rc),
       C(attempts), C(duration), C(started), C(finished) (UTC ISO 8601), C(timed_out). With O(job_id), the full
       journal.
     - Each also has C(outcome), what its status means by the collection's status model (docs/rollout.md,
@@ -141,6 +167,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import asyncjob
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import bootslot
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import DEFAULT_STATE_DIR
@@ -148,7 +175,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 
 SUMMARY_KEYS = ("job_id", "name", "version", "peripheral", "payload_sha256", "format", "status", "msg", "created",
                 "finished", "updated", "phase", "phase_state", "resumes", "resumed", "cleared", "rollback_of",
-                "rolled_back_by")
+                "rolled_back_by", "boot")
 
 
 def job_outcome(job, interrupted=False):
@@ -197,12 +224,15 @@ def main():
             peripheral=dict(type="str"),
             async_jid=dict(type="str"),
             async_dir=dict(type="str", default="~/.ansible_async"),
+            boot_slot_command=dict(type="str", default=bootslot.DEFAULT_SLOT_COMMAND),
+            recovery_slot=dict(type="int", default=bootslot.DEFAULT_RECOVERY_SLOT),
         ),
         supports_check_mode=True,
     )
     state = jr.StateDir(module.params["state_dir"])
     result = {"changed": False, "state_dir_exists": state.exists(), "installed": {}, "jobs": [], "last_jobs": {},
-              "interrupted": [], "inconsistent": [], "running": None, "waiting": []}
+              "interrupted": [], "inconsistent": [], "running": None, "waiting": [],
+              "boot": bootslot.probe(module.params["boot_slot_command"], module.params["recovery_slot"])}
     if module.params["async_jid"]:
         result["async_job"] = asyncjob.job_state(module.params["async_jid"], module.params["async_dir"])
     if not state.exists():

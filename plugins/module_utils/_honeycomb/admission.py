@@ -16,6 +16,7 @@ import json
 import os
 import re
 
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import bootslot
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
@@ -47,6 +48,29 @@ class AdmissionMixin(object):
         if overlap:
             raise EngineFailure("parameter(s) %s given in both parameters and secret_parameters; give each once"
                                 % ", ".join(sorted(overlap)))
+
+    def _admit_boot(self):
+        """Read the node's boot (boot id and slot, :mod:`bootslot`) into ``self.boot``; refuse a node that
+        runs from its recovery slot (factory-old software, a state dir that is gone at every boot) unless
+        ``allow_recovery_slot``. An unknown slot (no slot command on the node) is never refused."""
+        recovery_slot = self.p.get("recovery_slot", bootslot.DEFAULT_RECOVERY_SLOT)
+        command = self.p.get("boot_slot_command", bootslot.DEFAULT_SLOT_COMMAND)
+        self.boot = bootslot.probe(command, recovery_slot)
+        if self.boot.get("slot_error"):
+            self.notes.append("boot slot unknown: %s" % self.boot["slot_error"])
+        if not self.boot.get("recovery"):
+            return
+        if self.p.get("allow_recovery_slot"):
+            self.notes.append("the node runs from its recovery boot slot %s; allowed by allow_recovery_slot: true "
+                              "(the state dir may be volatile there)" % self.boot["slot"])
+            return
+        raise EngineFailure(
+            "the node runs from its recovery boot slot %s (%s said so): the software there is the factory copy and "
+            "the state dir %s may be volatile (journals and installed versions of the normal slot are not visible), "
+            "so nothing was run. Bring the node back to its normal slot (see docs/devices/node.md, Boot slots), or "
+            "re-run with allow_recovery_slot: true to upgrade it as it is."
+            % (self.boot["slot"], self.boot.get("slot_command"), self.state.root),
+            status="recovery_slot", changed=False)
 
     def _inspect(self, path):
         """Inspect payload ``path`` on the node (a refused one leaves the store), apply the state check

@@ -20,6 +20,7 @@ import errno
 import os
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import admission
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import bootslot
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
@@ -58,6 +59,9 @@ def argument_spec():
         retry_later_rc=dict(type="list", elements="int"),
         legacy_state_check=dict(type="str", default="readme", choices=["readme", "strict"]),
         clear_inconsistent=dict(type="bool", default=False),
+        boot_slot_command=dict(type="str", default=bootslot.DEFAULT_SLOT_COMMAND),
+        recovery_slot=dict(type="int", default=bootslot.DEFAULT_RECOVERY_SLOT),
+        allow_recovery_slot=dict(type="bool", default=False),
         # Internal, set by the action plugin: payload_sha256, payload_upload, payload_bytes_sent, lookup_only.
         _honeycomb=dict(type="dict", default={}),
     )
@@ -103,6 +107,7 @@ class Engine(admission.AdmissionMixin, resume.ResumeMixin, ph.PhasesMixin, rb.Ro
         self.param_env = {}
         self.key = None
         self.current_job = None
+        self.boot = None
         self.resolved = []
         self.notes = []
         self.store = st.PayloadStore(self.state, self.sha, check_mode=check_mode, payload_module=self.pl,
@@ -116,6 +121,7 @@ class Engine(admission.AdmissionMixin, resume.ResumeMixin, ph.PhasesMixin, rb.Ro
         try:
             rollback = self.p.get("state") == "rolled_back"
             self._check_options(need_payload=not rollback)
+            self._admit_boot()
             self.store.prune_uploads(keep=self.p.get("_payload_upload"))
             store_path = None
             if self.sha or not rollback:
@@ -147,6 +153,8 @@ class Engine(admission.AdmissionMixin, resume.ResumeMixin, ph.PhasesMixin, rb.Ro
         except (IOError, OSError) as exc:
             result = self._state_dir_error(exc)
         base.update(result)
+        if self.boot is not None:
+            base["boot"] = self.boot
         if self.notes:
             base["notes"] = self.notes
         return base
@@ -169,7 +177,8 @@ class Engine(admission.AdmissionMixin, resume.ResumeMixin, ph.PhasesMixin, rb.Ro
                                     name=self.manifest["name"], version=self.manifest["version"],
                                     peripheral=peripheral, format=self.payload.format,
                                     owner=jr.process_identity(), parameters=sorted(self.param_env),
-                                    kind="upgrade", previous_installed=self.state.installed().get(peripheral))
+                                    kind="upgrade", previous_installed=self.state.installed().get(peripheral),
+                                    boot=self.boot)
             self._own(job, lock, info)
             self._execute(job, store_path)
         return self._result(job)

@@ -10,6 +10,7 @@ Part of :class:`engine.Engine` (a mixin over the run's state).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import bootslot
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
@@ -32,6 +33,10 @@ class ResumeMixin(object):
                                   % (job.job_id, job.data.get("owner", {}).get("pid")))
                 continue
             self._stop_orphans(job)
+            if self._slot_changed(job):
+                self.resolved.append({"job_id": job.job_id, "status": job.status, "msg": job.data.get("msg"),
+                                      "journal": job.path})
+                continue
             if job.data.get("key") == self.key and same is None:
                 same = job
                 continue
@@ -39,6 +44,27 @@ class ResumeMixin(object):
         if same is not None and same.data.get("resumes", 0) + 1 > int(self.p.get("max_resumes", 3)):
             self._make_inconsistent(same)
         return same
+
+    def _slot_changed(self, job):
+        """An interrupted job that started on another boot slot than the node runs from now is ended
+        ``inconsistent`` (the other slot has its own root file system: what the job changed there cannot be
+        verified or rolled back from here). True when it was."""
+        change = bootslot.slot_change(job.data.get("boot"), self.boot)
+        if change is None:
+            return False
+        then, now = change
+        recovery = self.boot.get("recovery_slot")
+        started = job.data.get("boot") or {}
+        job.event("slot_changed", slot_then=then, slot_now=now, boot_id_then=started.get("boot_id"),
+                  boot_id_now=self.boot.get("boot_id"), save=False)
+        job.finish("inconsistent",
+                   "job %s started on boot %s and the node now runs from boot %s (it was switched, for example by "
+                   "the network watchdog, while the job was in phase %s); what the job changed cannot be verified or "
+                   "rolled back from this slot. Inspect %s, bring the node back to its normal slot and the peripheral "
+                   "into a known state by hand, then re-run with clear_inconsistent: true." % (
+                       job.job_id, bootslot.describe_slot(then, recovery), bootslot.describe_slot(now, recovery),
+                       job.data.get("phase"), job.path), changed=False, slot_changed={"from": then, "to": now})
+        return True
 
     def _stop_orphans(self, job):
         child = job.data.get("child")

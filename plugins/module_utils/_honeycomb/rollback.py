@@ -262,7 +262,8 @@ class RollbackMixin(object):
                                 key=self.key, rollback_of=target.job_id, payload_sha256=d["payload_sha256"],
                                 name=d.get("name"), version=d.get("version"), peripheral=d.get("peripheral"),
                                 format=self.payload.format, owner=jr.process_identity(),
-                                parameters=sorted(self.param_env), previous_installed=d.get("previous_installed"))
+                                parameters=sorted(self.param_env), previous_installed=d.get("previous_installed"),
+                                boot=self.boot)
         self._own(job, lock, dict(info, name=d.get("name"), version=d.get("version"), peripheral=d.get("peripheral")))
         self._execute_rollback(job, self.state.payload_path(d["payload_sha256"]))
         return self._result(job)

@@ -42,6 +42,7 @@ ROLLBACK_FAILED = "rollback_failed"
 INCONSISTENT = "inconsistent"
 RUNNING = "running"
 INTERRUPTED = "interrupted"
+RECOVERY_SLOT = "recovery_slot"
 # -- statuses the rollout gives a node (playbooks, fleet_report callback) ------------------------------
 POST_CHECK_FAILED = "post_check_failed"
 # UNREACHABLE = "unreachable" (above)
@@ -74,6 +75,9 @@ _MODEL = (
      "the job is still running (upgrade_info)"),
     (INTERRUPTED, "engine", FAILURE, FAILURE,
      "the job stopped part-way (signal, full state dir, power cut) and was not resumed; the next run resumes it"),
+    (RECOVERY_SLOT, "engine", FAILURE, FAILURE,
+     "the node runs from its recovery boot slot (factory-old software, state dir lost): refused, nothing ran "
+     "(allow_recovery_slot overrides)"),
     (POST_CHECK_FAILED, "rollout", FAILURE, FAILURE,
      "the job succeeded but the sanity post-check failed on the node"),
     (UNREACHABLE, "rollout", UNREACHABLE, UNREACHABLE,

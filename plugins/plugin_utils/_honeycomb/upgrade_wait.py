@@ -17,6 +17,9 @@ it rides out a dropped tunnel and resumes a job the node lost, all within one ta
 * **lost job**: started again, which resumes it by the engine's resume rules, at most ``max_resumes``
   times in the task; the loss after that ends the task with status ``lost`` (a failure).
 * **finished**: the job's result is collected and returned, with ``wait`` (what the wait saw, below).
+* **boot slot changed**: every poll reports the node's boot (``upgrade_info``'s ``boot``); a node that comes back
+  on another boot slot than the first one seen (the network watchdog switched it to its recovery slot) ends the
+  wait with status ``inconsistent``, naming both slots: the job's journal is on the other slot's file system.
 
 The operations are callables so that the loop is tested without a node (tests/unit/plugins/action/test_upgrade_wait.py).
 """
@@ -39,6 +42,7 @@ before the wait gives up on a job that still claims to run."""
 STATUS_UNREACHABLE = "unreachable"
 STATUS_LOST = "lost"
 STATUS_FAILED = "failed"
+STATUS_INCONSISTENT = "inconsistent"
 
 
 def _iso(epoch):
@@ -73,7 +77,8 @@ class JobWaiter:
         self.jitter = jitter or (lambda: secrets.randbelow(1000) / 1000.0)
         self.log = log or (lambda msg: None)
         self.info = {"jobs": [], "polls": 0, "reconnects": 0, "unreachable_seconds": 0.0, "losses": 0,
-                     "resumes": 0, "events": []}
+                     "resumes": 0, "events": [], "boot_slots": []}
+        self._first_boot = None
         self._deadline = None
         self._last_poll = None
 
@@ -126,6 +131,40 @@ class JobWaiter:
             self.info["unreachable_seconds"] += self.clock() - dropped
             self._event("reconnected", after_attempts=fails)
             return True, value
+
+    def note_boot(self, boot):
+        """Record the node's boot (``upgrade_info``'s ``boot``: ``slot``, ``boot_id``, ``recovery_slot``).
+        Returns (slot first seen, slot now) when the node now runs from another known slot than the first
+        known one, else None."""
+        if not isinstance(boot, dict) or boot.get("slot") is None:
+            return None
+        entry = {"slot": boot.get("slot"), "boot_id": boot.get("boot_id")}
+        if entry not in self.info["boot_slots"]:
+            self.info["boot_slots"].append(entry)
+            if self._first_boot is not None:
+                self._event("boot_changed", slot=entry["slot"], boot_id=entry["boot_id"])
+        if self._first_boot is None:
+            self._first_boot = dict(boot)
+            return None
+        if boot["slot"] != self._first_boot["slot"]:
+            return self._first_boot["slot"], boot["slot"]
+        return None
+
+    def _slot_changed(self, jid, change, boot):
+        then, now = change
+        recovery = boot.get("recovery_slot")
+
+        def name(slot):
+            return "slot %s%s" % (slot, " (recovery)" if recovery is not None and slot == recovery else "")
+
+        self._event("slot_changed", jid=jid, slot_then=then, slot_now=now)
+        return self._result({
+            "failed": True, "changed": True, "status": STATUS_INCONSISTENT, "boot": boot,
+            "msg": "the node was switched from boot %s to boot %s while the upgrade job ran (the network watchdog "
+                   "does this after repeated reboots without a tunnel); the job's journal stays on the file system "
+                   "of %s, and what it changed cannot be verified from here. Bring the node back to %s, then run "
+                   "the upgrade again: the engine resolves the interrupted job by the resume rules (docs/upgrade.md)."
+                   % (name(then), name(now), name(then), name(then))})
 
     def _result(self, base):
         self.info["finished"] = _iso(self.wall())
@@ -199,6 +238,9 @@ class JobWaiter:
                 result.setdefault("status", STATUS_FAILED)
                 result["msg"] = "could not look at the upgrade job %s on the node: %s" % (jid, info.get("msg"))
                 return self._result(result)
+            change = self.note_boot(info.get("boot"))
+            if change is not None:
+                return self._slot_changed(jid, change, info.get("boot"))
             job = info.get("async_job") or {}
             if job.get("finished"):
                 ok, result = self._through_drops("collecting the job's result", lambda: self.collect(job))

@@ -32,6 +32,7 @@ CASES = [
     ("switch-down", "switch-down", [], {"switch_reachable": 1}, "fatal"),
     ("camera-down", "camera-down", [], {"cameras_http": 1}, "warning"),
     ("lan0-down", "lan0-down", [], {"lan0_up": 1, "switch_reachable": 1, "cameras_http": 1}, "fatal"),
+    ("recovery", "recovery", [], {"current_media": 1}, "warning"),
 ]
 
 # Fault rounds only: a short Waggle test timeout (the hanging test), short network timeouts (lan0-down

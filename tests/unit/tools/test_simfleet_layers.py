@@ -16,7 +16,8 @@ PACKAGE = "hctools.simfleet"
 # bottom to top; a module may import modules of its own layer or of a layer listed before it
 LAYERS = [
     ("base: topology, networking and host helpers, data",
-     {"links", "relay", "procs", "nodefiles", "configs", "hostutil", "topology", "faultdefs"}),
+     {"links", "relay", "procs", "nodefiles", "configs", "hostutil", "topology", "faultdefs",
+      "bootslot"}),
     ("isolation: the namespaces and ports modes behind one interface",
      {"isolation", "isolation.base", "isolation.namespaces", "isolation.ports"}),
     ("lifecycle: the fleet, its bastion and its nodes", {"fleet", "bastion", "nodes"}),

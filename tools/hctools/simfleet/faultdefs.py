@@ -40,6 +40,9 @@ FAULTS = {f.name: f for f in (
     Fault("lan0-down", "unplugs lan0: its peer in the LAN namespace goes down, lan0 loses carrier",
           ("lan0_up", "switch_reachable", "cameras_http"), True,
           "a pulled cable stays pulled; without lan0 the switch and cameras are unreachable too"),
+    Fault("recovery", "the node reboots onto boot slot 1 (the SD card recovery copy): nvbootctrl get-current-slot "
+          "prints 1 and /var/lib/honeycomb is a fresh empty tmpfs; --off reboots it onto slot 0 (bootslot.py)",
+          ("current_media",), True, "the bootloader keeps the active slot: every boot uses slot 1 until switched back"),
 )}
 
 DEVICE_FAULTS = {"switch-down": "switch", "camera-down": "camera"}

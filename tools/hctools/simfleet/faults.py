@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import nodefiles, procs
+from . import bootslot, nodefiles, procs
 from .faultdefs import DEVICE_FAULTS, FAULTS, SEVERITIES, Fault, as_json, describe
 from .fleet import Fleet
 from .hostutil import FleetError, ip_batch, tcp_in_netns
@@ -188,11 +188,15 @@ def _lan0(fleet: Fleet, n: dict, on: bool, _opts: dict) -> None:
         time.sleep(0.1)
 
 
+def _recovery(fleet: Fleet, n: dict, on: bool, _opts: dict) -> None:
+    (bootslot.switch_to_recovery if on else bootslot.switch_to_normal)(fleet, n)
+
+
 _APPLY = {
     "fsck": _fsck, "clock": _clock, "mount-ro": _mount_ro, "psu": _psu,
     "sanity-fail": _sanity_test("sanity-fail"), "sanity-hang": _sanity_test("sanity-hang"),
     "k3s-notready": _k3s, "vsn": _vsn, "switch-down": _device("switch"), "camera-down": _device("camera"),
-    "lan0-down": _lan0,
+    "lan0-down": _lan0, "recovery": _recovery,
 }
 
 

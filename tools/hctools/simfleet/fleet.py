@@ -13,7 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
-from . import bastion, links, nodefiles, procs
+from . import bastion, bootslot, links, nodefiles, procs
 from . import nodes as nodes_
 from .configs import BASTION_PROFILES, DEFAULT_BASTION_PROFILE
 from .hostutil import FleetError, check_tools, ip_batch, tcp_in_netns, wait_banner, write
@@ -312,7 +312,7 @@ class Fleet:
                 devs[dev] = "absent" if p is None else ("running" if procs.alive(p) else "stopped")
             nodes.append({"vsn": n["vsn"], "node_id": n["node_id"], "power": "on" if power else "off",
                           "link": "up" if link else "down", "link_profile": n.get("link", "lan"),
-                          "tunnel": "up" if tunnel else "down",
+                          "tunnel": "up" if tunnel else "down", "boot_slot": bootslot.current_slot(self, n),
                           "devices": devs, "faults": dict(n.get("faults") or {}),
                           "watchdog": ("running" if procs.alive(n.get("watchdog")) else "stopped")
                           if (self.state.get("watchdog") or {}).get("scale") else "off",

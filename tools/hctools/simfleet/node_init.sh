@@ -11,6 +11,7 @@
 # SIMFLEET_RESTART_DELAY (seconds between tunnel restarts), SIMFLEET_SSHD (path of sshd),
 # SIMFLEET_SIM_DIR (files shared by the fleet's nodes: bin/kubectl, fsck log bodies),
 # SIMFLEET_FAULTS (the persistent faults this boot re-creates, space separated; see faults.py).
+# The boot slot is SIMFLEET_NODE_DIR/bootctrl/active-slot (0 when missing; see bootslot.py).
 #
 # Ports mode (SIMFLEET_ISOLATION=ports, no root): no namespaces and no mounts. The node's production
 # paths are folders of SIMFLEET_NODE_DIR (etc-waggle, honeycomb, var-log; tmp and run emptied here at
@@ -23,6 +24,8 @@ S="${SIMFLEET_SIM_DIR:?SIMFLEET_SIM_DIR must be set}"
 DELAY="${SIMFLEET_RESTART_DELAY:-2}"
 SSHD="${SIMFLEET_SSHD:-/usr/sbin/sshd}"
 FAULTS=" ${SIMFLEET_FAULTS:-} "
+SLOT=$(cat "$D/bootctrl/active-slot" 2>/dev/null) || SLOT=0
+case "$SLOT" in 0|1) ;; *) SLOT=0 ;; esac
 
 die() { echo "node_init: $*" >&2; exit 1; }
 warn() { echo "node_init: WARNING: $*" >&2; }
@@ -45,6 +48,7 @@ if [ "${SIMFLEET_ISOLATION:-namespaces}" = ports ]; then
     # Volatile: a fresh /tmp and /run at every boot (what a tmpfs gives in namespaces mode).
     rm -rf "$D/tmp" "$RUN" || die "cannot empty $D/tmp and $RUN"
     mkdir -p "$D/tmp" "$RUN/simfleet" "$RUN/initramfs" "$RUN/systemd/timesync" || die "mkdir $RUN"
+    echo 0 > "$RUN/simfleet/boot-slot"  # no boot slots without a mount namespace (bootslot.py)
     UPLINK="$D/uplink/bastion.sock"
     SSHD_CONFIG="$D/etc-ssh/sshd_config"
     SSH_CONFIG="$D/etc-ssh/ssh_config"
@@ -66,7 +70,15 @@ mount --make-rprivate / || die "cannot make / private"
 # Persistent per-node state, bound on the production paths. Bind these before /tmp is covered: the
 # node directory itself may live under /tmp on the host.
 mount --bind "$D/etc-waggle" /etc/waggle || die "bind /etc/waggle"
-mount --bind "$D/honeycomb" /var/lib/honeycomb || die "bind /var/lib/honeycomb"
+# Boot slot (bootslot.py): this boot uses the slot the bootloader keeps active. On the recovery slot
+# (1, the SD card copy) the root's overlay is a tmpfs: the state dir is a fresh empty one, the node's own
+# state dir on its disk stays as it was for the next boot on slot 0.
+if [ "$SLOT" = 1 ]; then
+    mount -t tmpfs -o mode=0755,size=1g,nosuid,nodev simfleet-recovery /var/lib/honeycomb \
+        || die "tmpfs /var/lib/honeycomb (recovery slot)"
+else
+    mount --bind "$D/honeycomb" /var/lib/honeycomb || die "bind /var/lib/honeycomb"
+fi
 mount --bind "$D/root" /root || die "bind /root"
 mount --bind "$D/etc-ssh" /etc/ssh || die "bind /etc/ssh"
 mount --bind "$D/var-log" /var/log || die "bind /var/log"
@@ -84,7 +96,9 @@ mount --bind "$D/media-root-rw" /media/root-rw || die "bind /media/root-rw"
 mount --bind "$D/media-plugin-data" /media/plugin-data || die "bind /media/plugin-data"
 # Volatile: a fresh /run and /tmp at every boot.
 mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev tmpfs /run || die "tmpfs /run"
-mkdir -p /run/sshd /run/simfleet-uplink /run/simfleet /run/initramfs /run/systemd/timesync
+mkdir -p /run/sshd /run/simfleet-uplink /run/simfleet/bootctrl /run/initramfs /run/systemd/timesync
+echo "$SLOT" > /run/simfleet/boot-slot
+mkdir -p "$D/bootctrl" && mount --bind "$D/bootctrl" /run/simfleet/bootctrl || die "bind bootctrl"
 # The node's only way out: a unix socket whose other end (a relay in the host) leads to the bastion.
 mount --bind "$D/uplink" /run/simfleet-uplink || die "bind uplink"
 boot_run_files

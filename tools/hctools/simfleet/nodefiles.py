@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import bootslot
+
 # The Wild Sage NX layout (docs/devices/node.md, storage and paths): read-only eMMC root, NVMe overlay, plugin data.
 # mount point on the node -> (per-node directory under DIR/nodes/<VSN>/, mode)
 MEDIA_MOUNTS = {
@@ -70,9 +72,11 @@ echo "hostname ws-nxcore-$id"
 """,
     ("warning", "current_media.test"): """\
 #!/bin/sh
-# simfleet: as Waggle's current_media (rc = boot slot; a simulated node always boots slot A)
-echo "booted from slot A (eMMC)"
-exit 0
+# simfleet: as Waggle's current_media, rc = the boot slot (0 eMMC "Normal", 1 SD card "Recovery"; the
+# stand-in nvbootctrl answers, see `simfleet fault NODE recovery`)
+slot=$(nvbootctrl get-current-slot 2>/dev/null) || slot=0
+case "$slot" in 1) echo "booted from slot 1 (SD card, Recovery)" ;; *) slot=0; echo "booted from slot 0 (eMMC)" ;; esac
+exit "$slot"
 """,
     ("fatal", "node_manifest.test"): """\
 #!/bin/sh
@@ -225,6 +229,7 @@ def write_sim_dir(sim: Path, write) -> None:
     """DIR/sim/: files shared by every node of the fleet (read by node_init.sh and by `fault`)."""
     (sim / "bin").mkdir(parents=True, exist_ok=True)
     write(sim / "bin" / "kubectl", KUBECTL, 0o755)
+    bootslot.write_sim_files(sim, write)
     write(sim / "fsck-clean.log", FSCK_CLEAN)
     write(sim / "fsck-error.log", FSCK_ERROR)
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import configs, faultdefs, links, nodefiles, procs, topology
+from . import bootslot, configs, faultdefs, links, nodefiles, procs, topology
 from .hostutil import SSHD, importable, keygen, write
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +37,7 @@ def prepare(fleet: Fleet, n: dict, port: int) -> None:
     write(es / "sshd_config", fleet.iso.node_sshd_config(fleet, n))
     write(es / "ssh_config", "# simulated node: defaults only\n")
     write(nd / "etc-hosts", configs.NODE_HOSTS.format(node_id=n["node_id"]))
+    bootslot.set_active_slot(nd, bootslot.NORMAL_SLOT)  # a fresh `up` boots slot 0 (as faults, cleared)
 
 
 def uplink_path(fleet: Fleet, n: dict) -> Path:

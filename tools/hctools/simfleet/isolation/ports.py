@@ -31,6 +31,7 @@ PORT_KEYS = ("ssh", "switch_ssh", "switch_telnet", "camera", "ftp", "tftp")
 UNSUPPORTED_FAULTS = {
     "mount-ro": "a node has no mounts of its own without a mount namespace",
     "lan0-down": "a node has no lan0 without a network namespace",
+    "recovery": "a node has no mounts of its own to give the recovery slot an empty /var/lib/honeycomb",
 }
 
 # Sanity checks that cannot be pointed at a ports-mode node (skipped by the inventory's
