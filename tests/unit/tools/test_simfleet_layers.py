@@ -19,7 +19,7 @@ LAYERS = [
      {"links", "relay", "procs", "nodefiles", "configs", "hostutil", "topology", "faultdefs"}),
     ("isolation: the namespaces and ports modes behind one interface",
      {"isolation", "isolation.base", "isolation.namespaces", "isolation.ports"}),
-    ("lifecycle: the fleet, its bastion and its nodes", {"fleet", "bastion", "nodes"}),
+    ("lifecycle: the fleet, its bastion, its nodes and their compute units", {"fleet", "bastion", "nodes", "units"}),
     ("operations: faults and inventories", {"faults", "inventory"}),
     ("cli", {"cli", "__main__"}),
 ]

@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="the bastion sshd's settings: production (default; like beekeeper's bk-sshd: OpenSSH's "
                          "MaxStartups 10:30:100 and MaxSessions 10, ClientAliveInterval 60, no local unix-socket "
                          "forwarding) or permissive (MaxStartups 200:30:400, MaxSessions 100, for load tests)")
+    up.add_argument("--units", default=None, metavar="LIST",
+                    help="compute units every node has besides its nxcore: comma list of nxagent, rpi, or none "
+                         "(default none; each an sshd on the node's LAN reachable only from its nxcore; namespaces "
+                         "mode only)")
     up.add_argument("--no-remember", action="store_true",
                     help="do not make this the fleet later commands use by default (tests)")
 
@@ -150,7 +154,9 @@ def _dispatch(args, fleet: Fleet) -> int:
         t0 = time.monotonic()
         fleet.up(args.nodes, devices, restart_delay=args.restart_delay, timeout=args.timeout,
                  isolation=args.isolation, link=args.link, publish=inventory.write_files,
-                 bastion_profile=args.bastion)
+                 bastion_profile=args.bastion,
+                 units=None if args.units is None else
+                 [u.strip() for u in args.units.split(",") if u.strip() and u.strip() != "none"])
         if not args.no_remember:
             remember(fleet.dir)
         print(f"simfleet: {len(fleet.nodes)} nodes up in {time.monotonic() - t0:.1f} s at {fleet.dir} "

@@ -63,4 +63,6 @@ NODE_HOSTS = """\
 ::1\tlocalhost ip6-localhost ip6-loopback
 10.31.81.1\tws-nxcore-{node_id}
 10.31.81.2\tswitch
+10.31.81.3\tws-nxagent
+10.31.81.4\tws-rpi
 """

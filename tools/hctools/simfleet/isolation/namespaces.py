@@ -63,7 +63,9 @@ class Namespaces(Isolation):
         ip_batch(None, batch)
         for n in nodes:
             ip_batch(n["netns"], ["link set lo up", f"addr add {topology.LAN_NODE_ADDR} dev lan0", "link set lan0 up"])
-            ip_batch(n["lan_netns"], ["link set lo up"] + [f"addr add {a} dev eth0" for a in topology.LAN_ADDRS]
+            # the devices' addresses, and the compute units' (up --units) on the same LAN
+            addrs = list(topology.LAN_ADDRS) + [f"{topology.UNIT_ADDRS[u]}/24" for u in fleet.state.get("units", [])]
+            ip_batch(n["lan_netns"], ["link set lo up"] + [f"addr add {a} dev eth0" for a in addrs]
                      + ["link set eth0 up"])
 
     def node_key_path(self, fleet, n: dict) -> str:

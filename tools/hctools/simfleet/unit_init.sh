@@ -1,0 +1,65 @@
+#!/bin/sh
+# pid 1 of one simulated compute unit of a node (an nxagent or a Raspberry Pi; see docs/simfleet.md).
+#
+# simfleet starts this script as the init of a fresh pid + mount + UTS namespace inside the node's LAN
+# namespace, where the unit has its address (10.31.81.3 nxagent, 10.31.81.4 rpi): only the node's nxcore
+# (10.31.81.1, the other end of the LAN) reaches it, and its sshd lets in only connections from there
+# (like the real units' hosts.allow). It gives the unit its file systems, then supervises its sshd.
+#
+# Environment (set by simfleet): SIMFLEET_UNIT_DIR (the unit's persistent directory on the host),
+# SIMFLEET_UNIT (nxagent or rpi), SIMFLEET_SSHD (path of sshd), SIMFLEET_SIM_DIR (the fsck log body).
+#
+# nxagent: the image of nxcore; /var/lib/honeycomb and /media/plugin-data persist (its NVMe).
+# rpi: a read-only root with a tmpfs overlay; only /media/plugin-data (its SD card) persists. Here /root,
+# /var/lib/honeycomb, /var/log, /tmp and /run are tmpfs, empty at every boot (the operator's key is copied
+# into /root/.ssh from the unit's directory, as the real Pi gets it from its NFS root).
+set -u
+D="${SIMFLEET_UNIT_DIR:?SIMFLEET_UNIT_DIR must be set}"
+S="${SIMFLEET_SIM_DIR:?SIMFLEET_SIM_DIR must be set}"
+UNIT="${SIMFLEET_UNIT:?SIMFLEET_UNIT must be set}"
+SSHD="${SIMFLEET_SSHD:-/usr/sbin/sshd}"
+
+die() { echo "unit_init: $*" >&2; exit 1; }
+
+mount --make-rprivate / || die "cannot make / private"
+mount --bind "$D/etc-ssh" /etc/ssh || die "bind /etc/ssh"
+mount --bind "$D/media-plugin-data" /media/plugin-data || die "bind /media/plugin-data"
+if [ "$UNIT" = rpi ]; then
+    for p in /root /var/lib/honeycomb /var/log; do
+        mount -t tmpfs -o mode=0700,size=64m,nosuid,nodev tmpfs "$p" || die "tmpfs $p"
+    done
+    chmod 0755 /var/log
+    mkdir -p /root/.ssh && chmod 0700 /root/.ssh
+    cp "$D/authorized_keys" /root/.ssh/authorized_keys && chmod 0600 /root/.ssh/authorized_keys \
+        || die "cannot install the operator's key"
+else
+    mount --bind "$D/root" /root || die "bind /root"
+    mount --bind "$D/honeycomb" /var/lib/honeycomb || die "bind /var/lib/honeycomb"
+    mount --bind "$D/var-log" /var/log || die "bind /var/log"
+    mount --bind "$D/media-root-ro" /media/root-ro || die "bind /media/root-ro"
+    mount -o remount,bind,ro /media/root-ro || die "remount /media/root-ro read-only"
+    mount --bind "$D/media-root-rw" /media/root-rw || die "bind /media/root-rw"
+fi
+mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev tmpfs /run || die "tmpfs /run"
+mkdir -p /run/sshd /run/initramfs /run/systemd/timesync
+stamp=$(date -u '+%a %b %d %H:%M:%S %Y')
+{ printf 'Log of fsck -C -a -T -t ext4 /dev/mmcblk0p1 \n%s\n\n' "$stamp"; cat "$S/fsck-clean.log"
+  printf '\n%s\n----------------\n' "$stamp"; } > /run/initramfs/fsck.log
+: > /run/systemd/timesync/synchronized
+mount -t proc -o nosuid,nodev,noexec proc /proc || die "proc"
+mount -t tmpfs -o mode=1777,size=256m,nosuid,nodev tmpfs /tmp || die "tmpfs /tmp"
+mkdir -p /var/log/simfleet
+echo "$(date -u +%FT%TZ) boot unit $UNIT" >> /var/log/simfleet/boot.log
+
+(
+    while :; do
+        "$SSHD" -D -e >> /var/log/simfleet/sshd.log 2>&1
+        echo "$(date -u +%FT%TZ) sshd exited rc=$?" >> /var/log/simfleet/sshd.log
+        sleep 1
+    done
+) &
+
+while :; do
+    wait
+    sleep 1
+done
