@@ -162,16 +162,19 @@ def recap(stdout: str) -> dict:
 
 
 def start_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0,
-                base: str = "/tmp", isolation: str | None = None, link: str | None = None) -> FleetHandle:
+                base: str = "/tmp", isolation: str | None = None, link: str | None = None,
+                units: str | None = None) -> FleetHandle:
     """Start a fleet in a fresh short directory; the caller must call stop_fleet (or use running_fleet).
 
     isolation: "namespaces" or "ports" (docs/simfleet.md); None lets simfleet choose.
-    link: a --link value (a profile such as lte, or a mix); None: simfleet's default (lan)."""
+    link: a --link value (a profile such as lte, or a mix); None: simfleet's default (lan).
+    units: a --units value (compute units besides nxcore, e.g. "nxagent,rpi"); None: none."""
     d = Path(tempfile.mkdtemp(prefix="hcf-", dir=base))
     try:
         simfleet("up", "--nodes", str(nodes), "--dir", str(d), "--devices", devices,
                  "--restart-delay", str(restart_delay), "--no-remember",
-                 *(("--isolation", isolation) if isolation else ()), *(("--link", link) if link else ()))
+                 *(("--isolation", isolation) if isolation else ()), *(("--link", link) if link else ()),
+                 *(("--units", units) if units else ()))
         st = json.loads(simfleet("status", "--json", "--dir", str(d)).stdout)
     except BaseException:
         stop_fleet(d)
@@ -188,9 +191,9 @@ def stop_fleet(d: Path | FleetHandle) -> None:
 
 @contextlib.contextmanager
 def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0, isolation: str | None = None,
-                  link: str | None = None):
+                  link: str | None = None, units: str | None = None):
     """A fleet of `nodes` nodes for the duration of the with-block; always taken down afterwards."""
-    f = start_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation, link=link)
+    f = start_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation, link=link, units=units)
     try:
         yield f
     finally:
@@ -198,7 +201,7 @@ def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0,
 
 
 def fleet_fixture(nodes: int, devices: str = "none", restart_delay: float = 1.0, name: str = "fleet",
-                  isolation: str | None = None, link: str | None = None):
+                  isolation: str | None = None, link: str | None = None, units: str | None = None):
     """A module-scoped pytest fixture (called `name`) yielding a running fleet; skips where none can run.
 
     Assign it at module level: ``fleet = fleet_fixture(2, devices="camera")``."""
@@ -206,7 +209,7 @@ def fleet_fixture(nodes: int, devices: str = "none", restart_delay: float = 1.0,
     def _fleet():
         skip_unless_fleet_possible()
         with running_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation,
-                           link=link) as f:
+                           link=link, units=units) as f:
             yield f
     return _fleet
 
