@@ -3,10 +3,13 @@ upgraded and read by the shipped playbooks through the nxcore, the Pi's state on
 
 import json
 import re
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 from hctest.fleet import VENV_BIN, fleet_fixture, recap
 
 pytestmark = pytest.mark.fleet
@@ -143,3 +146,62 @@ def test_status_on_a_pi_after_a_reboot(fleet, payload, tmp_path):
     # the table's rows (debug output of "Show which version of each peripheral runs on which node")
     rows = {m.group(1): m.group(2).split() for m in re.finditer(r'^\s*"(W00\d-rpi)\s+([^"]*)"', r.stdout, re.M)}
     assert rows == {"W001-rpi": ["-"], "W002-rpi": [VERSION]}, r.stdout[-3000:]
+
+
+def _plugin_config(fleet, tmp_path, **extra) -> Path:
+    """A waggle.honeycomb.beekeeper configuration for the fleet's Beekeeper JSON (its computes list the units)."""
+    nodes = tmp_path / "nodes.json"
+    nodes.write_text(fleet.cli("inventory", "--format", "beekeeper").stdout)
+    conf = {"plugin": "waggle.honeycomb.beekeeper", "path": str(nodes), "bastion_host": "127.0.0.1",
+            "bastion_port": fleet.bastion_port, "bastion_key": str(fleet.operator_key),
+            "node_key": str(fleet.operator_key), "units": ["nxagent", "rpi"],
+            "extra_ssh_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}
+    conf.update(extra)
+    path = tmp_path / "units.beekeeper.yml"
+    path.write_text(yaml.safe_dump(conf))
+    return path
+
+
+def test_plugin_units_agree_with_the_simulated_fleet(fleet, tmp_path):
+    """The plugin (without shared bastion logins, as simfleet's inventory) gives the units the same hosts,
+    groups, ProxyCommand chain and state dir as `simfleet inventory`."""
+    env = fleet.ansible_env(control_dir=tmp_path / "cp")
+    listing = {}
+    for inv in (_plugin_config(fleet, tmp_path, bastion_multiplex=False), fleet.inventory):
+        out = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(inv), "--list"], env=env,
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        listing[inv] = json.loads(out)
+    plugin, sim = listing.values()
+    for group in ("nxcore", "nxagent", "rpi"):
+        assert sorted(plugin[group]["hosts"]) == sorted(sim[group]["hosts"]), group
+    for host in ("W001-nxagent", "W002-rpi"):
+        p, s = plugin["_meta"]["hostvars"][host], sim["_meta"]["hostvars"][host]
+        for key in ("ansible_host", "ansible_ssh_common_args", "compute_unit", "node_host", "node_id"):
+            assert unwrap(p.get(key)) == unwrap(s.get(key)), key
+    for inv in (plugin, sim):  # the Pi's group variable (simfleet's `all` has the default for the others)
+        assert unwrap(inv["_meta"]["hostvars"]["W002-rpi"]["honeycomb_state_dir"]) == "/media/plugin-data/honeycomb"
+
+
+def unwrap(value):
+    return value["__ansible_unsafe"] if isinstance(value, dict) and "__ansible_unsafe" in value else value
+
+
+def test_plugin_reaches_the_units_through_shared_bastion_logins(fleet, tmp_path):
+    """The plugin's default: the nxcore hop of every unit connection goes through the multiplexed bastion."""
+    control_dir = Path(tempfile.mkdtemp(prefix="hcu-", dir="/tmp"))
+    try:
+        inv = _plugin_config(fleet, tmp_path, bastion_control_dir=str(control_dir / "bk"))
+        r = subprocess.run([str(VENV_BIN / "ansible"), "-i", str(inv), "nxagent:rpi", "-m", "ansible.builtin.command",
+                            "-a", "hostname", "-o"], env=fleet.ansible_env(control_dir=control_dir / "cp"),
+                           capture_output=True, text=True, timeout=300, check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        got = {line.split(" | ")[0]: line.split("(stdout) ")[-1].strip() for line in r.stdout.splitlines()}
+        assert got == {"W001-nxagent": "ws-nxagent", "W002-nxagent": "ws-nxagent",
+                       "W001-rpi": "ws-rpi", "W002-rpi": "ws-rpi"}
+        assert list((control_dir / "bk").glob("bk-*-0")), "no shared bastion connection was opened"
+    finally:
+        for sock in list(control_dir.glob("*/*")):
+            if sock.is_socket():
+                subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True,
+                               timeout=20, check=False)
+        shutil.rmtree(control_dir, ignore_errors=True)
