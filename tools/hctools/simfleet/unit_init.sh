@@ -30,8 +30,8 @@ if [ "$UNIT" = rpi ]; then
     done
     chmod 0755 /var/log
     mkdir -p /root/.ssh && chmod 0700 /root/.ssh
-    cp "$D/authorized_keys" /root/.ssh/authorized_keys && chmod 0600 /root/.ssh/authorized_keys \
-        || die "cannot install the operator's key"
+    cp "$D/authorized_keys" /root/.ssh/authorized_keys || die "cannot install the operator's key"
+    chmod 0600 /root/.ssh/authorized_keys
 else
     mount --bind "$D/root" /root || die "bind /root"
     mount --bind "$D/honeycomb" /var/lib/honeycomb || die "bind /var/lib/honeycomb"
