@@ -179,7 +179,8 @@ def _dispatch(args, fleet: Fleet) -> int:
               f"{'127.0.0.1:%s' % st['bastion_port'] if st['running'] else 'DOWN'}")
         print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'PROFILE':10} {'TUNNEL':6} {'DEVICES':32} FAULTS")
         for n in st["nodes"]:
-            devs = " ".join(f"{k}={v}" for k, v in n["devices"].items()) or "-"
+            # devices and compute units (up --units) with their state
+            devs = " ".join(f"{k}={v}" for k, v in list(n["devices"].items()) + list(n.get("units", {}).items())) or "-"
             flts = ",".join(sorted(n.get("faults") or {})) or "-"
             print(f"{n['vsn']:6} {n['node_id']:18} {n['power']:5} {n['link']:5} {n['link_profile']:10} "
                   f"{n['tunnel']:6} {devs:32} {flts}")

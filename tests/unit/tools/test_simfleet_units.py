@@ -1,0 +1,34 @@
+"""simfleet's compute units without a fleet: the --units list, the units' sshd (only the nxcore may log in),
+their addresses (the collection's), and the Beekeeper JSON listing them."""
+
+import pytest
+
+from hctools.simfleet import nodefiles, topology, units
+from hctools.simfleet.hostutil import FleetError
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import units as hc_units
+
+
+def test_units_list_is_checked_and_ordered():
+    assert units.check(["rpi", "nxagent"], "namespaces") == ["nxagent", "rpi"]
+    assert units.check([], "ports") == []
+    with pytest.raises(FleetError, match="unknown unit"):
+        units.check(["gpu"], "namespaces")
+    with pytest.raises(FleetError, match="needs the namespaces isolation"):
+        units.check(["rpi"], "ports")
+
+
+def test_unit_sshd_listens_on_its_lan_address_and_admits_only_the_nxcore():
+    conf = units.sshd_config("rpi")
+    assert "ListenAddress 10.31.81.4:22" in conf
+    assert "AllowUsers root@10.31.81.1" in conf
+    assert topology.UNIT_ADDRS == hc_units.DEFAULT_ADDRESSES
+    assert units.NXCORE_ADDR == "10.31.81.1"
+
+
+def test_beekeeper_record_lists_the_units_in_computes():
+    n = {"index": 1, "vsn": "W001", "node_id": "000048B02D000001"}
+    plain = nodefiles.beekeeper_record(n)
+    assert [c["name"] for c in plain["computes"]] == ["nxcore"]
+    full = nodefiles.beekeeper_record(n, ["nxagent", "rpi"])
+    found = [hc_units.unit_of_compute(c) for c in full["computes"]]
+    assert found == [None, "nxagent", "rpi"]
