@@ -21,16 +21,14 @@ MARK = f"/media/plugin-data/hc-test/{NAME}"
 fleet = fleet_fixture(2, units="nxagent,rpi")
 
 
-@pytest.fixture(scope="module")
-def payload(tmp_path_factory):
-    """Installs VERSION into /media/plugin-data/hc-test/<name>/version of the host it runs on."""
-    tmp = tmp_path_factory.mktemp("unit-payload")
+def build_payload(tmp: Path, mark: str) -> Path:
+    """Installs VERSION into <mark>/version (a shell word) of the host it runs on."""
     src = tmp / "src"
     src.mkdir()
     scripts = {
-        "hc_state_check.sh": f'[ "$(cat {MARK}/version 2>/dev/null)" = "{VERSION}" ] && exit 100\nexit 0\n',
-        "hc_install_upgrade.sh": f"set -eu\nmkdir -p {MARK}\nhostname > {MARK}/host\necho {VERSION} > {MARK}/version\n",
-        "hc_verify_upgrade.sh": f'[ "$(cat {MARK}/version 2>/dev/null)" = "{VERSION}" ]\n',
+        "hc_state_check.sh": f'[ "$(cat {mark}/version 2>/dev/null)" = "{VERSION}" ] && exit 100\nexit 0\n',
+        "hc_install_upgrade.sh": f"set -eu\nmkdir -p {mark}\nhostname > {mark}/host\necho {VERSION} > {mark}/version\n",
+        "hc_verify_upgrade.sh": f'[ "$(cat {mark}/version 2>/dev/null)" = "{VERSION}" ]\n',
     }
     for fname, body in scripts.items():
         (src / fname).write_text("#!/bin/sh\n" + body)
@@ -41,6 +39,12 @@ def payload(tmp_path_factory):
     subprocess.run([str(VENV_BIN / "honeycomb-build"), str(src), "-o", str(out)], check=True,
                    capture_output=True, text=True)
     return out
+
+
+@pytest.fixture(scope="module")
+def payload(tmp_path_factory):
+    """Installs VERSION into /media/plugin-data/hc-test/<name>/version (namespaces mode: the unit's disk)."""
+    return build_payload(tmp_path_factory.mktemp("unit-payload"), MARK)
 
 
 def unit_dir(fleet, vsn: str, unit: str) -> Path:
@@ -205,3 +209,26 @@ def test_plugin_reaches_the_units_through_shared_bastion_logins(fleet, tmp_path)
                 subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True,
                                timeout=20, check=False)
         shutil.rmtree(control_dir, ignore_errors=True)
+
+
+pfleet = fleet_fixture(1, units="nxagent,rpi", isolation="ports", name="pfleet")
+
+
+def test_ports_mode_units_upgrade_and_status(pfleet, tmp_path):
+    """Ports mode (no root): the units are sshds on 127.0.0.1 ports reached through the node's sshd; the Pi's
+    state dir is its plugin-data folder, whose content survives a power cycle while its other folders do not."""
+    payload = build_payload(tmp_path, '"$HC_STATE_DIR/hc-test"')
+    r = rollout(pfleet, payload, tmp_path, "W001-rpi", rollout_post_check=False)
+    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
+    report = json.loads((tmp_path / "sanity" / "sanity-pre.json").read_text())
+    assert report["hosts"]["W001-rpi"]["status"] == "pass", report["hosts"]["W001-rpi"]
+    pi = unit_dir(pfleet, "W001", "rpi")
+    assert (pi / "media-plugin-data" / "honeycomb" / "hc-test" / "version").read_text().strip() == VERSION
+    (pi / "honeycomb" / "volatile-probe").write_text("x")
+    pfleet.power_cut("W001")
+    pfleet.power_on("W001")
+    assert not (pi / "honeycomb" / "volatile-probe").exists()
+    r = pfleet.ansible_playbook(REPO / "playbooks" / "status.yml", "-e", "rollout_hosts=W001*")
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    rows = {m.group(1): m.group(2).split() for m in re.finditer(r'^\s*"(W001\S*)\s+([^"]*)"', r.stdout, re.M)}
+    assert rows == {"W001": ["-"], "W001-nxagent": ["-"], "W001-rpi": [VERSION]}, r.stdout[-3000:]

@@ -5,24 +5,31 @@ import pytest
 
 from hctools.simfleet import nodefiles, topology, units
 from hctools.simfleet.hostutil import FleetError
+from hctools.simfleet.isolation.namespaces import Namespaces
+from hctools.simfleet.isolation.ports import PORT_KEYS, Ports
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import units as hc_units
 
 
 def test_units_list_is_checked_and_ordered():
     assert units.check(["rpi", "nxagent"], "namespaces") == ["nxagent", "rpi"]
-    assert units.check([], "ports") == []
+    assert units.check(["rpi"], "ports") == ["rpi"]
     with pytest.raises(FleetError, match="unknown unit"):
         units.check(["gpu"], "namespaces")
-    with pytest.raises(FleetError, match="needs the namespaces isolation"):
-        units.check(["rpi"], "ports")
 
 
 def test_unit_sshd_listens_on_its_lan_address_and_admits_only_the_nxcore():
-    conf = units.sshd_config("rpi")
+    iso = Namespaces()
+    conf = iso.unit_sshd_config(None, {}, "rpi")
     assert "ListenAddress 10.31.81.4:22" in conf
     assert "AllowUsers root@10.31.81.1" in conf
+    assert iso.unit_endpoint({}, "nxagent") == ("10.31.81.3", 22)
     assert topology.UNIT_ADDRS == hc_units.DEFAULT_ADDRESSES
-    assert units.NXCORE_ADDR == "10.31.81.1"
+
+
+def test_ports_mode_units_listen_on_their_own_loopback_ports():
+    n = {"vsn": "W001", "ports": {"nxagent": 40001, "rpi": 40002}}
+    assert Ports().unit_endpoint(n, "rpi") == ("127.0.0.1", 40002)
+    assert {"nxagent", "rpi"} <= set(PORT_KEYS)
 
 
 def test_beekeeper_record_lists_the_units_in_computes():

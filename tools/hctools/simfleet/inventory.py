@@ -11,7 +11,7 @@ from ansible_collections.waggle.honeycomb.plugins.inventory import beekeeper
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils import bastion
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import units as hc_units
 
-from . import nodefiles, topology
+from . import nodefiles
 from .fleet import Fleet
 from .hostutil import write
 from .topology import INVENTORY_FILE, SSH_CONFIG_FILE, STATE_DIR_ON_NODE
@@ -59,10 +59,10 @@ def host_vars(fleet: Fleet, n: dict) -> dict:
 def unit_host_vars(fleet: Fleet, n: dict, unit: str) -> dict:
     """A compute unit of node n (`up --units`): through the node's own ProxyCommand to its nxcore, then
     ssh -W to the unit on the node's LAN (plugin_utils/bastion.py renders the chain, as for the plugin)."""
-    host, port = hc_units.split_address(topology.UNIT_ADDRS[unit], unit)
+    host, port = fleet.iso.unit_endpoint(n, unit)
     proxy = bastion.unit_proxy_command(proxy_command(fleet, n["node_id"], n["vsn"]), n["node_id"], host, port,
                                        node_user=user(fleet), node_key=str(fleet.operator_key), node_ssh_args=SSH_OPTS)
-    return {
+    hv = {
         "ansible_host": f"{n['node_id']}-{unit}",
         "ansible_ssh_common_args": f'-o ProxyCommand="{proxy}" {SSH_OPTS}',
         "node_id": n["node_id"],
@@ -70,6 +70,8 @@ def unit_host_vars(fleet: Fleet, n: dict, unit: str) -> dict:
         hc_units.UNIT_VAR: unit,
         hc_units.NODE_HOST_VAR: n["vsn"],
     }
+    hv.update(fleet.iso.unit_host_vars(fleet, n, unit))
+    return hv
 
 
 def units_children(fleet: Fleet) -> dict:

@@ -13,6 +13,9 @@
 # rpi: a read-only root with a tmpfs overlay; only /media/plugin-data (its SD card) persists. Here /root,
 # /var/lib/honeycomb, /var/log, /tmp and /run are tmpfs, empty at every boot (the operator's key is copied
 # into /root/.ssh from the unit's directory, as the real Pi gets it from its NFS root).
+#
+# Ports mode (SIMFLEET_ISOLATION=ports, no root): no namespaces, no mounts; the unit's folders stand in
+# for its paths and its sshd listens on a 127.0.0.1 port (see isolation/ports.py).
 set -u
 D="${SIMFLEET_UNIT_DIR:?SIMFLEET_UNIT_DIR must be set}"
 S="${SIMFLEET_SIM_DIR:?SIMFLEET_SIM_DIR must be set}"
@@ -21,6 +24,21 @@ SSHD="${SIMFLEET_SSHD:-/usr/sbin/sshd}"
 
 die() { echo "unit_init: $*" >&2; exit 1; }
 
+if [ "${SIMFLEET_ISOLATION:-namespaces}" = ports ]; then
+    # Ports mode (no root): no mounts; the unit's folders, the volatile ones emptied here at every boot
+    # (the Pi's whole writable root but its plugin-data folder). Its sshd listens on a 127.0.0.1 port.
+    if [ "$UNIT" = rpi ]; then
+        rm -rf "$D/honeycomb" "$D/var-log" "$D/root" || die "cannot empty the Pi's volatile folders"
+        mkdir -p "$D/root/.ssh" || die "mkdir $D/root/.ssh"
+        chmod 0700 "$D/root" "$D/root/.ssh"
+        cp "$D/authorized_keys" "$D/root/.ssh/authorized_keys" || die "cannot install the operator's key"
+    fi
+    rm -rf "$D/tmp" "$D/run" || die "cannot empty $D/tmp and $D/run"
+    mkdir -p "$D/tmp" "$D/run/initramfs" "$D/run/systemd/timesync" "$D/honeycomb" "$D/var-log" || die "mkdir"
+    RUN="$D/run"
+    LOG="$D/var-log/simfleet"
+    SSHD_CONFIG="$D/etc-ssh/sshd_config"
+else
 mount --make-rprivate / || die "cannot make / private"
 mount --bind "$D/etc-ssh" /etc/ssh || die "bind /etc/ssh"
 mount --bind "$D/media-plugin-data" /media/plugin-data || die "bind /media/plugin-data"
@@ -42,19 +60,24 @@ else
 fi
 mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev tmpfs /run || die "tmpfs /run"
 mkdir -p /run/sshd /run/initramfs /run/systemd/timesync
-stamp=$(date -u '+%a %b %d %H:%M:%S %Y')
-{ printf 'Log of fsck -C -a -T -t ext4 /dev/mmcblk0p1 \n%s\n\n' "$stamp"; cat "$S/fsck-clean.log"
-  printf '\n%s\n----------------\n' "$stamp"; } > /run/initramfs/fsck.log
-: > /run/systemd/timesync/synchronized
 mount -t proc -o nosuid,nodev,noexec proc /proc || die "proc"
 mount -t tmpfs -o mode=1777,size=256m,nosuid,nodev tmpfs /tmp || die "tmpfs /tmp"
-mkdir -p /var/log/simfleet
-echo "$(date -u +%FT%TZ) boot unit $UNIT" >> /var/log/simfleet/boot.log
+RUN=/run
+LOG=/var/log/simfleet
+SSHD_CONFIG=''
+fi
+stamp=$(date -u '+%a %b %d %H:%M:%S %Y')
+{ printf 'Log of fsck -C -a -T -t ext4 /dev/mmcblk0p1 \n%s\n\n' "$stamp"; cat "$S/fsck-clean.log"
+  printf '\n%s\n----------------\n' "$stamp"; } > "$RUN/initramfs/fsck.log"
+: > "$RUN/systemd/timesync/synchronized"
+mkdir -p "$LOG"
+echo "$(date -u +%FT%TZ) boot unit $UNIT" >> "$LOG/boot.log"
 
 (
     while :; do
-        "$SSHD" -D -e >> /var/log/simfleet/sshd.log 2>&1
-        echo "$(date -u +%FT%TZ) sshd exited rc=$?" >> /var/log/simfleet/sshd.log
+        # shellcheck disable=SC2086  # no -f in namespaces mode: the unit's /etc/ssh/sshd_config
+        "$SSHD" -D -e ${SSHD_CONFIG:+-f "$SSHD_CONFIG"} >> "$LOG/sshd.log" 2>&1
+        echo "$(date -u +%FT%TZ) sshd exited rc=$?" >> "$LOG/sshd.log"
         sleep 1
     done
 ) &

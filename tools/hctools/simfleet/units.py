@@ -1,23 +1,20 @@
 """A node's other compute units (`simfleet up --units nxagent,rpi`): an nxagent and a Raspberry Pi, each
 its own sshd "computer" on the node's LAN (10.31.81.3 / 10.31.81.4 in the node's LAN namespace), reachable
 only from that node's nxcore. They share the node's power: a power cut stops them, a boot starts them.
-Namespaces mode only (docs/simfleet.md, "Compute units")."""
+Where a unit runs and listens is the isolation mode's (Fleet.iso; docs/simfleet.md, "Compute units")."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import procs, topology
-from .hostutil import FleetError, SSHD, keygen, write
+from .hostutil import SSHD, FleetError, keygen, write
 
 if TYPE_CHECKING:  # pragma: no cover
     from .fleet import Fleet
 
 UNIT_INIT = str(Path(__file__).with_name("unit_init.sh"))
-# the nxcore's LAN address: the only source a unit's sshd lets in (the real units' hosts.allow)
-NXCORE_ADDR = topology.LAN_NODE_ADDR.split("/")[0]
 
 
 def check(names: list[str], isolation: str) -> list[str]:
@@ -26,35 +23,11 @@ def check(names: list[str], isolation: str) -> list[str]:
     if unknown:
         raise FleetError(f"unknown unit(s) {', '.join(unknown)} in --units; use a comma list of "
                          f"{', '.join(topology.UNIT_ADDRS)}, or none")
-    if names and isolation != "namespaces":
-        raise FleetError("--units needs the namespaces isolation (root): a unit is an sshd on the node's private "
-                         "LAN, which ports mode does not have")
     return [u for u in topology.UNIT_ADDRS if u in names]
 
 
 def unit_dir(fleet: Fleet, n: dict, unit: str) -> Path:
     return fleet.node_dir(n) / "units" / unit
-
-
-def sshd_config(unit: str) -> str:
-    return f"""\
-# simulated {topology.UNIT_HOSTNAMES[unit]} of a Wild Sage node: sshd on its LAN address, only for
-# connections from the node's nxcore (the real unit's hosts.allow)
-ListenAddress {topology.UNIT_ADDRS[unit]}:22
-HostKey /etc/ssh/ssh_host_ed25519_key
-PidFile none
-UsePAM no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-AuthorizedKeysFile .ssh/authorized_keys
-AllowUsers root@{NXCORE_ADDR}
-StrictModes no
-MaxStartups 100:30:200
-MaxSessions 50
-Subsystem sftp internal-sftp
-LogLevel INFO
-"""
 
 
 def prepare(fleet: Fleet, n: dict, unit: str) -> None:
@@ -66,7 +39,7 @@ def prepare(fleet: Fleet, n: dict, unit: str) -> None:
         (ud / sub).mkdir(mode=mode, parents=True, exist_ok=True)
     if not (ud / "etc-ssh" / "ssh_host_ed25519_key").exists():
         keygen(ud / "etc-ssh" / "ssh_host_ed25519_key", f"root@{topology.UNIT_HOSTNAMES[unit]}")
-    write(ud / "etc-ssh" / "sshd_config", sshd_config(unit))
+    write(ud / "etc-ssh" / "sshd_config", fleet.iso.unit_sshd_config(fleet, n, unit))
     key = fleet.operator_key.with_suffix(".pub").read_text()
     write(ud / "authorized_keys", key, 0o600)
     write(ud / "root" / ".ssh" / "authorized_keys", key, 0o600)
@@ -82,17 +55,16 @@ def boot(fleet: Fleet, n: dict) -> None:
         ud = unit_dir(fleet, n, unit)
         env = fleet.env(SIMFLEET_UNIT_DIR=str(ud), SIMFLEET_UNIT=unit, SIMFLEET_SSHD=SSHD,
                         SIMFLEET_SIM_DIR=str(fleet.dir / "sim"))
-        records[unit] = procs.spawn(["/bin/sh", UNIT_INIT], env, str(ud / "console.log"), netns=n["lan_netns"],
-                                    new_ns=os.CLONE_NEWNS | os.CLONE_NEWPID | os.CLONE_NEWUTS,
-                                    hostname=topology.UNIT_HOSTNAMES[unit])
+        records[unit] = fleet.iso.boot_unit(fleet, n, unit, ["/bin/sh", UNIT_INIT], env, str(ud / "console.log"))
 
 
 def power_cut(n: dict) -> None:
-    """Kill the node's units at once (SIGKILL to their inits: their pid namespaces die with them)."""
+    """Kill the node's units at once (SIGKILL to their inits: in namespaces mode their pid namespaces die
+    with them; in ports mode the node's power cut has already stopped every process with its marker)."""
     records = n.get("units") or {}
     alive = [p for p in records.values() if procs.alive(p)]
     for p in alive:
-        procs.kill(p)
+        procs.kill(p, group=True)
     procs.wait_gone(alive)
     for unit in records:
         records[unit] = None

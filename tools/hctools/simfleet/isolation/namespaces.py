@@ -107,6 +107,19 @@ class Namespaces(Isolation):
     def bastion_home_dirs(self, fleet) -> str:
         return "/home_dirs"
 
+    def unit_endpoint(self, n: dict, unit: str) -> tuple[str, int]:
+        return topology.UNIT_ADDRS[unit], 22
+
+    def unit_sshd_config(self, fleet, n: dict, unit: str) -> str:
+        return configs.UNIT_SSHD_CONFIG.format(hostname=topology.UNIT_HOSTNAMES[unit], address=topology.UNIT_ADDRS[unit],
+                                               nxcore=topology.LAN_NODE_ADDR.split("/")[0])
+
+    def boot_unit(self, fleet, n: dict, unit: str, argv: list[str], env: dict[str, str], log_path: str) -> dict:
+        # in the node's LAN namespace, where its address is; a computer of its own (mounts, pids, name)
+        return procs.spawn(argv, env, log_path, netns=n["lan_netns"],
+                           new_ns=os.CLONE_NEWNS | os.CLONE_NEWPID | os.CLONE_NEWUTS,
+                           hostname=topology.UNIT_HOSTNAMES[unit])
+
     def device_bind(self, n: dict, dev: str, lan_addr: str) -> tuple[str, str]:
         return lan_addr, ""
 
