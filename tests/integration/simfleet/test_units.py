@@ -171,11 +171,12 @@ def test_plugin_units_agree_with_the_simulated_fleet(fleet, tmp_path):
     groups, ProxyCommand chain and state dir as `simfleet inventory`."""
     env = fleet.ansible_env(control_dir=tmp_path / "cp")
     listing = {}
-    for inv in (_plugin_config(fleet, tmp_path, bastion_multiplex=False), fleet.inventory):
+    plugin_inv = _plugin_config(fleet, tmp_path, bastion_multiplex=False)
+    for inv in (plugin_inv, fleet.inventory):
         out = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(inv), "--list"], env=env,
                              capture_output=True, text=True, timeout=120, check=True).stdout
         listing[inv] = json.loads(out)
-    plugin, sim = listing.values()
+    plugin, sim = listing[plugin_inv], listing[fleet.inventory]
     for group in ("nxcore", "nxagent", "rpi"):
         assert sorted(plugin[group]["hosts"]) == sorted(sim[group]["hosts"]), group
     for host in ("W001-nxagent", "W002-rpi"):

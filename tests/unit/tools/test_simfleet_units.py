@@ -29,7 +29,10 @@ def test_unit_sshd_listens_on_its_lan_address_and_admits_only_the_nxcore():
 def test_ports_mode_units_listen_on_their_own_loopback_ports():
     n = {"vsn": "W001", "ports": {"nxagent": 40001, "rpi": 40002}}
     assert Ports().unit_endpoint(n, "rpi") == ("127.0.0.1", 40002)
-    assert {"nxagent", "rpi"} <= set(PORT_KEYS)
+    nodes = [{"vsn": "W001", "units": {"nxagent": None, "rpi": None}}, {"vsn": "W002", "units": {}}]
+    Ports().allocate(None, nodes)
+    assert set(nodes[0]["ports"]) == set(PORT_KEYS) | {"nxagent", "rpi"} and set(nodes[1]["ports"]) == set(PORT_KEYS)
+    assert len({p for n in nodes for p in n["ports"].values()}) == 2 * len(PORT_KEYS) + 2
 
 
 def test_beekeeper_record_lists_the_units_in_computes():

@@ -149,6 +149,7 @@ class Fleet:
         nodes = [iso.node_record(self, i, *node_identity(self.dir, i)) for i in range(1, count + 1)]
         for n, spec in zip(nodes, assigned):
             n["link"] = spec
+            n["units"] = {u: None for u in unit_names}  # their processes, once booted
         iso.allocate(self, nodes)
         for sock in (self.dir / "nodes" / nodes[-1]["vsn"] / "uplink" / "bastion.sock", self.rtun_path(nodes[-1])):
             if len(str(sock)) > SUN_PATH_MAX:

@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 NODE_MARKER = "HC_SIMFLEET_NODE"
 LOOPBACK = "127.0.0.1"
 # node record "ports" keys, each a free 127.0.0.1 port chosen at `up`
-PORT_KEYS = ("ssh", "switch_ssh", "switch_telnet", "camera", "ftp", "tftp", "nxagent", "rpi")
+PORT_KEYS = ("ssh", "switch_ssh", "switch_telnet", "camera", "ftp", "tftp")
+# and one per compute unit of the node (up --units), keyed by the unit's name
 
 # Faults that need what only namespaces give (name -> why), refused in ports mode.
 UNSUPPORTED_FAULTS = {
@@ -222,9 +223,10 @@ class Ports(Isolation):
                 "ports": {}, "init": None, "relay": None, "devices": {}, "faults": {}}
 
     def allocate(self, fleet: Fleet, nodes: list[dict]) -> None:
-        free = iter(free_ports(len(nodes) * len(PORT_KEYS)))  # all at once: no two nodes get the same port
+        keys = {n["vsn"]: PORT_KEYS + tuple(n.get("units") or ()) for n in nodes}
+        free = iter(free_ports(sum(len(k) for k in keys.values())))  # all at once: no two nodes get the same port
         for n in nodes:
-            n["ports"] = {k: next(free) for k in PORT_KEYS}
+            n["ports"] = {k: next(free) for k in keys[n["vsn"]]}
 
     def node_key_path(self, fleet: Fleet, n: dict) -> str:
         return f"{fleet.node_dir(n)}/etc-waggle/bk_key.pem"
