@@ -23,6 +23,8 @@ UNIT="${SIMFLEET_UNIT:?SIMFLEET_UNIT must be set}"
 SSHD="${SIMFLEET_SSHD:-/usr/sbin/sshd}"
 
 die() { echo "unit_init: $*" >&2; exit 1; }
+# read now: the fleet's folders may live under /tmp, which the namespaces branch covers with a tmpfs
+FSCK_BODY=$(cat "$S/fsck-clean.log") || die "no $S/fsck-clean.log"
 
 if [ "${SIMFLEET_ISOLATION:-namespaces}" = ports ]; then
     # Ports mode (no root): no mounts; the unit's folders, the volatile ones emptied here at every boot
@@ -67,7 +69,7 @@ LOG=/var/log/simfleet
 SSHD_CONFIG=''
 fi
 stamp=$(date -u '+%a %b %d %H:%M:%S %Y')
-{ printf 'Log of fsck -C -a -T -t ext4 /dev/mmcblk0p1 \n%s\n\n' "$stamp"; cat "$S/fsck-clean.log"
+{ printf 'Log of fsck -C -a -T -t ext4 /dev/mmcblk0p1 \n%s\n\n%s\n' "$stamp" "$FSCK_BODY"
   printf '\n%s\n----------------\n' "$stamp"; } > "$RUN/initramfs/fsck.log"
 : > "$RUN/systemd/timesync/synchronized"
 mkdir -p "$LOG"
