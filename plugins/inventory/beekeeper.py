@@ -694,7 +694,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return result
 
     def _unit_settings(self):
-        """(wanted units, per-node overrides, unit -> (host, port), unit -> group vars); no units: wanted []."""
+        """(wanted units, per-node overrides, unit -> (host, port), unit -> group vars); units are on when
+        either of the first two is not empty."""
         node_units = self.get_option('node_units') or {}
         try:
             wanted = units_.check_units(self.get_option('units'), 'units')
@@ -707,8 +708,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             gvars = dict((u, units_.group_vars(u, self.get_option('unit_state_dirs'))) for u in units_.GROUPS)
         except units_.UnitsError as e:
             raise AnsibleParserError('%s: %s' % (self._config_path, to_native(e)))
-        if not wanted and not overrides:
-            return [], {}, addresses, gvars
         return wanted, overrides, addresses, gvars
 
     def _add_unit_groups(self, gvars):
