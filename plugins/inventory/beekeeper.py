@@ -240,6 +240,66 @@ options:
     ini:
       - section: waggle_honeycomb_beekeeper
         key: bastion_control_dir
+  units:
+    description:
+      - Also add each node's other compute units as hosts, reached through the node's nxcore. Off by default
+        (an empty list), when only the nxcore of each node, named by its VSN, is a host.
+      - V(nxagent) is the node's second Xavier NX (C(ws-nxagent), 10.31.81.3), V(rpi) the Raspberry Pi of its
+        shield (C(ws-rpi), 10.31.81.4). A unit host is named C(<VSN>-<unit>), for example C(W023-nxagent).
+      - With units, every host is in the group of its unit, V(nxcore), V(nxagent) or V(rpi), and has the host
+        variables C(compute_unit) and, on a unit, C(node_host) (its nxcore's host name) besides the node's
+        C(node_id), C(vsn), C(project), C(phase), C(node_type) and C(node_tags).
+      - Which of these units a node has comes from the API when its record has a C(computes) list (see
+        O(units_from_computes)), else every unit listed here is assumed; O(node_units) sets it per node.
+    type: list
+    elements: str
+    default: []
+    env:
+      - name: WAGGLE_BEEKEEPER_UNITS
+  units_from_computes:
+    description:
+      - When a node's record has a non-empty C(computes) list (the manifest and node APIs; Beekeeper C(/state)
+        has none), add only the units it lists, a compute in zone C(agent) (or named C(nxagent*)) for V(nxagent) and one in
+        zone C(shield) (or named C(rpi*)) for V(rpi). An enclosure Raspberry Pi is not added (its LAN address
+        is not known).
+      - Turn off to add every unit of O(units) to every node whatever the API says.
+    type: bool
+    default: true
+  node_units:
+    description:
+      - Per node (VSN or node ID), the list of units it has; wins over the API and O(units). An empty list adds
+        none. Units must be among V(nxagent) and V(rpi).
+    type: dict
+    default: {}
+  unit_addresses:
+    description:
+      - Where the node's nxcore reaches each unit's sshd, C(host) or C(host:port) (port 22 when not given).
+      - Missing units keep the defaults, V(10.31.81.3) for V(nxagent) and V(10.31.81.4) for V(rpi) (the
+        addresses the nxcore's dnsmasq hands out). Host names are resolved on the nxcore (its C(/etc/hosts)
+        has C(ws-nxagent) and C(ws-rpi)).
+    type: dict
+    default: {}
+  unit_user:
+    description: User to log in as on the units (C(ansible_user) of a unit host).
+    type: str
+    default: root
+  unit_key:
+    description:
+      - Private key for the login on the units (C(ansible_ssh_private_key_file) of a unit host); O(node_key) when
+        not set. The units must accept it (C(/root/.ssh/authorized_keys)); the nxcore's own key for them
+        stays on the nxcore.
+      - The hop to the nxcore inside a unit's ProxyCommand always logs in with O(node_user) and O(node_key).
+    type: str
+  unit_state_dirs:
+    description:
+      - Per unit (V(nxcore), V(nxagent), V(rpi)), the state directory of the upgrade modules on it, set as the
+        unit group's C(honeycomb_state_dir) (and C(node_prereqs_state_dir)); an empty value keeps the modules'
+        default, C(/var/lib/honeycomb).
+      - Missing units keep the defaults, V(/media/plugin-data/honeycomb) for V(rpi), whose root file system is
+        read-only with a tmpfs overlay, so that only C(/media/plugin-data) (its SD card) survives a reboot.
+      - Group variables, so C(group_vars/rpi.yml) (or a host variable) still wins.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -271,6 +331,17 @@ bastion_port: 2222
 bastion_key: /tmp/simfleet/operator_key
 node_key: /tmp/simfleet/operator_key
 extra_ssh_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+
+---
+# units.beekeeper.yml: every node's nxagent and Raspberry Pi too (when the manifest lists them), as hosts
+# W023-nxagent, W023-rpi in the groups nxagent and rpi (the nodes themselves are in nxcore); the units
+# accept the operator's key
+plugin: waggle.honeycomb.beekeeper
+url: https://auth.sagecontinuum.org/manifests/
+bastion_host: beekeeper.sagecontinuum.org
+bastion_port: 2201
+bastion_key: ~/.ssh/beekeeper_admin
+units: [nxagent, rpi]
 """
 
 import json
@@ -286,6 +357,7 @@ from ansible.module_utils.six.moves.urllib.parse import urljoin
 from ansible.module_utils.urls import open_url
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils import bastion
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import units as units_
 
 try:
     import jmespath
@@ -299,6 +371,8 @@ VSN_RE = re.compile(r'^[A-Z][A-Z0-9]{3}$')
 # Values of ansible_python_interpreter that ask Ansible to discover the interpreter on each node.
 INTERPRETER_DISCOVERY = ('auto', 'auto_silent', 'auto_legacy', 'auto_legacy_silent')
 MAX_PAGES = 1000
+# the node's host variables a compute unit host gets too
+UNIT_HOST_KEYS = ('node_id', 'vsn', 'project', 'phase', 'node_type', 'node_tags')
 
 SHAPES = ('manifests', 'nodes', 'beekeeper_state')
 # Fields only one of the node APIs has; used by api_shape=auto.
@@ -557,7 +631,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return {'source': '%s:%s' % (kind, source), 'shape': shape, 'records': records}
 
     # ------------------------------------------------------------- connection
-    def _connection_vars(self, node_id, vsn):
+    def _node_proxy(self, node_id, vsn):
+        """The node's ProxyCommand through the bastion (plugin_utils/bastion.py renders it)."""
         bastion_host = self.get_option('bastion_host')
         if not bastion_host:
             raise AnsibleParserError('%s: "bastion_host" is required to reach nodes through their tunnels (or set '
@@ -577,18 +652,69 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 control_dir=self.get_option('bastion_control_dir'))
         except bastion.ProxyCommandError as e:
             raise AnsibleParserError('%s: %s' % (self._config_path, to_native(e)))
+        return proxy
+
+    def _common_args(self, proxy):
         common_args = '-o ProxyCommand="%s"' % proxy
         extra = self.get_option('extra_ssh_args')
         if extra:
             common_args = '%s %s' % (common_args, extra)
+        return common_args
+
+    def _connection_vars(self, node_id, vsn):
         result = {
             'ansible_host': node_id,
             'ansible_user': self.get_option('node_user'),
-            'ansible_ssh_common_args': common_args,
+            'ansible_ssh_common_args': self._common_args(self._node_proxy(node_id, vsn)),
         }
         if self.get_option('node_key'):
             result['ansible_ssh_private_key_file'] = os.path.expanduser(self.get_option('node_key'))
         return result
+
+    def _unit_connection_vars(self, node_id, vsn, unit, address):
+        """A unit's connection: through the node's ProxyCommand to its nxcore, then -W to the unit's sshd."""
+        node_key = self.get_option('node_key')
+        node_key = os.path.expanduser(node_key) if node_key else None
+        try:
+            proxy = bastion.unit_proxy_command(
+                self._node_proxy(node_id, vsn), node_id, address[0], address[1],
+                node_user=self.get_option('node_user'), node_key=node_key,
+                node_ssh_args=self.get_option('extra_ssh_args'))
+        except bastion.ProxyCommandError as e:
+            raise AnsibleParserError('%s: %s' % (self._config_path, to_native(e)))
+        result = {
+            # unique per unit: ssh's ControlPath and known_hosts entries are per host name
+            'ansible_host': '%s-%s' % (node_id, unit),
+            'ansible_user': self.get_option('unit_user'),
+            'ansible_ssh_common_args': self._common_args(proxy),
+        }
+        unit_key = self.get_option('unit_key') or self.get_option('node_key')
+        if unit_key:
+            result['ansible_ssh_private_key_file'] = os.path.expanduser(unit_key)
+        return result
+
+    def _unit_settings(self):
+        """(wanted units, per-node overrides, unit -> (host, port), unit -> group vars); units are on when
+        either of the first two is not empty."""
+        node_units = self.get_option('node_units') or {}
+        try:
+            wanted = units_.check_units(self.get_option('units'), 'units')
+            if not isinstance(node_units, dict):
+                raise units_.UnitsError('node_units must map VSNs or node IDs to lists of units, got %r' % (node_units,))
+            overrides = {}
+            for key, value in node_units.items():
+                overrides[str(key).strip().upper()] = units_.check_units(value or [], 'node_units[%s]' % key)
+            addresses = units_.unit_addresses(self.get_option('unit_addresses'))
+            gvars = dict((u, units_.group_vars(u, self.get_option('unit_state_dirs'))) for u in units_.GROUPS)
+        except units_.UnitsError as e:
+            raise AnsibleParserError('%s: %s' % (self._config_path, to_native(e)))
+        return wanted, overrides, addresses, gvars
+
+    def _add_unit_groups(self, gvars):
+        for group in units_.GROUPS:
+            self.inventory.add_group(group)
+            for key, value in gvars[group].items():
+                self.inventory.set_variable(group, key, value)
 
     def _python_interpreter(self):
         """The node_python_interpreter option checked: an absolute path, a discovery mode, or None (not set)."""
@@ -628,11 +754,41 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.display.vvv('beekeeper: filter failed on node %s (%s), node left out' % (label, to_native(e)))
             return False
 
+    def _construct(self, name, strict):
+        variables = self.inventory.get_host(name).get_vars()
+        self._set_composite_vars(self.get_option('compose'), variables, name, strict=strict)
+        self._add_host_to_composed_groups(self.get_option('groups'), variables, name, strict=strict)
+        self._add_host_to_keyed_groups(self.get_option('keyed_groups'), variables, name, strict=strict)
+
+    def _add_units(self, vsn, node_id, host_vars, unit_settings, interpreter, strict):
+        """The node's compute units as hosts <VSN>-<unit> in their unit's group."""
+        wanted, overrides, addresses, dummy = unit_settings
+        override = overrides.get(vsn, overrides.get(node_id))
+        for unit in units_.node_units(wanted, host_vars.get('computes'), override,
+                                      self.get_option('units_from_computes')):
+            name = units_.host_name(vsn, unit)
+            self.inventory.add_host(name, group=unit)
+            for key in UNIT_HOST_KEYS:
+                if key in host_vars:
+                    self.inventory.set_variable(name, key, host_vars[key])
+            self.inventory.set_variable(name, units_.UNIT_VAR, unit)
+            self.inventory.set_variable(name, units_.NODE_HOST_VAR, vsn)
+            if self.get_option('set_connection'):
+                for key, value in self._unit_connection_vars(node_id, vsn, unit, addresses[unit]).items():
+                    self.inventory.set_variable(name, key, value)
+            if interpreter:
+                self.inventory.set_variable(name, 'ansible_python_interpreter', interpreter)
+            self._construct(name, strict)
+
     def _populate(self, data):
         shape = data['shape']
         compiled = self._compile_filter()
         interpreter = self._python_interpreter()
         strict = self.get_option('strict')
+        unit_settings = self._unit_settings()
+        with_units = bool(unit_settings[0] or unit_settings[1])
+        if with_units:
+            self._add_unit_groups(unit_settings[3])
         seen_vsn = {}
         seen_id = {}
         for index, record in enumerate(data['records']):
@@ -676,11 +832,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     self.inventory.set_variable(vsn, key, value)
             if interpreter:
                 self.inventory.set_variable(vsn, 'ansible_python_interpreter', interpreter)
-
-            variables = self.inventory.get_host(vsn).get_vars()
-            self._set_composite_vars(self.get_option('compose'), variables, vsn, strict=strict)
-            self._add_host_to_composed_groups(self.get_option('groups'), variables, vsn, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option('keyed_groups'), variables, vsn, strict=strict)
+            if with_units:
+                self.inventory.add_child(units_.CORE, vsn)
+                self.inventory.set_variable(vsn, units_.UNIT_VAR, units_.CORE)
+            self._construct(vsn, strict)
+            if with_units:
+                self._add_units(vsn, node_id, host_vars, unit_settings, interpreter, strict)
 
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache)

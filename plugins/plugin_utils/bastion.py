@@ -3,10 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The bastion hop of a node connection.
 
-Two jobs, one owner:
+Its jobs, one owner:
 
 * ``proxy_command()`` renders the ProxyCommand that reaches a node's tunnel socket on the bastion
   (the ``waggle.honeycomb.beekeeper`` inventory plugin and the simulated fleet's inventory use it);
+* ``unit_proxy_command()`` nests a node's ProxyCommand for a compute unit behind its nxcore (nxagent,
+  Raspberry Pi): ssh to the nxcore through it, then ``-W`` to the unit's sshd on the node's LAN;
 * run as a script (``python bastion.py --max-sessions 10 -- ssh ... bastion socat ...``), it is the
   ProxyCommand wrapper that lets node connections share bastion logins: at most ``--max-sessions``
   node connections per bastion login, because the bastion's sshd allows that many session channels
@@ -141,6 +143,35 @@ def proxy_command(bastion_host, node_id, vsn='', bastion_port=22, bastion_user='
     if '"' in command or '\\' in command:
         raise ProxyCommandError('the ProxyCommand for %s contains a double quote or backslash, which cannot be '
                                 'passed through ansible_ssh_common_args: %s' % (vsn or node_id, command))
+    return command
+
+
+def unit_proxy_command(node_proxy_command, node_host, unit_host, unit_port=22, node_user='root', node_key=None,
+                       node_ssh_args=''):
+    """The ProxyCommand of a compute unit behind a node's nxcore (an nxagent, a Raspberry Pi): ssh to the
+    node's nxcore through its own ProxyCommand (``node_proxy_command``, from proxy_command()) and forward
+    the connection from there to the unit's sshd (``ssh -W unit_host:unit_port``), so that the unit sees a
+    connection from the nxcore, as it only accepts. ``node_host`` is the nxcore's ssh destination (the
+    node ID, as the node's own ``ansible_host``), ``node_user``/``node_key``/``node_ssh_args`` its login.
+
+    The node's ProxyCommand is nested as one single-quoted word; ssh expands ``%`` in a ProxyCommand
+    once per level, so its ``%`` are doubled. Raises ProxyCommandError for what cannot be nested."""
+    if "'" in node_proxy_command:
+        raise ProxyCommandError('the ProxyCommand of node %s contains a single quote (a value with spaces or other '
+                                'characters the shell quotes), which cannot be nested in the ProxyCommand of its '
+                                'compute units: %s; use paths and options without such characters'
+                                % (node_host, node_proxy_command))
+    words = ['ssh', '-o', "'ProxyCommand=%s'" % node_proxy_command.replace('%', '%%'),
+             '-W', quote('%s:%d' % (unit_host, int(unit_port)))]
+    if node_key:
+        words += ['-i', quote(node_key)]
+    if node_ssh_args:
+        words.append(' '.join(node_ssh_args.split()))
+    words.append(quote('%s@%s' % (node_user, node_host)) if node_user else quote(node_host))
+    command = ' '.join(words)
+    if '"' in command or '\\' in command:
+        raise ProxyCommandError('the ProxyCommand for %s (unit %s) contains a double quote or backslash, which cannot '
+                                'be passed through ansible_ssh_common_args: %s' % (node_host, unit_host, command))
     return command
 
 

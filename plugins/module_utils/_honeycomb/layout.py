@@ -28,6 +28,10 @@ import time
 
 DEFAULT_STATE_DIR = "/var/lib/honeycomb"
 """Default ``state_dir`` of the upgrade modules."""
+PLUGIN_DATA_STATE_DIR = "/media/plugin-data/honeycomb"
+"""``state_dir`` on a compute unit whose root file system is volatile (a Wild Sage node's Raspberry Pi:
+read-only root with a tmpfs overlay, only ``/media/plugin-data`` persists); the Beekeeper inventory plugin
+sets it for the ``rpi`` group (plugins/plugin_utils/_honeycomb/units.py)."""
 
 STORE_SUFFIX = ".tar.gz"
 UPLOAD_PREFIX = ".upload-"

@@ -163,18 +163,20 @@ def recap(stdout: str) -> dict:
 
 def start_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0,
                 base: str = "/tmp", isolation: str | None = None, link: str | None = None,
-                watchdog_scale: float | None = None) -> FleetHandle:
+                watchdog_scale: float | None = None, units: str | None = None) -> FleetHandle:
     """Start a fleet in a fresh short directory; the caller must call stop_fleet (or use running_fleet).
 
     isolation: "namespaces" or "ports" (docs/simfleet.md); None lets simfleet choose.
     link: a --link value (a profile such as lte, or a mix); None: simfleet's default (lan).
-    watchdog_scale: run the network watchdog stand-in on this time scale (--watchdog-scale); None: none."""
+    watchdog_scale: run the network watchdog stand-in on this time scale (--watchdog-scale); None: none.
+    units: a --units value (compute units besides nxcore, e.g. "nxagent,rpi"); None: none."""
     d = Path(tempfile.mkdtemp(prefix="hcf-", dir=base))
     try:
         simfleet("up", "--nodes", str(nodes), "--dir", str(d), "--devices", devices,
                  "--restart-delay", str(restart_delay), "--no-remember",
                  *(("--isolation", isolation) if isolation else ()), *(("--link", link) if link else ()),
-                 *(("--watchdog-scale", str(watchdog_scale)) if watchdog_scale else ()))
+                 *(("--watchdog-scale", str(watchdog_scale)) if watchdog_scale else ()),
+                 *(("--units", units) if units else ()))
         st = json.loads(simfleet("status", "--json", "--dir", str(d)).stdout)
     except BaseException:
         stop_fleet(d)
@@ -191,10 +193,10 @@ def stop_fleet(d: Path | FleetHandle) -> None:
 
 @contextlib.contextmanager
 def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0, isolation: str | None = None,
-                  link: str | None = None, watchdog_scale: float | None = None):
+                  link: str | None = None, watchdog_scale: float | None = None, units: str | None = None):
     """A fleet of `nodes` nodes for the duration of the with-block; always taken down afterwards."""
     f = start_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation, link=link,
-                    watchdog_scale=watchdog_scale)
+                    watchdog_scale=watchdog_scale, units=units)
     try:
         yield f
     finally:
@@ -202,7 +204,8 @@ def running_fleet(nodes: int, devices: str = "none", restart_delay: float = 1.0,
 
 
 def fleet_fixture(nodes: int, devices: str = "none", restart_delay: float = 1.0, name: str = "fleet",
-                  isolation: str | None = None, link: str | None = None, watchdog_scale: float | None = None):
+                  isolation: str | None = None, link: str | None = None, watchdog_scale: float | None = None,
+                  units: str | None = None):
     """A module-scoped pytest fixture (called `name`) yielding a running fleet; skips where none can run.
 
     Assign it at module level: ``fleet = fleet_fixture(2, devices="camera")``."""
@@ -210,7 +213,7 @@ def fleet_fixture(nodes: int, devices: str = "none", restart_delay: float = 1.0,
     def _fleet():
         skip_unless_fleet_possible()
         with running_fleet(nodes, devices=devices, restart_delay=restart_delay, isolation=isolation,
-                           link=link, watchdog_scale=watchdog_scale) as f:
+                           link=link, watchdog_scale=watchdog_scale, units=units) as f:
             yield f
     return _fleet
 

@@ -20,7 +20,7 @@ LAYERS = [
       "bootslot"}),
     ("isolation: the namespaces and ports modes behind one interface",
      {"isolation", "isolation.base", "isolation.namespaces", "isolation.ports"}),
-    ("lifecycle: the fleet, its bastion and its nodes", {"fleet", "bastion", "nodes"}),
+    ("lifecycle: the fleet, its bastion, its nodes and their compute units", {"fleet", "bastion", "nodes", "units"}),
     ("operations: faults, inventories and the network watchdog", {"faults", "inventory", "watchdog"}),
     ("cli", {"cli", "__main__"}),
 ]

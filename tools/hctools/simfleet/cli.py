@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--watchdog-slot-switch", default=None, metavar="MODULE:FUNCTION",
                     help=f"with --watchdog-scale: the action the watchdog's boot-slot switch calls with (fleet, "
                          f"node) (default {watchdog.SLOT_SWITCH})")
+    up.add_argument("--units", default=None, metavar="LIST",
+                    help="compute units every node has besides its nxcore: comma list of nxagent, rpi, or none "
+                         "(default none; each an sshd on the node's LAN reachable only from its nxcore; namespaces "
+                         "mode only)")
     up.add_argument("--no-remember", action="store_true",
                     help="do not make this the fleet later commands use by default (tests)")
 
@@ -164,7 +168,9 @@ def _dispatch(args, fleet: Fleet) -> int:
         t0 = time.monotonic()
         fleet.up(args.nodes, devices, restart_delay=args.restart_delay, timeout=args.timeout,
                  isolation=args.isolation, link=args.link, publish=inventory.write_files,
-                 bastion_profile=args.bastion, watchdog=wd)
+                 bastion_profile=args.bastion, watchdog=wd,
+                 units=None if args.units is None else
+                 [u.strip() for u in args.units.split(",") if u.strip() and u.strip() != "none"])
         if not args.no_remember:
             remember(fleet.dir)
         print(f"simfleet: {len(fleet.nodes)} nodes up in {time.monotonic() - t0:.1f} s at {fleet.dir} "
@@ -188,7 +194,8 @@ def _dispatch(args, fleet: Fleet) -> int:
         print(f"{'VSN':6} {'NODE ID':18} {'POWER':5} {'LINK':5} {'PROFILE':10} {'TUNNEL':6} {'WATCHDOG':8} "
               f"{'DEVICES':32} FAULTS")
         for n in st["nodes"]:
-            devs = " ".join(f"{k}={v}" for k, v in n["devices"].items()) or "-"
+            # devices and compute units (up --units) with their state
+            devs = " ".join(f"{k}={v}" for k, v in list(n["devices"].items()) + list(n.get("units", {}).items())) or "-"
             flts = ",".join(sorted(n.get("faults") or {})) or "-"
             print(f"{n['vsn']:6} {n['node_id']:18} {n['power']:5} {n['link']:5} {n['link_profile']:10} "
                   f"{n['tunnel']:6} {n['watchdog']:8} {devs:32} {flts}")

@@ -48,6 +48,26 @@ AcceptEnv LANG LC_*
 LogLevel INFO
 """
 
+# a compute unit of a node (`up --units`, namespaces mode): sshd on its LAN address, only for connections
+# from the node's nxcore (the real units' hosts.allow)
+UNIT_SSHD_CONFIG = """\
+# simulated {hostname} of a Wild Sage node
+ListenAddress {address}:22
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile none
+UsePAM no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile .ssh/authorized_keys
+AllowUsers root@{nxcore}
+StrictModes no
+MaxStartups 100:30:200
+MaxSessions 50
+Subsystem sftp internal-sftp
+LogLevel INFO
+"""
+
 NODE_CONFIG_INI = """\
 [system]
 # simulated node (simfleet)
@@ -63,4 +83,6 @@ NODE_HOSTS = """\
 ::1\tlocalhost ip6-localhost ip6-loopback
 10.31.81.1\tws-nxcore-{node_id}
 10.31.81.2\tswitch
+10.31.81.3\tws-nxagent
+10.31.81.4\tws-rpi
 """

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import bastion, bootslot, links, nodefiles, procs
 from . import nodes as nodes_
+from . import units as units_
 from .configs import BASTION_PROFILES, DEFAULT_BASTION_PROFILE
 from .hostutil import FleetError, check_tools, ip_batch, tcp_in_netns, wait_banner, write
 from .isolation import ISOLATIONS, Isolation, check_root, default_isolation
@@ -96,11 +97,13 @@ class Fleet:
     # ------------------------------------------------------------------ up
     def up(self, count: int, devices: list[str], restart_delay: float = 2.0, timeout: float | None = None,
            isolation: str | None = None, link: str | None = None, publish=None,
-           bastion_profile: str | None = None, watchdog: dict | None = None) -> None:
+           bastion_profile: str | None = None, watchdog: dict | None = None,
+           units: list[str] | None = None) -> None:
         """Start a fleet of count nodes, or start what is missing of a running one. publish(fleet) writes
         what the operator uses (the inventory) before the wait for the tunnels. bastion_profile names the
         bastion sshd's settings (configs.BASTION_PROFILES; default production). watchdog: {"scale",
-        "slot_switch"} runs a network watchdog stand-in per node (watchdog.py); None: none."""
+        "slot_switch"} runs a network watchdog stand-in per node (watchdog.py); None: none. units: the compute
+        units every node has besides its nxcore (units.py; namespaces mode only)."""
         bastion.check_profile(bastion_profile)
         mode = isolation
         if mode is None:
@@ -115,6 +118,7 @@ class Fleet:
         for dev in devices:
             if dev not in DEVICES:
                 raise FleetError(f"unknown device {dev!r} in --devices; use a comma list of {', '.join(DEVICES)} or none")
+        unit_names = units_.check(list(units or []), mode)
         link_text = link if link is not None else (os.environ.get("SIMFLEET_LINK") or "lan").strip()
         try:
             assigned = links.assign(link_text, count)
@@ -133,6 +137,9 @@ class Fleet:
             if watchdog is not None and watchdog != self.state.get("watchdog"):
                 raise FleetError(f"the fleet at {self.dir} is up with watchdog {self.state.get('watchdog') or 'off'}, "
                                  f"not {watchdog}; run `simfleet down --dir {self.dir}` first")
+            if units is not None and unit_names != self.state.get("units", []):
+                raise FleetError(f"the fleet at {self.dir} is up with the units {self.state.get('units') or 'none'}, "
+                                 f"not {unit_names or 'none'}; run `simfleet down --dir {self.dir}` first")
             if link is not None:  # an explicit --link re-assigns the running fleet's links
                 self.state["link"] = link_text
                 for n, spec in zip(self.nodes, assigned):
@@ -147,6 +154,7 @@ class Fleet:
         nodes = [iso.node_record(self, i, *node_identity(self.dir, i)) for i in range(1, count + 1)]
         for n, spec in zip(nodes, assigned):
             n["link"] = spec
+            n["units"] = {u: None for u in unit_names}  # their processes, once booted
         iso.allocate(self, nodes)
         for sock in (self.dir / "nodes" / nodes[-1]["vsn"] / "uplink" / "bastion.sock", self.rtun_path(nodes[-1])):
             if len(str(sock)) > SUN_PATH_MAX:
@@ -155,7 +163,8 @@ class Fleet:
         self.state = {"version": 1, "dir": str(self.dir), "prefix": self.prefix, "nodes": nodes,
                       "devices": devices, "restart_delay": restart_delay, "created": time.time(),
                       "isolation": mode, "user": getpass.getuser(), "link": link_text,
-                      "bastion_profile": bastion_profile or DEFAULT_BASTION_PROFILE, "watchdog": watchdog}
+                      "bastion_profile": bastion_profile or DEFAULT_BASTION_PROFILE, "watchdog": watchdog,
+                      "units": unit_names}
         bastion.make_keys(self)
         nodefiles.write_sim_dir(self.dir / "sim", write)
         port = bastion.start(self)
@@ -164,7 +173,7 @@ class Fleet:
         iso.make_network(self, nodes)
         for n in nodes:
             nodes_.prepare(self, n, port)
-            nodefiles.write_node_inputs(self.node_dir(n), n, nodefiles.beekeeper_record(n), write)
+            nodefiles.write_node_inputs(self.node_dir(n), n, nodefiles.beekeeper_record(n, unit_names), write)
             links.write_link(self.node_dir(n), n["link"])
         self.save()
         for n in nodes:
@@ -234,6 +243,7 @@ class Fleet:
         if not procs.alive(n.get("init")):
             raise FleetError(f"node {n['vsn']} is already off; `simfleet power-on {n['vsn']}` boots it")
         self.iso.power_cut(self, n)
+        units_.power_cut(n)  # the units share the node's power
         n["init"] = None
         self.save()
         return n
@@ -317,11 +327,13 @@ class Fleet:
                           "watchdog": ("running" if procs.alive(n.get("watchdog")) else "stopped")
                           if (self.state.get("watchdog") or {}).get("scale") else "off",
                           "boots": n.get("boots", 0),
+                          "units": {u: "on" if procs.alive((n.get("units") or {}).get(u)) else "off"
+                                    for u in self.state.get("units", [])},
                           "netns": n["netns"], "lan_netns": n["lan_netns"], "ports": n.get("ports"),
                           "dir": str(self.node_dir(n))})
         return {"dir": str(self.dir), "prefix": self.prefix, "running": self.up_running(), "isolation": self.isolation,
                 "bastion_port": self.state.get("bastion_port"), "operator_key": str(self.operator_key),
-                "bastion_profile": bastion.profile(self),
+                "bastion_profile": bastion.profile(self), "units": self.state.get("units", []),
                 "inventory": str(self.dir / INVENTORY_FILE), "ssh_config": str(self.dir / SSH_CONFIG_FILE),
                 "nodes": nodes}
 
@@ -334,7 +346,8 @@ class Fleet:
         report = []
         known = [self.state.get("bastion")]
         for n in self.nodes:
-            known += [n.get("watchdog"), n.get("init"), n.get("relay")] + list((n.get("devices") or {}).values())
+            known += ([n.get("watchdog"), n.get("init"), n.get("relay")] + list((n.get("devices") or {}).values())
+                      + units_.processes(n))
         # A mount namespace is the fleet's only while one of the fleet's processes holds it: a freed one's
         # inode is soon reused by another namespace (every `ip netns exec` makes one), so an inode kept in
         # fleet.json could name a stranger's. Mount namespaces are therefore read from live processes
@@ -381,6 +394,7 @@ class Fleet:
             for n in self.nodes:
                 n["init"] = n["relay"] = n["watchdog"] = None
                 n["devices"] = {}
+                n["units"] = {}
             self.state["bastion"] = None
             self.state["bastion_mntns"] = None
             self.save()

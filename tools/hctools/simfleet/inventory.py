@@ -9,6 +9,7 @@ import shlex
 import yaml
 from ansible_collections.waggle.honeycomb.plugins.inventory import beekeeper
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils import bastion
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import units as hc_units
 
 from . import nodefiles
 from .fleet import Fleet
@@ -55,6 +56,37 @@ def host_vars(fleet: Fleet, n: dict) -> dict:
     return hv
 
 
+def unit_host_vars(fleet: Fleet, n: dict, unit: str) -> dict:
+    """A compute unit of node n (`up --units`): through the node's own ProxyCommand to its nxcore, then
+    ssh -W to the unit on the node's LAN (plugin_utils/bastion.py renders the chain, as for the plugin)."""
+    host, port = fleet.iso.unit_endpoint(n, unit)
+    proxy = bastion.unit_proxy_command(proxy_command(fleet, n["node_id"], n["vsn"]), n["node_id"], host, port,
+                                       node_user=user(fleet), node_key=str(fleet.operator_key), node_ssh_args=SSH_OPTS)
+    hv = {
+        "ansible_host": f"{n['node_id']}-{unit}",
+        "ansible_ssh_common_args": f'-o ProxyCommand="{proxy}" {SSH_OPTS}',
+        "node_id": n["node_id"],
+        "vsn": n["vsn"],
+        hc_units.UNIT_VAR: unit,
+        hc_units.NODE_HOST_VAR: n["vsn"],
+    }
+    hv.update(fleet.iso.unit_host_vars(fleet, n, unit))
+    return hv
+
+
+def units_children(fleet: Fleet) -> dict:
+    """With units: the groups nxcore, nxagent, rpi and their group variables, as the plugin makes them."""
+    names = fleet.state.get("units") or []
+    if not names:
+        return {}
+    out = {hc_units.CORE: {"hosts": {n["vsn"]: {hc_units.UNIT_VAR: hc_units.CORE} for n in fleet.nodes},
+                           "vars": hc_units.group_vars(hc_units.CORE)}}
+    for unit in names:
+        out[unit] = {"hosts": {hc_units.host_name(n["vsn"], unit): unit_host_vars(fleet, n, unit) for n in fleet.nodes},
+                     "vars": hc_units.group_vars(unit)}
+    return out
+
+
 def inventory_dict(fleet: Fleet) -> dict:
     fleet_vars = {
         "ansible_user": user(fleet),
@@ -65,7 +97,8 @@ def inventory_dict(fleet: Fleet) -> dict:
     }
     return {"all": {
         "vars": fleet.iso.inventory_vars(fleet, fleet_vars),
-        "children": {"nodes": {"hosts": {n["vsn"]: host_vars(fleet, n) for n in fleet.nodes}}},
+        "children": {"nodes": {"hosts": {n["vsn"]: host_vars(fleet, n) for n in fleet.nodes}},
+                     **units_children(fleet)},
     }}
 
 
@@ -97,7 +130,7 @@ def write_files(fleet: Fleet) -> None:
 def beekeeper_nodes(fleet: Fleet) -> list[dict]:
     """The fleet as the manifest API (`/manifests/`) returns it, with the `/api/v-beta/nodes/` fields
     merged in (see docs/devices/node.md, Beekeeper and the manifest API). Simulated values are plausible, not real."""
-    return [nodefiles.beekeeper_record(n) for n in fleet.nodes]
+    return [nodefiles.beekeeper_record(n, fleet.state.get("units") or []) for n in fleet.nodes]
 
 
 def render_beekeeper(fleet: Fleet) -> str:

@@ -177,9 +177,10 @@ def resources() -> list[dict]:
             {"name": "switch", "hardware": hw("switch", "ES-8-150W", "Ubiquiti")}]
 
 
-def beekeeper_record(n: dict) -> dict:
+def beekeeper_record(n: dict, units: list[str] | tuple = ()) -> dict:
     """Node n as the manifest API (`/manifests/`) returns it, with the `/api/v-beta/nodes/` fields
-    merged in. Simulated values are plausible, not real."""
+    merged in; units: its compute units besides nxcore (`up --units`), listed in `computes` with the
+    manifest's zones. Simulated values are plausible, not real."""
     i = n["index"]
     phase = "Deployed"
     sensors = [
@@ -190,6 +191,12 @@ def beekeeper_record(n: dict) -> dict:
     ]
     computes = [{"name": "nxcore", "zone": "core", "serial_no": n["node_id"], "hw_model": "xaviernx",
                  "manufacturer": "ConnectTech", "is_active": True, "capabilities": ["gpu", "cuda102", "arm64"]}]
+    if "nxagent" in units:
+        computes.append({"name": "nxagent", "zone": "agent", "serial_no": f"{n['node_id']}-A", "hw_model": "xaviernx",
+                         "manufacturer": "ConnectTech", "is_active": True, "capabilities": ["gpu", "arm64"]})
+    if "rpi" in units:
+        computes.append({"name": "rpi", "zone": "shield", "serial_no": f"{n['node_id']}-R", "hw_model": "RPI4B",
+                         "manufacturer": "Raspberry Pi", "is_active": True, "capabilities": ["arm64"]})
     return {
         "id": i,
         "vsn": n["vsn"],

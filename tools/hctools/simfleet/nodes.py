@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import bootslot, configs, faultdefs, links, nodefiles, procs, topology
+from . import units as units_
 from .hostutil import SSHD, importable, keygen, write
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,6 +83,7 @@ def boot(fleet: Fleet, n: dict) -> None:
                     SIMFLEET_FAULTS=" ".join(sorted(faults)))
     n["init"] = fleet.iso.boot(fleet, n, ["/bin/sh", topology.NODE_INIT], env, str(nd / "console.log"))
     n["boots"] = n.get("boots", 0) + 1
+    units_.boot(fleet, n)  # the node's other computers (up --units) power up with it
 
 
 def start_watchdog(fleet: Fleet, n: dict) -> None:

@@ -6,6 +6,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import units as hc_units
+
 from . import nodefiles
 
 DEFAULT_DIR = "/tmp/hc-simfleet"
@@ -24,6 +26,9 @@ DEVICES = {
 # the port `wait-devices` and the device faults probe
 DEVICE_PORTS = {"switch": 22, "camera": 80}
 LAN_ADDRS = ("10.31.81.2/24", "10.31.81.10/24")
+# compute units (`up --units`): their LAN addresses (the collection's defaults) and host names
+UNIT_ADDRS = dict(hc_units.DEFAULT_ADDRESSES)
+UNIT_HOSTNAMES = dict(hc_units.LAN_HOSTNAMES)
 STATE_DIR_ON_NODE = "/var/lib/honeycomb"
 MAX_NODES = 999
 SUN_PATH_MAX = 107

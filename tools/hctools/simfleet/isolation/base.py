@@ -91,6 +91,22 @@ class Isolation:
         """(address, port) where node n's device simulator dev listens (`wait-devices`, device faults)."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------ compute units (up --units)
+    def unit_endpoint(self, n: dict, unit: str) -> tuple[str, int]:
+        """(address, port) of node n's unit's sshd, as the node's nxcore reaches it."""
+        raise NotImplementedError
+
+    def unit_sshd_config(self, fleet, n: dict, unit: str) -> str:
+        raise NotImplementedError
+
+    def boot_unit(self, fleet, n: dict, unit: str, argv: list[str], env: dict[str, str], log_path: str) -> dict:
+        """Start the unit's init (argv) and return its process record."""
+        raise NotImplementedError
+
+    def unit_host_vars(self, fleet, n: dict, unit: str) -> dict:
+        """Extra inventory host vars of node n's unit."""
+        return {}
+
     # ------------------------------------------------------------ inventory
     def login_user(self, fleet) -> str:
         """The login on the bastion and the nodes."""

@@ -63,7 +63,9 @@ class Namespaces(Isolation):
         ip_batch(None, batch)
         for n in nodes:
             ip_batch(n["netns"], ["link set lo up", f"addr add {topology.LAN_NODE_ADDR} dev lan0", "link set lan0 up"])
-            ip_batch(n["lan_netns"], ["link set lo up"] + [f"addr add {a} dev eth0" for a in topology.LAN_ADDRS]
+            # the devices' addresses, and the compute units' (up --units) on the same LAN
+            addrs = list(topology.LAN_ADDRS) + [f"{topology.UNIT_ADDRS[u]}/24" for u in fleet.state.get("units", [])]
+            ip_batch(n["lan_netns"], ["link set lo up"] + [f"addr add {a} dev eth0" for a in addrs]
                      + ["link set eth0 up"])
 
     def node_key_path(self, fleet, n: dict) -> str:
@@ -104,6 +106,19 @@ class Namespaces(Isolation):
 
     def bastion_home_dirs(self, fleet) -> str:
         return "/home_dirs"
+
+    def unit_endpoint(self, n: dict, unit: str) -> tuple[str, int]:
+        return topology.UNIT_ADDRS[unit], 22
+
+    def unit_sshd_config(self, fleet, n: dict, unit: str) -> str:
+        return configs.UNIT_SSHD_CONFIG.format(hostname=topology.UNIT_HOSTNAMES[unit], address=topology.UNIT_ADDRS[unit],
+                                               nxcore=topology.LAN_NODE_ADDR.split("/")[0])
+
+    def boot_unit(self, fleet, n: dict, unit: str, argv: list[str], env: dict[str, str], log_path: str) -> dict:
+        # in the node's LAN namespace, where its address is; a computer of its own (mounts, pids, name)
+        return procs.spawn(argv, env, log_path, netns=n["lan_netns"],
+                           new_ns=os.CLONE_NEWNS | os.CLONE_NEWPID | os.CLONE_NEWUTS,
+                           hostname=topology.UNIT_HOSTNAMES[unit])
 
     def device_bind(self, n: dict, dev: str, lan_addr: str) -> tuple[str, str]:
         return lan_addr, ""

@@ -26,6 +26,7 @@ NODE_MARKER = "HC_SIMFLEET_NODE"
 LOOPBACK = "127.0.0.1"
 # node record "ports" keys, each a free 127.0.0.1 port chosen at `up`
 PORT_KEYS = ("ssh", "switch_ssh", "switch_telnet", "camera", "ftp", "tftp")
+# and one per compute unit of the node (up --units), keyed by the unit's name
 
 # Faults that need what only namespaces give (name -> why), refused in ports mode.
 UNSUPPORTED_FAULTS = {
@@ -158,6 +159,57 @@ def sanity_settings(fleet: Fleet, n: dict) -> dict:
     }
 
 
+def unit_dir(fleet: Fleet, n: dict, unit: str) -> Path:
+    return fleet.node_dir(n) / "units" / unit
+
+
+def unit_state_dir(fleet: Fleet, n: dict, unit: str) -> str:
+    """A ports-mode unit's state dir: the Pi's on its plugin-data folder (the rest of it is emptied at boot)."""
+    ud = unit_dir(fleet, n, unit)
+    return str(ud / "media-plugin-data" / "honeycomb") if unit == "rpi" else str(ud / "honeycomb")
+
+
+def unit_sshd_config(fleet: Fleet, n: dict, unit: str) -> str:
+    ud = unit_dir(fleet, n, unit)
+    name, value = node_marker(fleet, n).split("=", 1)
+    return f"""\
+# simulated {unit} of a Wild Sage node, ports mode: its own sshd on 127.0.0.1 (any local process can
+# connect; the inventory reaches it only through the node's sshd, ssh -W)
+ListenAddress {LOOPBACK}:{n['ports'][unit]}
+HostKey {ud}/etc-ssh/ssh_host_ed25519_key
+PidFile none
+UsePAM no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile {ud}/root/.ssh/authorized_keys
+StrictModes no
+MaxStartups 100:30:200
+MaxSessions 50
+Subsystem sftp internal-sftp
+SetEnv HC_SIMFLEET={fleet.prefix} {name}={value} TMPDIR={ud}/tmp
+LogLevel INFO
+"""
+
+
+def unit_host_vars(fleet: Fleet, n: dict, unit: str) -> dict:
+    """A ports-mode unit's paths: its state dir, and where its sanity inputs are."""
+    ud = unit_dir(fleet, n, unit)
+    state = unit_state_dir(fleet, n, unit)
+    return {
+        "simfleet_unit_dir": str(ud),
+        "honeycomb_state_dir": state,
+        "node_prereqs_state_dir": state,
+        "sanity_skip_checks": ["mounts"],  # no mounts of its own
+        "sanity_settings": {
+            "free_space_state": {"path": state},
+            "fsck_clean": {"log": f"{ud}/run/initramfs/fsck.log"},
+            "clock_synchronized": {"sources": ["timesync_file"],
+                                   "timesync_file": f"{ud}/run/systemd/timesync/synchronized"},
+        },
+    }
+
+
 class Ports(Isolation):
     name = "ports"
     unsupported_faults = UNSUPPORTED_FAULTS
@@ -172,9 +224,10 @@ class Ports(Isolation):
                 "ports": {}, "init": None, "relay": None, "devices": {}, "faults": {}}
 
     def allocate(self, fleet: Fleet, nodes: list[dict]) -> None:
-        free = iter(free_ports(len(nodes) * len(PORT_KEYS)))  # all at once: no two nodes get the same port
+        keys = {n["vsn"]: PORT_KEYS + tuple(n.get("units") or ()) for n in nodes}
+        free = iter(free_ports(sum(len(k) for k in keys.values())))  # all at once: no two nodes get the same port
         for n in nodes:
-            n["ports"] = {k: next(free) for k in PORT_KEYS}
+            n["ports"] = {k: next(free) for k in keys[n["vsn"]]}
 
     def node_key_path(self, fleet: Fleet, n: dict) -> str:
         return f"{fleet.node_dir(n)}/etc-waggle/bk_key.pem"
@@ -203,6 +256,20 @@ class Ports(Isolation):
 
     def bastion_home_dirs(self, fleet: Fleet) -> str:
         return f"{fleet.dir}/bastion/home_dirs"
+
+    def unit_endpoint(self, n: dict, unit: str) -> tuple[str, int]:
+        return LOOPBACK, n["ports"][unit]
+
+    def unit_sshd_config(self, fleet: Fleet, n: dict, unit: str) -> str:
+        return unit_sshd_config(fleet, n, unit)
+
+    def boot_unit(self, fleet: Fleet, n: dict, unit: str, argv: list[str], env: dict[str, str], log_path: str) -> dict:
+        # the node's marker: a power cut of the node stops its units too
+        marker, value = node_marker(fleet, n).split("=", 1)
+        return procs.spawn(argv, dict(env, **{marker: value, "SIMFLEET_ISOLATION": "ports"}), log_path)
+
+    def unit_host_vars(self, fleet: Fleet, n: dict, unit: str) -> dict:
+        return unit_host_vars(fleet, n, unit)
 
     def device_bind(self, n: dict, dev: str, lan_addr: str) -> tuple[str, str]:
         return LOOPBACK, device_args(dev, n["ports"])
