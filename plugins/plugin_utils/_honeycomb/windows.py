@@ -161,6 +161,12 @@ def parse_one(value, where="window"):
 def parse(value, name=VARIABLE):
     """The windows of a node from its variable (one mapping, or a list of them): a list of
     :class:`Window`, empty when ``value`` is None or an empty list (no window: always open)."""
+    if isinstance(value, str) and value.strip()[:1] in ("{", "["):  # YAML/JSON text, as AWX extra vars may give it
+        import yaml
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise WindowError("%s is not readable YAML: %s" % (name, exc))
     if value is None or value == "" or value == []:
         return []
     if isinstance(value, Mapping):

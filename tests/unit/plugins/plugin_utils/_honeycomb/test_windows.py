@@ -106,6 +106,14 @@ def test_no_window_is_always_open_and_the_override_opens_a_closed_one():
     assert result["status"] == "deferred" and not result.get("failed") and result["changed"] is True
 
 
+def test_windows_given_as_yaml_text_are_read():
+    text = '[{days: [mon], start: "02:00", end: "05:00", timezone: America/Chicago}]'
+    assert w.evaluate(text, at("2026-03-02 02:30", CHICAGO))["open"] is True
+    with pytest.raises(w.WindowError) as err:
+        w.evaluate("[{start: ", at("2026-03-02 02:30"))
+    assert "not readable YAML" in str(err.value)
+
+
 def test_days_accept_names_daily_and_text():
     assert w.parse_one({"days": "daily", "start": "00:00", "end": "24:00"}).days == set(range(7))
     assert w.parse_one({"days": "Sat, sunday", "start": "00:00", "end": "01:00"}).days == {5, 6}
