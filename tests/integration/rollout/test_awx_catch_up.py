@@ -5,7 +5,6 @@ awx.awx when one is installed)."""
 
 import re
 import sys
-from pathlib import Path
 
 import yaml
 from hctest.playbook import COLLECTIONS, REPO, run_playbook
