@@ -50,6 +50,8 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import window_options
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import deferral
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import upgrade_wait
 
 MODULE = "waggle.honeycomb.upgrade"
@@ -156,17 +158,26 @@ class ActionModule(ActionBase):
 
         spec = dict((k, v) for k, v in engine.argument_spec().items() if not k.startswith("_"))
         spec.update(wait_options.WAIT_OPTIONS)
+        spec.update(window_options.WINDOW_OPTIONS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **engine.ARGUMENT_CONSTRAINTS)
         if args["wait"] and self._task.async_val:
             result.update(failed=True, changed=False, msg="wait: true waits for the job on the controller; do not also "
                           "set the task keywords async/poll (remove them, or set wait: false)")
             return result
         wait = args["wait"] and not self._task.check_mode  # a check-mode run is short: run it directly
-        task_args = wait_options.without_wait_options(self._task.args)
+        task_args = window_options.without_window_options(wait_options.without_wait_options(self._task.args))
+        try:  # outside the node's maintenance window: stage the payload, install nothing (deferral.py)
+            closed = deferral.closed_window(args, host=task_vars.get("inventory_hostname", "?"))
+        except ValueError as exc:
+            result.update(failed=True, changed=False, msg=to_text(exc))
+            return result
 
         if args["state"] == "rolled_back" and not args.get("src"):
             # Rollback of a job with the payload in the node's store: one module run, nothing to send.
             module_args = dict((k, v) for k, v in task_args.items() if not k.startswith("_"))
+            if closed:
+                result.update(deferral.deferred(closed))
+                return result
             if wait:
                 result.update(self._wait(args, module_args, task_vars, src=None))
                 return result
@@ -199,7 +210,9 @@ class ActionModule(ActionBase):
         module_args["src"] = src
         module_args["_honeycomb"] = {"payload_sha256": payload.archive_sha256}
 
-        if wait:
+        if closed:
+            res = deferral.stage(self, src, module_args, task_vars, closed)
+        elif wait:
             res = self._wait(args, module_args, task_vars, src=src)
         elif self._task.async_val:
             res = self._start_detached(module_args, task_vars, src)

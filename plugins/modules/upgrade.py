@@ -170,6 +170,23 @@ options:
         resumes it instead of giving up on the node.
     type: int
     default: 4080
+  maintenance_window:
+    description:
+      - The node's maintenance window(s), evaluated on the controller when the task starts - one mapping or a list of
+        them, each with C(days) (the days it starts on, V(mon) ... V(sun), or V(daily); default every day), C(start)
+        and C(end) (wall-clock C(HH:MM) in C(timezone); an end not after the start crosses midnight) and C(timezone)
+        (an IANA name, default V(UTC)). The rollout playbooks pass the host variable C(honeycomb_maintenance_window).
+      - Outside every window nothing is installed - the payload is put into the node's store (sent when missing, its
+        SHA-256 verified on the node) and the task is ok with RV(status=deferred), a pending outcome; a later run
+        inside a window installs it without sending it again. A window that cannot be read fails the task, naming the
+        bad field. Not set - no window, the job runs at once.
+    type: raw
+  ignore_windows:
+    description:
+      - Run the job even outside O(maintenance_window) (an emergency); a bad window still fails the task. The rollout
+        playbooks pass the variable C(honeycomb_ignore_windows).
+    type: bool
+    default: false
   keep_jobs:
     description: Number of finished jobs kept in the history on the node.
     type: int
@@ -311,6 +328,7 @@ status:
       V(unreachable) (the node stayed unreachable for O(reconnect_timeout); the task result is unreachable).
     - With O(state=rolled_back) - V(rolled_back) (the task is ok; unchanged when it had been rolled back already),
       V(rollback_failed), V(failed) (nothing changed), V(inconsistent); in check mode V(needed) or V(rolled_back).
+    - V(deferred) outside the node's O(maintenance_window) - nothing was installed (the task is ok; see RV(staged)).
   returned: when the payload was in the node's store
   type: str
   sample: applied
@@ -382,6 +400,16 @@ payload:
   description: Name, version, peripheral, format and sha256 of the payload.
   returned: when the payload was in the node's store
   type: dict
+staged:
+  description: With RV(status=deferred), whether the payload is now in the node's store (not in check mode).
+  returned: with RV(status=deferred)
+  type: bool
+maintenance_window:
+  description:
+    - With RV(status=deferred), the window evaluation - C(open) (false), C(windows) (each as text), C(next_open) (UTC
+      time the next window opens, or null), C(ignored) and C(msg).
+  returned: with RV(status=deferred)
+  type: dict
 payload_transferred:
   description: Whether the payload archive was copied to the node by this task.
   returned: always
@@ -421,14 +449,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import window_options
 
 
 def main():
     spec = dict(engine.argument_spec(), **wait_options.WAIT_OPTIONS)  # the wait options are the action plugin's
+    spec.update(window_options.WINDOW_OPTIONS)  # so are the window options
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **engine.ARGUMENT_CONSTRAINTS)
     runner.install_signal_handlers()
     try:
-        params = engine.engine_params(wait_options.without_wait_options(module.params))
+        params = engine.engine_params(window_options.without_window_options(wait_options.without_wait_options(module.params)))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     result = engine.Engine(params, check_mode=module.check_mode).run()

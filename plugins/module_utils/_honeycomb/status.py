@@ -87,7 +87,8 @@ _MODEL = (
     (LOST, "rollout", FAILURE, FAILURE,
      "the node lost the job with its power (or a reboot) more often than it may be resumed"),
     (DEFERRED, "rollout", PENDING, PENDING,
-     "reserved: put off to a later run (maintenance window); nothing ran"),
+     "outside the node's maintenance window: nothing was installed (the payload may have been staged in its "
+     "store); a run inside the window installs it"),
     (NOT_RUN, "rollout", SKIPPED, SKIPPED,
      "targeted, but the rollout never reached it (stopped before its batch, or no result came back)"),
     (OK, "report", SUCCESS, SUCCESS,
