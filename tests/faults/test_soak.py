@@ -182,11 +182,7 @@ def test_soak(soak_fleet, tmp_path):
             stats["back_during_run"] += outage is not None
 
         # recovery: power on / reconnect the nodes still away, then re-run until converged
-        for vsn, (kind, _anchor, _at, outage) in plan.items():
-            if outage is None:
-                ff.f.cli("power-on" if kind == "power_cut" else "restore-tunnel", vsn, "--no-wait")
-        hf.wait_until(lambda: all(n["tunnel"] == "up" for n in ff.f.status()["nodes"]), "every tunnel back",
-                      timeout=180, interval=0.5)
+        _bring_back(ff)
         converged = set()
         for attempt in range(1, 4):
             code, out, res = ff.rollout(payload, tmp_path / f"c{k}-r{attempt}", ROLLOUT_VARS)
@@ -271,6 +267,21 @@ def test_soak(soak_fleet, tmp_path):
     assert stats["lost_journal_entries"] == 0, stats["problems"]
     assert stats["stray_files"] == 0, stats["problems"]
     assert stats["exit_code_wrong"] == 0, stats["problems"]
+
+
+def _bring_back(ff):
+    """Power on every node that is off and restore every dropped tunnel link; wait for every tunnel."""
+    for n in ff.f.status()["nodes"]:
+        if n["power"] == "off":
+            ff.f.cli("power-on", n["vsn"], "--no-wait")
+        if n["link"] == "down":
+            ff.f.cli("restore-tunnel", n["vsn"], "--no-wait")
+    try:
+        hf.wait_until(lambda: all(n["tunnel"] == "up" for n in ff.f.status()["nodes"]), "every tunnel back",
+                      timeout=180, interval=0.5)
+    except AssertionError as exc:
+        nodes = [{k: n[k] for k in ("vsn", "power", "link", "tunnel")} for n in ff.f.status()["nodes"]]
+        raise AssertionError(f"{exc}: {nodes}") from None
 
 
 def _check_exit_code(stats, what, code, res, vsns, out):
