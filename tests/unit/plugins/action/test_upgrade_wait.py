@@ -383,5 +383,14 @@ def test_without_wait_the_module_runs_in_the_connection_as_before(clock, payload
     assert "wait" not in node.calls[0][1]
 
 
+def test_the_statuses_the_wait_gives_are_the_status_models():
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as st
+    expected = {upgrade_wait.STATUS_UNREACHABLE: st.UNREACHABLE, upgrade_wait.STATUS_LOST: st.FAILURE,
+                upgrade_wait.STATUS_FAILED: st.FAILURE}
+    for status, outcome in expected.items():
+        assert status in st.STATUSES
+        assert st.outcome(status, "upgrade") == st.outcome(status, "rollback") == outcome, status
+
+
 def test_the_action_module_names_its_info_module():
     assert action_mod.INFO_MODULE == "waggle.honeycomb.upgrade_info"
