@@ -1,4 +1,5 @@
-"""Randomized soak: upgrades across a fleet with power cuts and tunnel drops at random moments.
+"""Randomized soak: fleet rollouts (``playbooks/upgrade.yml``, as users run it: the upgrade task with
+``wait: true`` and the ``fleet_report`` callback) with power cuts and tunnel drops at random moments.
 
 ``make soak`` (= ``pytest tests/faults -k soak``); skipped unless selected with ``-k soak`` or ``-m soak``.
 Settings (environment): ``HC_SOAK_INTERRUPTIONS`` (default 200), ``HC_SOAK_NODES`` (default 8),
@@ -11,8 +12,11 @@ interrupted too). While that run is going, each node is interrupted once at a
 random moment: a power cut (60%) or a tunnel drop (40%), 90% of the nodes per cycle; a quarter of
 the moments are drawn over the whole run (connecting, transfer, job, after it), the rest over the
 node's job (0 to 20 script steps after its first script started; a job takes ~18 steps plus the
-scripts' start-up). Then every node is powered on / reconnected and
-the same upgrade is re-run (up to 3 times) until every node reports applied or already_applied.
+scripts' start-up). 85% of the interrupted nodes come back 0.5 to 8 s later, during the run (the
+upgrade task's wait reconnects, or resumes the job the power cut killed, in the same task); the others
+stay away until the run has ended (``rollout_reconnect_timeout`` 30 s: the node is unreachable). Then
+every node is powered on / reconnected and the same rollout is re-run (up to 3 times) until every node
+reports applied or already_applied.
 
 Counted after every cycle, per node (goal: the first three are zero):
 
@@ -22,7 +26,14 @@ Counted after every cycle, per node (goal: the first three are zero):
 * double installs: an install that found the target already completely installed, or a second install
   in one job without a rollback in between;
 * lost journal entries: a script start (from the scripts' own log) without its "phase started" event;
-* also reported: stray temporary files, which phase each interruption hit, the statuses seen.
+* stray files: anything a run left in the node's state dir (``StateLayout.leftovers``: a
+  ``payloads/.upload-*`` of a cut transfer, a ``.partial`` store file, an atomic write's temp file, a
+  staging or check-mode dir, a ``waiting/`` file), looked at after every cycle's recovery runs;
+* a rollout whose every node ended applied or already_applied must exit 0 (and one with a node that did
+  not must not).
+
+Every count above fails the soak. Also reported: which phase each interruption hit, the statuses seen,
+what the upgrade task's wait saw (reconnects, lost jobs resumed in the task).
 """
 
 from __future__ import annotations
@@ -45,6 +56,9 @@ pytestmark = [pytest.mark.fleet, pytest.mark.soak]
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
 NAME = "hcf-soak"
+ROLLOUT_VARS = {"rollout_reconnect_timeout": 30, "rollout_poll_interval": 2}
+"""Extra vars of every soak rollout (the rest: ``FaultFleet.start_rollout``)."""
+OK = ("applied", "already_applied")
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +92,8 @@ def test_soak(soak_fleet, tmp_path):
     # warm-up (not counted): every node applies version 2.0 once, without faults
     warm = hf.fault_payload(tmp_path, NAME, version="2.0", timeout=120)
     for attempt in range(3):
-        code, out, res = ff.run(warm, tmp_path / f"warmup-{attempt}.json")
-        if all((res.get(v) or {}).get("status") in ("applied", "already_applied") for v in vsns):
+        code, out, res = ff.rollout(warm, tmp_path / f"warmup-{attempt}", ROLLOUT_VARS)
+        if all((res.get(v) or {}).get("status") in OK for v in vsns):
             break
     else:
         raise AssertionError(f"the warm-up run did not reach every node:\n{out[-3000:]}")
@@ -88,7 +102,8 @@ def test_soak(soak_fleet, tmp_path):
              "statuses_after_fault": collections.Counter(), "recovery_statuses": collections.Counter(),
              "recovery_runs": collections.Counter(), "inconsistent_nodes": 0, "double_installs": 0,
              "lost_journal_entries": 0, "stray_files": 0, "problems": [], "jobs": 0, "installs": 0,
-             "rollbacks": 0, "resumed_jobs": 0, "waited_for_job": 0}
+             "rollbacks": 0, "resumed_jobs": 0, "waited_for_job": 0, "exit_code_wrong": 0,
+             "back_during_run": 0, "wait_reconnects": 0, "wait_losses": 0, "wait_resumes": 0}
     started = time.monotonic()
     window = 8.0  # seconds of the faulted run in which interruptions land; adapted to the measured run time
     seen_jobs: set[str] = set()
@@ -111,15 +126,16 @@ def test_soak(soak_fleet, tmp_path):
         for vsn in vsns:
             if rng.random() < 0.9 and stats["interruptions"] + len(plan) < target_interruptions:
                 kind = "power_cut" if rng.random() < 0.6 else "tunnel_drop"
+                outage = rng.uniform(0.5, 8.0) if rng.random() < 0.85 else None  # None: back after the run
                 if rng.random() < 0.25:  # any moment of the run: connecting, transfer, job, after it
-                    plan[vsn] = (kind, None, rng.uniform(0.5, window))
+                    plan[vsn] = (kind, None, rng.uniform(0.5, window), outage)
                 else:  # a moment of the node's job: after its first script started
                     step = float((ff.hcf(vsn, NAME) / "step").read_text())
-                    plan[vsn] = (kind, len(hf.script_runs(ff.hcf(vsn, NAME))), rng.uniform(0, 20 * step))
+                    plan[vsn] = (kind, len(hf.script_runs(ff.hcf(vsn, NAME))), rng.uniform(0, 20 * step), outage)
         hits = {}
         errors = []
 
-        def inject(vsn, kind, anchor, at, t0):
+        def inject(vsn, kind, anchor, at, outage, t0):
             try:
                 if anchor is None:
                     time.sleep(max(0.0, at - (time.monotonic() - t0)))
@@ -132,11 +148,14 @@ def test_soak(soak_fleet, tmp_path):
                 else:
                     ff.drop_tunnel(vsn)
                 hits[vsn] = _where(ff, vsn, version)
+                if outage is not None:  # the node comes back while the rollout still waits for it
+                    time.sleep(outage)
+                    ff.f.cli("power-on" if kind == "power_cut" else "restore-tunnel", vsn, "--no-wait")
             except BaseException as exc:
                 errors.append(f"{vsn}: {exc!r}")
 
         t0 = time.monotonic()
-        proc = ff.start_run(payload, tmp_path / f"c{k}.json")
+        proc = ff.start_rollout(payload, tmp_path / f"c{k}", ROLLOUT_VARS)
         threads = [threading.Thread(target=inject, args=(v, *plan[v], t0)) for v in plan]
         for t in threads:
             t.start()
@@ -146,36 +165,37 @@ def test_soak(soak_fleet, tmp_path):
             t.join(300)
         assert not errors, errors
         window = max(3.0, min(20.0, 0.5 * window + 0.5 * run_time))
-        report = tmp_path / f"c{k}.json"
-        if not report.exists():
-            # ansible-playbook stops after a play in which every host was unreachable
-            stats["problems"].append(f"cycle {k}: the faulted run wrote no report (every node unreachable?)")
-        res = json.loads(report.read_text()) if report.exists() else {}
+        res = hf.rollout_results(tmp_path / f"c{k}")
+        if not res:
+            stats["problems"].append(f"cycle {k}: the faulted run wrote no fleet report:\n{out[-3000:]}")
+        _check_exit_code(stats, f"cycle {k} faulted run", proc.returncode, res, vsns, out)
         for vsn in vsns:
             r = res.get(vsn) or {}
-            stats["statuses_after_fault"]["unreachable" if r.get("unreachable") else r.get("status")] += 1
-        for vsn, (kind, _anchor, _at) in plan.items():
+            stats["statuses_after_fault"][r.get("status")] += 1
+            wait = r.get("wait") or {}
+            for key in ("reconnects", "losses", "resumes"):
+                stats["wait_" + key] += int(wait.get(key) or 0)
+        for vsn, (kind, _anchor, _at, outage) in plan.items():
             stats["interruptions"] += 1
             stats["power_cuts" if kind == "power_cut" else "tunnel_drops"] += 1
             stats["hit"][hits.get(vsn, "?")] += 1
+            stats["back_during_run"] += outage is not None
 
-        # recovery: power on / reconnect everything, then re-run until converged
-        for vsn, (kind, _anchor, _at) in plan.items():
-            ff.f.cli("power-on" if kind == "power_cut" else "restore-tunnel", vsn, "--no-wait")
-        hf.wait_until(lambda: all(n["tunnel"] == "up" for n in ff.f.status()["nodes"]), "every tunnel back",
-                      timeout=180, interval=0.5)
+        # recovery: power on / reconnect the nodes still away, then re-run until converged
+        _bring_back(ff)
         converged = set()
         for attempt in range(1, 4):
-            code, out, res = ff.run(payload, tmp_path / f"c{k}-r{attempt}.json")
+            code, out, res = ff.rollout(payload, tmp_path / f"c{k}-r{attempt}", ROLLOUT_VARS)
+            _check_exit_code(stats, f"cycle {k} recovery run {attempt}", code, res, vsns, out)
             for vsn in vsns:
                 r = res.get(vsn) or {}
                 if vsn in converged:
                     continue
-                status = "unreachable" if r.get("unreachable") else r.get("status")
+                status = r.get("status")
                 stats["recovery_statuses"][status] += 1
                 if r.get("waited_for_job"):
                     stats["waited_for_job"] += 1
-                if status in ("applied", "already_applied"):
+                if status in OK:
                     converged.add(vsn)
                     stats["recovery_runs"][attempt] += 1
             if len(converged) == len(vsns):
@@ -217,7 +237,7 @@ def test_soak(soak_fleet, tmp_path):
                 if (sd / "installed.json").exists() else {}
             if installed.get("version") != version:
                 problems.append(f"installed.json says {installed.get('version')}, expected {version}")
-            stray = hf.stray_files(sd)
+            stray = sorted(set(hf.leftovers(sd)) | set(hf.stray_files(sd)))
             stats["stray_files"] += len(stray)
             if stray:
                 stats["problems"].append(f"cycle {k} {vsn}: stray files {stray}")
@@ -227,7 +247,8 @@ def test_soak(soak_fleet, tmp_path):
         stats["cycles"] = k
         print(f"soak cycle {k}: {stats['interruptions']} interruptions, run {run_time:.1f} s, "
               f"inconsistent {stats['inconsistent_nodes']}, double {stats['double_installs']}, "
-              f"lost {stats['lost_journal_entries']}", flush=True)
+              f"lost {stats['lost_journal_entries']}, stray {stats['stray_files']}, "
+              f"exit code wrong {stats['exit_code_wrong']}", flush=True)
 
     elapsed = time.monotonic() - started
     report = {
@@ -244,3 +265,29 @@ def test_soak(soak_fleet, tmp_path):
     assert stats["inconsistent_nodes"] == 0, stats["problems"]
     assert stats["double_installs"] == 0, stats["problems"]
     assert stats["lost_journal_entries"] == 0, stats["problems"]
+    assert stats["stray_files"] == 0, stats["problems"]
+    assert stats["exit_code_wrong"] == 0, stats["problems"]
+
+
+def _bring_back(ff):
+    """Power on every node that is off and restore every dropped tunnel link; wait for every tunnel."""
+    for n in ff.f.status()["nodes"]:
+        if n["power"] == "off":
+            ff.f.cli("power-on", n["vsn"], "--no-wait")
+        if n["link"] == "down":
+            ff.f.cli("restore-tunnel", n["vsn"], "--no-wait")
+    try:
+        hf.wait_until(lambda: all(n["tunnel"] == "up" for n in ff.f.status()["nodes"]), "every tunnel back",
+                      timeout=180, interval=0.5)
+    except AssertionError as exc:
+        nodes = [{k: n[k] for k in ("vsn", "power", "link", "tunnel")} for n in ff.f.status()["nodes"]]
+        raise AssertionError(f"{exc}: {nodes}") from None
+
+
+def _check_exit_code(stats, what, code, res, vsns, out):
+    """A rollout in which every node applied exits 0; one in which a node did not exits non-zero."""
+    all_ok = bool(res) and all((res.get(v) or {}).get("status") in OK for v in vsns)
+    if all_ok != (code == 0):
+        stats["exit_code_wrong"] += 1
+        statuses = {v: (res.get(v) or {}).get("status") for v in vsns}
+        stats["problems"].append(f"{what}: ansible-playbook exited {code} with {statuses}:\n{out[-2000:]}")

@@ -9,6 +9,10 @@ bastion sshd), then measures with the same parallelism (forks):
   ansible-rerun   the same playbook again, every node already in the target state
 
   ansible-cold    the re-run once more after closing the ssh ControlMasters (cold, like the baseline)
+  rollout-wait    playbooks/upgrade.yml, the rollout users run (the upgrade task with `wait: true`: the job
+                  started detached, polled and collected by the controller), one batch, no sanity gate or
+                  post-check (the simulated nodes have no Waggle environment): its controller CPU per node
+                  is the figure issue 13 bounds (0.30 s at N = 50)
 
 and appends a table to docs/benchmarks.md with the date, the machine and the load average. Run with
 `make bench`; `python tools/bench/run.py --nodes 10 --nodes 50` picks the sizes, `--link lte` gives every
@@ -59,6 +63,7 @@ TARGETS = {
     "rerun_ratio": 1.5,
     "module_peak_mib": 40.0,
     "linear_100_vs_50": 2.2,
+    "wait_controller_cpu_per_node_50": 0.30,  # issue 13: the rollout's wait path, controller CPU s per node
 }
 
 
@@ -316,6 +321,28 @@ def ansible_run(inventory, payload, forks, work: Path, interpreter, cp_dir: Path
     return applied
 
 
+ROLLOUT_PLAYBOOK = REPO / "playbooks" / "upgrade.yml"
+ROLLOUT_UPGRADE_TASK = "Upgrade the node (detached job, waited for through dropped tunnels and power cuts)"
+ROLLOUT_VARS = {"rollout_batches": ["100%"], "rollout_sanity_gate": False, "rollout_post_check": False}
+
+
+def rollout_run(inventory, payload, forks, work: Path, cp_dir: Path, settings: dict):
+    """playbooks/upgrade.yml (upgrade with wait: true) on every node, with the fleet_report callback:
+    the upgrade task's results."""
+    results = work / f"results-{time.monotonic_ns()}.jsonl"
+    env = ansible_env(work, results, forks, cp_dir, settings)
+    # with the fleet report, as docs/rollout.md tells users to run it
+    env["ANSIBLE_CALLBACKS_ENABLED"] = env["ANSIBLE_CALLBACKS_ENABLED"] + ",waggle.honeycomb.fleet_report"
+    env["HONEYCOMB_FLEET_REPORT_DIR"] = str(work / "fleet-reports")
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(ROLLOUT_PLAYBOOK),
+           "-e", json.dumps(dict(ROLLOUT_VARS, payload=str(payload), ansible_python_interpreter=NODE_PYTHON))]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"upgrade.yml failed rc={proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+    records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    return [r["result"] for r in records if r["task"] == ROLLOUT_UPGRADE_TASK]
+
+
 def round_trips(log: str) -> str:
     """Connections a task used on one host, from a -vvv log: ssh execs, and file transfers (sftp/scp)."""
     execs = len(re.findall(r"SSH: EXEC ssh ", log))
@@ -441,6 +468,16 @@ def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True, lin
         row["rerun_ratio"] = row["rerun_s"] / row["baseline_check_s"]
         row["rerun_cold_ratio"] = row["rerun_cold_s"] / row["baseline_check_s"]
         row["overhead_per_node_s"] = (row["ansible_s"] - row["baseline_s"]) / n
+        # the rollout users run (wait: true), cold connections, masters closed inside the block
+        reset_nodes(ssh_config, hosts, forks)
+        close_masters(cp_dir)
+        with Timed(fleet) as t:
+            waited = rollout_run(inventory, payload, forks, work, cp_dir, settings)
+            t.mark()
+            close_masters(cp_dir)
+        row["wait_s"], row["wait_cpu_s"], row["wait_fleet_cpu_s"] = t.marked, t.cpu, t.fleet_cpu
+        row["wait_applied"] = sum(1 for r in waited if r.get("status") == "applied")
+        row["wait_polls"] = _spread([int((r.get("wait") or {}).get("polls") or 0) for r in waited])
         row["load_after"] = os.getloadavg()[0]
         return row
     finally:
@@ -485,6 +522,18 @@ def render(rows, date, machine, label):
             f"{r['node_up'][0]} / {r['node_up'][1]} | {r['rerun_s']:.1f} | "
             f"{r['rerun_node_s'][0]:.1f} / {r['rerun_node_s'][1]:.1f} | "
             f"{r['rerun_node_down'][0]} / {r['rerun_node_down'][1]} | {r['rerun_node_up'][0]} / {r['rerun_node_up'][1]} |")
+    lines += ["", "The rollout users run, `playbooks/upgrade.yml` (the upgrade task with `wait: true`: job started "
+              "detached, polled and collected by the controller; one batch, no sanity gate or post-check), first "
+              "run on reset nodes, cold connections. Target (issue 13): controller CPU per node <= "
+              f"{TARGETS['wait_controller_cpu_per_node_50']} s at N = 50.", "",
+              "| N | load avg (start / end) | rollout s | controller CPU s | controller CPU s/node | fleet CPU s | "
+              "polls per node (median / max) | applied |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['nodes']} | {r['load_before']:.1f} / {r['load_after']:.1f} | {r['wait_s']:.1f} | {r['wait_cpu_s']:.1f} | "
+            f"{r['wait_cpu_s'] / r['nodes']:.3f} | {r['wait_fleet_cpu_s']:.1f} | {r['wait_polls'][0]} / {r['wait_polls'][1]} | "
+            f"{r['wait_applied']} / {r['nodes']} |")
     by_n = {r["nodes"]: r for r in rows}
     if 50 in by_n and 100 in by_n:
         growth = by_n[100]["ansible_s"] / by_n[50]["ansible_s"]

@@ -15,7 +15,8 @@ Layout of the state dir (mode 0700)::
     installed.json                         {peripheral: {version, name, payload_sha256, job_id, time}}
     lock, lock.json                        per-node lock and its holder (see lock.py)
 
-Only names are decided here; listing helpers (:meth:`StateLayout.stale_uploads`, ...) read directory
+Only names are decided here; listing helpers (:meth:`StateLayout.stale_uploads`, :meth:`StateLayout.leftovers`
+(every temporary name, for tests and checks after a run), ...) read directory
 entries and modification times but never change anything.
 """
 
@@ -38,6 +39,12 @@ UPLOAD_PREFIX = ".upload-"
 PARTIAL_INFIX = ".partial."
 CHECK_PREFIX = ".check-"
 WAITING_SUFFIX = ".json"
+TEMP_INFIX = ".tmp."
+"""In ``.<name>.tmp.<pid>.<n>``: the temp file of an atomic write (journal, installed.json, lock.json)."""
+STAGING_INFIX = ".staging-"
+"""In ``.<job dir>.staging-<random>``: a payload being extracted into a job dir."""
+RESTORE_SUFFIX = ".hc-restore"
+"""A backup being restored next to its target."""
 
 
 class StateLayout(object):
@@ -173,6 +180,33 @@ class StateLayout(object):
         except OSError:
             return []
         return [os.path.join(self.jobs_dir, n) for n in names]
+
+    # ------------------------------------------------------------------ leftovers
+    @staticmethod
+    def is_temporary(name):
+        """Whether ``name`` (a file or directory name anywhere in the state dir) is one of the temporary
+        names a run makes and removes again: an upload, a move into the store, a check-mode job dir, an
+        atomic write's temp file, an extraction's staging dir, a restore in progress."""
+        return (name.startswith(UPLOAD_PREFIX) or name.startswith(CHECK_PREFIX) or
+                (name.startswith(".") and (PARTIAL_INFIX in name or TEMP_INFIX in name or STAGING_INFIX in name)) or
+                name.endswith(RESTORE_SUFFIX))
+
+    def leftovers(self):
+        """Paths (relative to the state dir, sorted) of every temporary name (:meth:`is_temporary`) in the
+        state dir, in ``payloads/``, in ``jobs/`` and in each job dir (not inside a job's extracted payload,
+        snapshot or logs: those hold the payload's own files), and of every file in ``waiting/``. While
+        no run is going on, each one is something a run left behind (an interrupted transfer, a power cut
+        during a write). Read only."""
+        found = [path for path in self.waiting_files()]
+        dirs = [self.root, self.payloads_dir, self.jobs_dir] + [
+            path for path in self.job_dirs() if not self.is_temporary(os.path.basename(path))]
+        for directory in dirs:
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            found.extend(os.path.join(directory, name) for name in names if self.is_temporary(name))
+        return sorted(os.path.relpath(path, self.root) for path in found)
 
     # ------------------------------------------------------------------ runs waiting for the lock
     def waiting_path(self, pid=None):

@@ -34,15 +34,18 @@ from datetime import datetime, timezone
 from ansible.errors import AnsibleConnectionFailure
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as st
+
 MAX_BACKOFF = 12
 """Longest pause between two reconnect attempts, seconds (plus up to 1 s of jitter)."""
 FINISH_GRACE = 120
 """Seconds past ``wait_timeout`` the job's own time limit (async_wrapper kills it) gets to show up
 before the wait gives up on a job that still claims to run."""
-STATUS_UNREACHABLE = "unreachable"
-STATUS_LOST = "lost"
-STATUS_FAILED = "failed"
-STATUS_INCONSISTENT = "inconsistent"
+# the statuses the wait itself gives a node, from the status model (their outcomes are defined there)
+STATUS_UNREACHABLE = st.UNREACHABLE
+STATUS_LOST = st.LOST
+STATUS_FAILED = st.FAILED
+STATUS_INCONSISTENT = st.INCONSISTENT
 
 
 def _iso(epoch):

@@ -214,6 +214,9 @@ def assert_only_node_failed(run, bad, status, outcome="failure"):
     assert summary["nodes"][bad] == status and summary["result"] != "success"
     assert summary["failed_nodes" if outcome == "failure" else "unreachable_nodes"] == [bad]
     assert all(summary["nodes"][name] == "applied" for name in others)
+    # ... which is what the step publishes as the custom stat AWX reads (set_stats data, see test_runner.py)
+    published = run.result("Publish the fleet summary", "localhost")["ansible_stats"]
+    assert published["data"]["honeycomb_rollout"] == summary and published["per_host"] is False
     assert "fleet FAILED" in run.log or "fleet STOPPED" in run.log
 
 

@@ -285,6 +285,41 @@ def wait_until(predicate, what: str, timeout: float = 120, interval: float = 0.0
         time.sleep(interval)
 
 
+def leftovers(state_dir: Path) -> list[str]:
+    """What a run left behind in a node's state dir (seen from the host) while no run is going on: every
+    temporary name the collection's state dir layout knows (``StateLayout.leftovers``: ``payloads/.upload-*``,
+    ``.partial`` store files, atomic-write temps, staging and check-mode dirs, ``waiting/`` files)."""
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
+    return StateLayout(str(state_dir)).leftovers()
+
+
+ROLLOUT_PLAYBOOK = Path(__file__).resolve().parents[3] / "playbooks" / "upgrade.yml"
+ROLLOUT_UPGRADE_TASK = "Upgrade the node (detached job, waited for through dropped tunnels and power cuts)"
+"""The name of upgrade.yml's upgrade task (its results are read from the hctest_results lines)."""
+
+
+def rollout_results(out_dir: Path) -> dict[str, dict]:
+    """{node: result} of one ``FaultFleet.start_rollout`` run: the upgrade task's result (``wait``,
+    ``job_id`` ...) with ``status``, ``outcome`` and ``unreachable`` as the fleet report (the
+    ``fleet_report`` callback's report.json, what users read) says; a node the report does not list
+    (no report: the run died) has no entry."""
+    tasks = {}
+    results = out_dir / "results.jsonl"
+    for line in results.read_text().splitlines() if results.exists() else []:
+        rec = json.loads(line)
+        if rec.get("task") == ROLLOUT_UPGRADE_TASK:
+            tasks[rec["host"]] = dict(rec["result"], task_state=rec["status"])
+    report = out_dir / "reports" / "latest" / "report.json"
+    if not report.exists():
+        return {}
+    out = {}
+    for node in json.loads(report.read_text()).get("nodes", []):
+        r = dict(tasks.get(node["name"]) or {})
+        r.update(status=node.get("status"), outcome=node.get("outcome"), unreachable=bool(node.get("unreachable")))
+        out[node["name"]] = r
+    return out
+
+
 STATE_TMPFS_SIZE = "8m"
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "faults" / "playbooks"
 REPO = Path(__file__).resolve().parents[3]
@@ -316,6 +351,43 @@ class FaultFleet:
             argv += ["-e", f"target={target}"]
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=self.f.ansible_env(), cwd=str(REPO))
+
+    def start_rollout(self, payload: Path, out_dir: Path, extra: dict | None = None,
+                      target: str | None = None) -> subprocess.Popen:
+        """``playbooks/upgrade.yml`` as users run it (the upgrade task with ``wait: true``, the
+        ``fleet_report`` callback) in one batch, without the sanity gate and post-check (the nodes have no
+        Waggle environment) and with thresholds that never stop it; ``extra`` overrides extra vars.
+        Every task result goes to ``<out_dir>/results.jsonl``, the fleet report to ``<out_dir>/reports``
+        (read both with ``rollout_results``)."""
+        from hctest.playbook import CALLBACKS
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ev = {"payload": str(payload), "rollout_batches": ["100%"], "rollout_sanity_gate": False,
+              "rollout_post_check": False, "max_fail_percentage": 100, "max_unreachable_percentage": 100,
+              "rollout_poll_interval": 2}
+        ev.update(extra or {})
+        if target:
+            ev["rollout_hosts"] = target
+        env = self.f.ansible_env()
+        env["ANSIBLE_CALLBACK_PLUGINS"] = str(CALLBACKS)
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "hctest_results,waggle.honeycomb.fleet_report"
+        env["HCTEST_RESULTS_FILE"] = str(out_dir / "results.jsonl")
+        env["HONEYCOMB_FLEET_REPORT_DIR"] = str(out_dir / "reports")
+        argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(self.f.inventory),
+                str(ROLLOUT_PLAYBOOK), "-e", json.dumps(ev)]
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                cwd=str(REPO))
+
+    def rollout(self, payload: Path, out_dir: Path, extra: dict | None = None, target: str | None = None,
+                timeout: float = 900) -> tuple[int, str, dict]:
+        """``start_rollout`` to its end: (exit code, output, ``rollout_results``)."""
+        p = self.start_rollout(payload, out_dir, extra, target=target)
+        try:
+            out = p.communicate(timeout=timeout)[0]
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out = p.communicate()[0]
+            raise AssertionError(f"ansible-playbook did not finish in {timeout} s:\n{out[-5000:]}")
+        return p.returncode, out, rollout_results(out_dir)
 
     def run(self, payload: Path, report: Path, *extra: str, target: str | None = None,
             timeout: float = 600) -> tuple[int, str, dict]:

@@ -34,6 +34,9 @@ class Fleet:
         self.state_path = self.dir / STATE_FILE
         self.prefix = fleet_prefix(self.dir)
         self.state: dict = {}
+        self._load()
+
+    def _load(self) -> None:
         if self.state_path.exists():
             try:
                 self.state = json.loads(self.state_path.read_text())
@@ -44,9 +47,13 @@ class Fleet:
     # ------------------------------------------------------------------ helpers
     @contextlib.contextmanager
     def locked(self):
+        """Hold the fleet's lock; the state is read again once it is held: another command (e.g. a power-on
+        of another node, run in parallel) may have saved it since this object read it, and saving the
+        older copy would undo that command's change."""
         self.dir.mkdir(parents=True, exist_ok=True)
         with open(self.dir / ".lock", "w") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
+            self._load()
             yield
 
     def save(self) -> None:

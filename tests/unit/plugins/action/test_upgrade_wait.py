@@ -287,6 +287,41 @@ def test_a_refused_lookup_is_the_result_and_nothing_starts(clock, payload):
     assert r["failed"] is True and "read-only" in r["msg"] and node.starts == [] and "wait" in r
 
 
+def test_a_payload_the_store_lacks_is_sent_before_the_detached_start_and_not_again_on_a_resume(
+        clock, payload, monkeypatch):
+    """The look-up says the node's store lacks the payload: it is sent (the connection's file transfer
+    into the remote tmp dir) before the job starts, and the start names the upload; the job is lost and
+    resumed: the second look-up finds the payload in the store, so nothing is sent again."""
+    import os
+    node = FakeNode(clock, ["running", "lost", "finished"])
+    lookups = [{"changed": False, "payload_missing": True}, {"changed": False, "payload_missing": False}]
+    order = []
+    real = node.execute_module
+
+    def execute_module(action, **kw):
+        if (kw.get("module_args", {}).get("_honeycomb") or {}).get("lookup_only"):
+            node.calls.append((kw["module_name"], dict(kw["module_args"]), kw.get("wrap_async", False)))
+            order.append("look-up")
+            return dict(lookups.pop(0))
+        if kw.get("wrap_async"):
+            order.append("start")
+        return real(action, **kw)
+    node.execute_module = execute_module
+    monkeypatch.setattr(ActionModule, "_make_tmp_path", lambda self, *a, **k: "/remote/tmp")
+    monkeypatch.setattr(ActionModule, "_transfer_file", lambda self, src, dst: order.append(("sent", src, dst)))
+    monkeypatch.setattr(ActionModule, "_fixup_perms2", lambda self, *a, **k: None)
+    r = run_action(node, wait_args(payload))
+    assert r["status"] == "applied" and r["wait"]["resumes"] == 1, r
+    sent = [o for o in order if isinstance(o, tuple)]
+    assert len(sent) == 1 and sent[0][1] == payload
+    assert order == ["look-up", sent[0], "start", "look-up", "start"], order
+    first, resumed = (args for args, dummy in node.starts)
+    assert first["_honeycomb"]["payload_bytes_sent"] == os.path.getsize(payload)
+    assert first["_honeycomb"]["payload_upload"] is not None
+    assert first["_honeycomb"]["payload_sha256"] == resumed["_honeycomb"]["payload_sha256"]
+    assert "payload_upload" not in resumed["_honeycomb"]  # the resumed start sends nothing
+
+
 def test_a_failing_poll_fails_the_task_with_its_reason(clock, payload):
     node = FakeNode(clock, [])
 
@@ -346,6 +381,15 @@ def test_without_wait_the_module_runs_in_the_connection_as_before(clock, payload
     assert r["status"] == "applied" and "wait" not in r
     assert [(c[0], c[2]) for c in node.calls] == [("waggle.honeycomb.upgrade", False)]
     assert "wait" not in node.calls[0][1]
+
+
+def test_the_statuses_the_wait_gives_are_the_status_models():
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as st
+    expected = {upgrade_wait.STATUS_UNREACHABLE: st.UNREACHABLE, upgrade_wait.STATUS_LOST: st.FAILURE,
+                upgrade_wait.STATUS_FAILED: st.FAILURE}
+    for status, outcome in expected.items():
+        assert status in st.STATUSES
+        assert st.outcome(status, "upgrade") == st.outcome(status, "rollback") == outcome, status
 
 
 def test_the_action_module_names_its_info_module():

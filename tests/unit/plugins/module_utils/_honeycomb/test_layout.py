@@ -77,6 +77,31 @@ def test_waiting_files_and_check_dirs(tmp_path):
     assert [os.path.basename(p) for p in s.check_dirs()] == [".check-1-2-x"]
 
 
+def test_leftovers_are_every_temporary_name_a_run_makes(tmp_path):
+    """What the soak (tests/faults/test_soak.py) fails on: each kind of file a cut run can leave behind."""
+    s = lo.StateLayout(str(tmp_path))
+    assert s.leftovers() == []  # no state dir yet
+    for d in (s.payloads_dir, s.waiting_dir, s.job_payload_dir(s.job_dir("j1")), s.job_backup_dir(s.job_dir("j1"))):
+        os.makedirs(d)
+    made = [s.payload_path(SHA), s.installed_path, s.journal_path(s.job_dir("j1"))]  # not leftovers
+    leftovers = [s.upload_path(SHA, "01"), s.partial_path(SHA, 7), s.waiting_path(9),
+                 os.path.join(s.job_dir("j1"), jr.temp_prefix(s.journal_path(s.job_dir("j1"))) + "12.34"),
+                 os.path.join(s.root, jr.temp_prefix(s.installed_path) + "5.6")]
+    for path in made + leftovers:
+        open(path, "w").close()
+    staging = os.path.join(s.jobs_dir, ".j2.staging-abc")  # payload.extract_archive's staging dir
+    check = os.path.join(s.jobs_dir, s.check_dir_prefix_of(1, 2) + "x")
+    os.makedirs(os.path.join(staging, "inner"))
+    os.makedirs(check)
+    # a payload's own files (extracted, or in the job's snapshot) are not the engine's temporary names
+    for d in (s.job_payload_dir(s.job_dir("j1")), s.job_backup_dir(s.job_dir("j1"))):
+        open(os.path.join(d, ".config.tmp.1"), "w").close()
+    expected = sorted(os.path.relpath(p, s.root) for p in leftovers + [staging, check])
+    assert s.leftovers() == expected
+    assert all(s.is_temporary(os.path.basename(p)) for p in leftovers + [staging, check] if p != s.waiting_path(9))
+    assert not any(s.is_temporary(os.path.basename(p)) for p in made)
+
+
 def test_state_dir_is_the_layout_plus_the_history(tmp_path):
     state = jr.StateDir(str(tmp_path / "hc"))
     assert isinstance(state, lo.StateLayout)
