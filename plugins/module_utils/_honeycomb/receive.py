@@ -134,19 +134,19 @@ def _lock(path, wait, nonblocking=False):
         os.close(fd)
 
 
-def _prune_others(req):
-    """Remove other payloads' transfers idle for ``idle`` seconds that no writer holds."""
-    folder = os.path.dirname(req["part"])
-    prefix, part_sfx, state_sfx = req["prefix"], req["part_suffix"], req["state_suffix"]
-    cutoff = time.time() - float(req.get("idle", DEFAULT_IDLE))
+def prune_idle(folder, prefix, part_suffix, state_suffix, idle, keep=None):
+    """Remove the transfers in ``folder`` (partial ``<prefix>*<part_suffix>`` and its state file) whose
+    partial was not modified for ``idle`` seconds and that no writer holds; never ``keep`` (a partial
+    path). Returns the removed partials' names."""
+    cutoff = time.time() - float(idle)
     removed = []
     try:
-        names = os.listdir(folder)
+        names = sorted(os.listdir(folder))
     except OSError:
         return removed
     for name in names:
         path = os.path.join(folder, name)
-        if not name.startswith(prefix) or not name.endswith(part_sfx) or path == req["part"]:
+        if not name.startswith(prefix) or not name.endswith(part_suffix) or path == keep:
             continue
         try:
             if os.stat(path).st_mtime >= cutoff:
@@ -158,11 +158,17 @@ def _prune_others(req):
             continue  # being written right now
         try:
             _unlink(path)
-            _unlink(path[:-len(part_sfx)] + state_sfx)
+            _unlink(path[:-len(part_suffix)] + state_suffix)
             removed.append(name)
         finally:
             os.close(fd)
     return removed
+
+
+def _prune_others(req):
+    """Remove other payloads' transfers idle for ``idle`` seconds that no writer holds."""
+    return prune_idle(os.path.dirname(req["part"]), req["prefix"], req["part_suffix"], req["state_suffix"],
+                      req.get("idle", DEFAULT_IDLE), keep=req["part"])
 
 
 def _state_of(fd, req):

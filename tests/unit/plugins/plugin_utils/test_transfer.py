@@ -180,8 +180,9 @@ def test_a_partial_of_another_payload_size_is_started_over(tmp_path, payload):
 def test_a_stall_resets_the_connection_and_the_transfer_resumes(tmp_path, payload):
     layout = StateLayout(str(tmp_path / "state"))
     node = LocalNode(hang={2})
-    stats = make(node, payload, layout, stall_timeout=0.5).run()
-    assert stats["stalls"] == 1 and stats["stored"] and node.resets >= 1
+    # the timeout is generous: a put of this busy host may take a while and is no stall
+    stats = make(node, payload, layout, stall_timeout=8).run()
+    assert stats["stalls"] >= 1 and stats["stored"] and node.resets >= 1 and stats["attempts"] >= 2
     assert sha(tmp_path / "state" / "payloads" / (sha(payload) + ".tar.gz")) == sha(payload)
 
 
