@@ -275,6 +275,7 @@ def main(argv, stdin):
     if len(argv) != 3:
         raise ReceiveError("usage: receive OP JSON")
     op, req = argv[1], json.loads(argv[2])
+    os.umask(0o077)  # the partial and its state file are private, like the store
     if op == "begin":
         return op_begin(req)
     if op == "put":

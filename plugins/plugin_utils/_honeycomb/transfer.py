@@ -38,7 +38,7 @@ import threading
 import time
 import zlib
 
-from ansible.errors import AnsibleConnectionFailure
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
@@ -383,7 +383,29 @@ def send(action, src, sha256, layout, args, task_vars, log=None):
     def reset():
         action._connection.reset()
 
-    return Transfer(execute, reset, src, os.path.getsize(src), sha256, layout,
-                    python=node_python(task_vars, getattr(action, "_templar", None)),
-                    rate_limit=opts["rate_limit"], stall_timeout=opts["stall_timeout"],
-                    reconnect_timeout=args.get("reconnect_timeout"), log=log).run()
+    sender = Transfer(execute, reset, src, os.path.getsize(src), sha256, layout,
+                      python=node_python(task_vars, getattr(action, "_templar", None)),
+                      rate_limit=opts["rate_limit"], stall_timeout=opts["stall_timeout"],
+                      reconnect_timeout=args.get("reconnect_timeout"), log=log)
+    # The ssh connection's own retries would send a dropped chunk again from its start, over what the
+    # node kept of it; the transfer resumes from the node's answer instead.
+    saved = _swap_option(action._connection, RETRIES_OPTION, 0)
+    try:
+        return sender.run()
+    finally:
+        if saved is not _MISSING:
+            _swap_option(action._connection, RETRIES_OPTION, saved)
+
+
+RETRIES_OPTION = "reconnection_retries"
+_MISSING = object()
+
+
+def _swap_option(connection, name, value):
+    """Set the connection plugin's option ``name``; its old value, or _MISSING when it has none."""
+    try:
+        old = connection.get_option(name)
+        connection.set_option(name, value)
+    except (KeyError, AttributeError, AnsibleError):
+        return _MISSING
+    return old

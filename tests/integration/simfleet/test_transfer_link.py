@@ -8,50 +8,23 @@ leave no partial file behind. A partial file with the wrong content on the node 
 """
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from hctest.fleet import VENV_BIN, fleet_fixture
+from hctest.transfer import MIB, blob_payload, sha256, store_leftovers
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
 NODE = "W001"
-MIB = 1024 * 1024
 BIG = 64 * MIB
 FLAPPING = "lte-poor/flap_every=20/flap_down=2/flap_silent=0"
 RESENT_LIMIT = 0.10
 
 fleet = fleet_fixture(1, link="lte-poor")
-
-
-def build_payload(tmp: Path, name: str, size: int) -> Path:
-    """A payload carrying ``size`` random (incompressible) bytes; its install records its version."""
-    d = f"/etc/waggle/hc-test/{name}"
-    src = tmp / f"src-{name}"
-    src.mkdir()
-    scripts = {
-        "hc_state_check.sh": f'[ "$(cat {d}/version 2>/dev/null)" = "1.0" ] && exit 100\nexit 0\n',
-        "hc_install_upgrade.sh": f"set -eu\nmkdir -p {d}\ncmp -s blob.bin blob.bin\necho 1.0 > {d}/version\n",
-        "hc_verify_upgrade.sh": f'[ "$(cat {d}/version 2>/dev/null)" = "1.0" ]\n',
-        "hc_rollback_upgrade.sh": "exit 0\n",
-    }
-    for fname, body in scripts.items():
-        (src / fname).write_text("#!/bin/sh\n" + body)
-        (src / fname).chmod(0o755)
-    with open(src / "blob.bin", "wb") as handle:
-        for dummy in range(size // MIB):
-            handle.write(os.urandom(MIB))
-    (src / "honeycomb.yml").write_text(
-        f'name: {name}\nversion: "1.0"\nperipheral: {name}\ndescription: transfer test\n'
-        "timeouts:\n  state_check: 60\n  install: 300\n  verify: 60\n  rollback: 60\n")
-    out = tmp / f"{name}.tar.gz"
-    subprocess.run([str(VENV_BIN / "honeycomb-build"), str(src), "-o", str(out)], check=True,
-                   capture_output=True, text=True)
-    return out
 
 
 def counters(fleet, reset=False) -> dict:
@@ -73,21 +46,11 @@ def store(fleet) -> Path:
 
 
 def leftovers(fleet) -> list:
-    d = store(fleet)
-    return sorted(n for n in os.listdir(d) if not n.endswith(".tar.gz")) if d.is_dir() else []
-
-
-def sha256(path: Path) -> str:
-    import hashlib
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(MIB), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return store_leftovers(fleet.dir / "nodes" / NODE / "honeycomb")
 
 
 def test_64_mib_over_lte_poor_with_a_flap_every_20_s_resends_at_most_10_percent(fleet, tmp_path):
-    payload = build_payload(tmp_path, "hcx-big", BIG)
+    payload = blob_payload(tmp_path, "hcx-big", BIG)
     size = payload.stat().st_size
     fleet.cli("link", NODE, FLAPPING)
     before = counters(fleet, reset=True)
@@ -120,7 +83,7 @@ def test_64_mib_over_lte_poor_with_a_flap_every_20_s_resends_at_most_10_percent(
 
 
 def test_a_partial_file_with_a_wrong_hash_is_discarded_and_sent_again(fleet, tmp_path):
-    payload = build_payload(tmp_path, "hcx-bad", 2 * MIB)
+    payload = blob_payload(tmp_path, "hcx-bad", 2 * MIB)
     size = payload.stat().st_size
     digest = sha256(payload)
     store(fleet).mkdir(parents=True, exist_ok=True)
