@@ -316,3 +316,52 @@ def test_a_1_gib_payload_is_streamed_with_bounded_memory(tmp_path):
     assert sum(src.reads) == GIB  # ... every byte was read once ...
     # ... and what was allocated at the peak is a few chunks, not the payload
     assert peak < 6 * tr.CHUNK_MAX
+
+
+# ---------------------------------------------------------------------------- through an action plugin
+
+class FakeConnection:
+    def __init__(self):
+        self.options = {"reconnection_retries": 2}
+        self.seen = []
+        self.resets = 0
+
+    def get_option(self, name):
+        return self.options[name]
+
+    def set_option(self, name, value):
+        self.options[name] = value
+
+    def reset(self):
+        self.resets += 1
+
+
+class FakeAction:
+    """What send() uses of the action plugin: the connection, its low-level exec, the templar."""
+
+    def __init__(self, node):
+        self._connection = FakeConnection()
+        self._templar = None
+        self.node = node
+
+    def _low_level_execute_command(self, cmd, in_data=None):
+        self._connection.seen.append(self._connection.options["reconnection_retries"])
+        return self.node.execute(cmd, in_data)
+
+
+def test_send_turns_the_ssh_retries_off_while_it_runs_and_reads_host_variables(tmp_path, payload):
+    layout = StateLayout(str(tmp_path / "state"))
+    act = FakeAction(LocalNode())
+    task_vars = {"ansible_python_interpreter": sys.executable, "honeycomb_transfer_stall_timeout": "30"}
+    stats = tr.send(act, str(payload), sha(payload), layout, {"reconnect_timeout": 300}, task_vars)
+    assert stats["stored"] and stats["attempts"] == 1
+    # a dropped chunk is resumed from what the node kept, never re-sent whole by ssh's own retry
+    assert set(act._connection.seen) == {0} and act._connection.options["reconnection_retries"] == 2
+
+
+def test_send_refuses_a_bad_host_variable_before_sending(tmp_path, payload):
+    act = FakeAction(LocalNode())
+    with pytest.raises(tr.TransferError, match="honeycomb_transfer_rate_limit"):
+        tr.send(act, str(payload), sha(payload), StateLayout(str(tmp_path / "state")), {},
+                {"honeycomb_transfer_rate_limit": "-1"})
+    assert act.node.ops == []
