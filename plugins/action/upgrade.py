@@ -164,6 +164,14 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=False, msg=exc.msg, transfer=exc.stats, payload_transferred=False,
                           payload_bytes_sent=exc.stats.get("bytes_sent", 0))
             return result
+        except AnsibleConnectionFailure as exc:
+            stats = self._hc_transfer["stats"]
+            if stats is None:
+                raise
+            # the node went away after the payload reached its store: unreachable, with what was sent
+            result.update(unreachable=True, changed=False, msg=to_text(exc), transfer=stats, payload_transferred=True,
+                          payload_bytes_sent=stats["bytes_sent"])
+            return result
 
     def _run(self, result, args, task_vars):
         if args["wait"] and self._task.async_val:

@@ -294,4 +294,4 @@ if __name__ == "__main__":
         rc = 1
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
-    sys.exit(rc)
+    raise SystemExit(rc)  # a helper run as a script, not a module: no exit_json

@@ -136,8 +136,9 @@ class PayloadStore(object):
 
     def prune_uploads(self, keep=None):
         """Remove ``.upload-*`` files older than STORE_GRACE: left by transfers whose connection died
-        before the module ran; and resumable transfers' partial files idle for ``receive.DEFAULT_IDLE``. A transfer still running, or a run on its way to the lock, keeps its file
-        younger than that. ``keep``: this run's own upload, never removed. Returns the removed paths."""
+        before the module ran; and resumable transfers' partial files idle for ``receive.DEFAULT_IDLE``.
+        A transfer still running, or a run on its way to the lock, keeps its file younger than that.
+        ``keep``: this run's own upload, never removed. Returns the removed paths."""
         removed = []
         if self.check_mode:
             return removed

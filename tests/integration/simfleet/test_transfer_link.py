@@ -70,11 +70,14 @@ def test_64_mib_over_lte_poor_with_a_flap_every_20_s_resends_at_most_10_percent(
                "stalls": relay["stalls"], "connections": relay["connections"], "runs": runs,
                "wall_s": round(time.monotonic() - t0, 1)}
     print("lte-poor 64 MiB transfer:", json.dumps(figures))
-    assert runs[-1]["status"] == "applied", (figures, out[-4000:])
+    # a flap may also cut the module run after the transfer (the node is then unreachable in that run,
+    # the job finishes on the node without its controller): the next run reports it
+    assert runs[-1]["status"] in ("applied", "already_applied"), (figures, out[-4000:])
     assert relay["flaps"] - before.get("flaps", 0) >= 1, figures  # the link did flap during the transfer
-    sent = sum((r["transfer"] or {}).get("bytes_sent", 0) for r in runs)
-    resent = sum((r["transfer"] or {}).get("bytes_resent", 0) for r in runs)
-    assert sent - resent == size and resent <= RESENT_LIMIT * size, figures
+    transfers = [r["transfer"] for r in runs if r["transfer"]]
+    for t in transfers:  # the figures of the transfer itself, where the run's result has them
+        assert t["bytes_sent"] - t["bytes_resent"] + t["bytes_resumed"] == size, figures
+        assert t["bytes_resent"] <= RESENT_LIMIT * size, figures
     # what the relay carried to the node: the payload once, what was sent again, the protocol around it
     # (two layers of ssh framing, logins after each flap, module code): within 10% of the payload
     assert relay["down"] <= (1 + RESENT_LIMIT) * size, figures

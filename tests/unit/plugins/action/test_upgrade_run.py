@@ -181,6 +181,22 @@ def test_a_transfer_that_cannot_finish_fails_the_task_with_its_figures(tmp_path,
     assert r["transfer"]["bytes_sent"] == 10 and r["payload_transferred"] is False and r["payload_bytes_sent"] == 10
 
 
+def test_a_drop_after_the_transfer_is_unreachable_with_the_transfer_figures(tmp_path, payload):
+    from ansible.errors import AnsibleConnectionFailure
+    node = Node(commands=not_in_store)
+    node.modules = []
+    real = node.execute_module
+
+    def dropped(**kw):
+        if node.sent:
+            raise AnsibleConnectionFailure("Failed to connect to the host via ssh: Connection closed")
+        return real(**kw)
+    node.execute_module = dropped
+    r = run_task(tmp_path, node, {"src": payload, "state_dir": STATE_DIR})
+    assert r["unreachable"] is True and "Connection closed" in r["msg"]
+    assert r["transfer"]["bytes_sent"] == os.path.getsize(payload) and r["payload_bytes_sent"] == r["transfer"]["bytes_sent"]
+
+
 def test_check_mode_sends_the_payload_through_the_remote_tmp_dir(tmp_path, payload):
     node = Node([APPLIED], commands=not_in_store)
     r = run_task(tmp_path, node, {"src": payload, "state_dir": STATE_DIR}, check_mode=True)
