@@ -365,7 +365,8 @@ payload_bytes_sent:
 transfer:
   description:
     - When the payload was sent by the resumable transfer, what it took - C(size), C(bytes_sent) (payload bytes put on
-      the connection, re-sent ones included), C(bytes_resumed) (bytes the node already had from an earlier run),
+      the connection, re-sent ones included), C(bytes_received) (payload bytes the node received and wrote, which is
+      less than C(bytes_sent) when a drop lost bytes in flight), C(bytes_resumed) (bytes the node already had from an earlier run),
       C(bytes_resent) (bytes sent more than once in this task), C(attempts) (connections used), C(reconnects),
       C(stalls), C(chunks), C(max_chunk), C(chunk_mismatches), C(discarded) (complete files that had the wrong
       SHA-256 and were sent again), C(duration) (seconds) and C(stored).

@@ -148,10 +148,11 @@ class Transfer(object):
         self.chunk = CHUNK_FIRST
         if rate_limit:
             self.chunk = _round_chunk(min(self.chunk, rate_limit * TARGET_SECONDS))
-        self.stats = {"size": self.size, "bytes_sent": 0, "bytes_resumed": 0, "bytes_resent": 0, "attempts": 0,
+        self.stats = {"size": self.size, "bytes_sent": 0, "bytes_received": 0, "bytes_resumed": 0, "bytes_resent": 0, "attempts": 0,
                       "chunks": 0, "chunk_mismatches": 0, "discarded": 0, "stalls": 0, "reconnects": 0,
                       "max_chunk": 0, "duration": 0.0, "stored": False}
         self._first_begin = True
+        self._pending = None  # (start, end) of a put whose answer was lost with its connection
         self._mismatches_in_row = 0
 
     # -- one exec ------------------------------------------------------------------------------------
@@ -207,6 +208,11 @@ class Transfer(object):
 
     def _begin(self):
         answer = self._call("begin", self.request)
+        if self._pending is not None:  # what the node kept of the put the connection took with it
+            start, end = self._pending
+            self._pending = None
+            got = end - start if answer.get("stored") else int(answer.get("have") or 0) - start
+            self.stats["bytes_received"] += min(max(got, 0), end - start)
         if answer.get("busy"):
             raise AnsibleConnectionFailure("an earlier attempt still holds the partial file on the node")
         if self._first_begin:
@@ -245,7 +251,10 @@ class Transfer(object):
         request = dict(self.request, start=have, base=verified, end=end, chunk_sha256=chunk_sha)
         self.stats["bytes_sent"] += len(data)
         t0 = self.clock()
+        self._pending = (have, end)
         answer = self._call("put", request, in_data=data)
+        self._pending = None
+        self.stats["bytes_received"] += int(answer.get("received") or 0)
         del data
         elapsed = max(self.clock() - t0, 1e-3)
         self.stats["chunks"] += 1
