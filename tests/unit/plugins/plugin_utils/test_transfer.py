@@ -198,8 +198,8 @@ def test_idle_partials_of_other_payloads_are_pruned_but_busy_or_recent_ones_kept
     os.utime(layout.transfer_path(old), (1, 1))
     logs = []
     make(LocalNode(), payload, layout, log=logs.append, idle=3600).run()
-    assert sorted(leftovers(layout)) == sorted(os.path.basename(p) for p in (layout.transfer_path(recent),
-                                                                               layout.transfer_state_path(recent)))
+    kept = (layout.transfer_path(recent), layout.transfer_state_path(recent))
+    assert sorted(leftovers(layout)) == sorted(os.path.basename(p) for p in kept)
     assert any(old in line for line in logs)
 
 
