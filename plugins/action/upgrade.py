@@ -21,11 +21,12 @@
    result collected from the node. One task, one final status.
 
 Round trips (docs/benchmarks.md): no remote tmp dir is made up front (``TRANSFERS_FILES`` is off), so
-with pipelining a re-run is two ssh execs (look-up, module) and a first run three (look-up, transfer,
-module). The transfer is ``cat`` from stdin into an upload file next to the store (``layout.StateLayout``),
-when modules are pipelined, the run is neither check mode nor async and the payload is at most
-RAW_UPLOAD_LIMIT bytes (it is held in memory); otherwise the remote tmp dir and the connection's file
-transfer (sftp/scp, streamed) are used as before.
+a re-run is two ssh execs (look-up, module). A payload missing from the node's store is sent by the
+resumable transfer (``plugins/plugin_utils/_honeycomb/transfer.py``): chunks streamed from the file as the
+stdin of plain execs into a partial file next to the store, verified chunk by chunk and as a whole, resumed
+after a drop (``transfer_rate_limit``, ``transfer_stall_timeout``); its figures are the result's
+``transfer``. In check mode, or when the node must expand ``state_dir``, the remote tmp dir and the
+connection's file transfer (sftp/scp, streamed) are used as before.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -36,7 +37,6 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
 import shlex
 
 from ansible import constants as C
@@ -48,10 +48,12 @@ from ansible.utils.display import Display
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import receive
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import window_options
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import deferral
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import transfer
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import upgrade_wait
 
 MODULE = "waggle.honeycomb.upgrade"
@@ -59,9 +61,6 @@ INFO_MODULE = "waggle.honeycomb.upgrade_info"
 RESULT_DROP_KEYS = ("ansible_job_id", "started", "finished", "results_file", "invocation", "warnings", "deprecations")
 """Keys of the node's async result file that are not part of the task result (the async bookkeeping;
 the module's warnings are shown by the wait instead)."""
-RAW_UPLOAD_LIMIT = 16 * 1024 * 1024
-"""Largest payload sent as the stdin of one command (read into the worker's memory); larger ones are
-streamed by the connection's file transfer into the remote tmp dir."""
 INSPECT_CACHE_VERSION = 1
 display = Display()
 
@@ -159,13 +158,32 @@ class ActionModule(ActionBase):
         spec = dict((k, v) for k, v in engine.argument_spec().items() if not k.startswith("_"))
         spec.update(wait_options.WAIT_OPTIONS)
         spec.update(window_options.WINDOW_OPTIONS)
+        spec.update(receive.TRANSFER_OPTIONS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **engine.ARGUMENT_CONSTRAINTS)
+        self._hc_transfer = {"args": args, "task_vars": task_vars, "stats": None}
+        try:
+            return self._run(result, args, task_vars)
+        except transfer.TransferError as exc:
+            result.update(failed=True, changed=False, msg=exc.msg, transfer=exc.stats, payload_transferred=False,
+                          payload_bytes_sent=exc.stats.get("bytes_sent", 0))
+            return result
+        except AnsibleConnectionFailure as exc:
+            stats = self._hc_transfer["stats"]
+            if stats is None:
+                raise
+            # the node went away after the payload reached its store: unreachable, with what was sent
+            result.update(unreachable=True, changed=False, msg=to_text(exc), transfer=stats, payload_transferred=True,
+                          payload_bytes_sent=stats["bytes_sent"])
+            return result
+
+    def _run(self, result, args, task_vars):
         if args["wait"] and self._task.async_val:
             result.update(failed=True, changed=False, msg="wait: true waits for the job on the controller; do not also "
                           "set the task keywords async/poll (remove them, or set wait: false)")
             return result
         wait = args["wait"] and not self._task.check_mode  # a check-mode run is short: run it directly
-        task_args = window_options.without_window_options(wait_options.without_wait_options(self._task.args))
+        task_args = window_options.without_window_options(
+            receive.without_transfer_options(wait_options.without_wait_options(self._task.args)))
         try:  # outside the node's maintenance window: stage the payload, install nothing (deferral.py)
             closed = deferral.closed_window(args, host=task_vars.get("inventory_hostname", "?"))
         except ValueError as exc:
@@ -227,10 +245,8 @@ class ActionModule(ActionBase):
                 res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
             if res.get("payload_missing") and not res.get("failed"):
                 notes = res.get("notes") or []
-                raw_upload = self._upload(src, module_args, raw=not self._task.check_mode)
+                self._upload(src, module_args, raw=not self._task.check_mode)
                 res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
-                if raw_upload and (res.get("failed") or res.get("unreachable")):
-                    self._remove_raw_upload(raw_upload)
                 if notes:
                     res["notes"] = notes + (res.get("notes") or [])
             if res.get("payload_missing"):
@@ -240,6 +256,9 @@ class ActionModule(ActionBase):
         result.update(res)
         if principal:
             result["signed_by"] = principal
+        stats = self._hc_transfer["stats"]
+        if stats is not None:
+            result.update(transfer=stats, payload_transferred=True, payload_bytes_sent=stats["bytes_sent"])
         return result
 
     def _start_detached(self, module_args, task_vars, src, time_limit=None):
@@ -253,7 +272,7 @@ class ActionModule(ActionBase):
             if look.get("failed"):
                 return look
             if look.get("payload_missing"):
-                self._upload(src, module_args, raw=False)
+                self._upload(src, module_args, raw=not self._task.check_mode)
             if look.get("notes"):
                 display.warning("; ".join(look["notes"]))
         saved = self._task.async_val
@@ -344,29 +363,26 @@ class ActionModule(ActionBase):
         return dict((k, v) for k, v in data.items() if k not in RESULT_DROP_KEYS and not k.startswith("_ansible"))
 
     def _upload(self, src, module_args, raw):
-        """Send the payload for the module's next run; returns the node path when it was written
-        straight into the store directory (see the module docstring), else None."""
-        size = os.path.getsize(src)
-        raw_path = self._raw_upload_path(module_args) if raw and size <= RAW_UPLOAD_LIMIT else None
-        if raw_path is not None:
-            remote = raw_path
-            with open(src, "rb") as handle:
-                data = handle.read()
-            cmd = "umask 077 && mkdir -p %s && cat > %s" % (shlex.quote(os.path.dirname(remote)), shlex.quote(remote))
-            res = self._low_level_execute_command(cmd, in_data=data)
-            if res["rc"] != 0:
-                raise AnsibleError("could not write the payload to %s on the node (rc %s): %s; check that the "
-                                   "state_dir is writable by the connection user"
-                                   % (remote, res["rc"], to_text(res.get("stderr")).strip()))
-        else:
-            tmpdir = self._connection._shell.tmpdir
-            if tmpdir is None:
-                tmpdir = self._make_tmp_path()
-            remote = self._connection._shell.join_path(tmpdir, "honeycomb-payload.tar.gz")
-            self._transfer_file(src, remote)
-            self._fixup_perms2((tmpdir, remote), execute=False)
-        module_args["_honeycomb"] = dict(module_args["_honeycomb"], payload_upload=remote, payload_bytes_sent=size)
-        return raw_path
+        """Send the payload for the module's next run. ``raw``: straight into the node's store by the
+        resumable transfer (plugin_utils/_honeycomb/transfer.py) when the controller can name the store's
+        paths; else (check mode, a state_dir the node expands) into the remote tmp dir. Returns None (the
+        transfer leaves no upload file for the caller to remove)."""
+        layout = self._layout(module_args)
+        if raw and layout is not None:
+            host = self._hc_transfer["task_vars"].get("inventory_hostname", "?")
+            self._hc_transfer["stats"] = transfer.send(
+                self, src, module_args["_honeycomb"]["payload_sha256"], layout, self._hc_transfer["args"],
+                self._hc_transfer["task_vars"], log=lambda msg: display.vv("%s: payload transfer: %s" % (host, msg)))
+            return None
+        tmpdir = self._connection._shell.tmpdir
+        if tmpdir is None:
+            tmpdir = self._make_tmp_path()
+        remote = self._connection._shell.join_path(tmpdir, "honeycomb-payload.tar.gz")
+        self._transfer_file(src, remote)
+        self._fixup_perms2((tmpdir, remote), execute=False)
+        module_args["_honeycomb"] = dict(module_args["_honeycomb"], payload_upload=remote,
+                                         payload_bytes_sent=os.path.getsize(src))
+        return None
 
     @staticmethod
     def _layout(module_args):
@@ -379,24 +395,3 @@ class ActionModule(ActionBase):
         if layout is None:
             return None
         return layout.payload_path(module_args["_honeycomb"]["payload_sha256"])
-
-    def _raw_upload_path(self, module_args):
-        """The upload file next to the store when the upload can be one piped command, else None."""
-        layout = self._layout(module_args)
-        if layout is None or self._task.async_val or not self._pipelines_modules():
-            return None
-        return layout.upload_path(module_args["_honeycomb"]["payload_sha256"], secrets.token_hex(8))
-
-    def _pipelines_modules(self):
-        """Whether modules go to this node as the stdin of one command (then so can the payload)."""
-        try:
-            return self._is_pipelining_enabled("new")
-        except AssertionError:
-            return False  # mitogen's ActionMixin forbids the question; use the file transfer path
-
-    def _remove_raw_upload(self, remote):
-        """The module failed before it moved the upload into the store: do not leave it behind."""
-        try:
-            self._low_level_execute_command("rm -f %s" % shlex.quote(remote))
-        except AnsibleError as exc:
-            display.vvv("could not remove %s: %s" % (remote, to_text(exc)))

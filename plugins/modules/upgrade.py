@@ -187,6 +187,21 @@ options:
         playbooks pass the variable C(honeycomb_ignore_windows).
     type: bool
     default: false
+  transfer_rate_limit:
+    description:
+      - Highest average rate, bytes per second, at which the payload is sent to this node (for example on a metered
+        or shared cellular link). Unset (the default) sends as fast as the link allows.
+      - A host variable C(honeycomb_transfer_rate_limit) sets it per node when the task does not.
+      - The cap is kept on average over each chunk (chunks are made small enough to last a few seconds at this rate).
+    type: int
+  transfer_stall_timeout:
+    description:
+      - Seconds without progress (no chunk of the payload finished) after which the connection is reset and the
+        transfer resumed from what the node has verified. Default 60.
+      - A host variable C(honeycomb_transfer_stall_timeout) sets it per node when the task does not.
+      - The transfer gives up when it made no progress for O(reconnect_timeout) seconds; the partial file stays on
+        the node and the next run resumes it.
+    type: int
   keep_jobs:
     description: Number of finished jobs kept in the history on the node.
     type: int
@@ -418,6 +433,17 @@ payload_bytes_sent:
   description: Payload bytes sent to the node by this task (0 on a re-run).
   returned: always
   type: int
+transfer:
+  description:
+    - When the payload was sent by the resumable transfer, what it took - C(size), C(bytes_sent) (payload bytes put on
+      the connection, re-sent ones included), C(bytes_received) (payload bytes the node received and wrote, which is
+      less than C(bytes_sent) when a drop lost bytes in flight), C(bytes_resumed) (bytes the node already had from an earlier run),
+      C(bytes_resent) (bytes sent more than once in this task), C(attempts) (connections used), C(reconnects),
+      C(stalls), C(chunks), C(max_chunk), C(chunk_mismatches), C(discarded) (complete files that had the wrong
+      SHA-256 and were sent again), C(duration) (seconds) and C(stored).
+    - Also returned with the failure of a transfer that could not finish.
+  returned: when the payload was transferred
+  type: dict
 waited_for_job:
   description: Id of the identical job this run waited for and whose result it reports.
   returned: when the same upgrade was already running
@@ -447,6 +473,7 @@ resolved_jobs:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import receive
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import window_options
@@ -455,10 +482,12 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 def main():
     spec = dict(engine.argument_spec(), **wait_options.WAIT_OPTIONS)  # the wait options are the action plugin's
     spec.update(window_options.WINDOW_OPTIONS)  # so are the window options
+    spec.update(receive.TRANSFER_OPTIONS)  # and the transfer options
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **engine.ARGUMENT_CONSTRAINTS)
     runner.install_signal_handlers()
     try:
-        params = engine.engine_params(window_options.without_window_options(wait_options.without_wait_options(module.params)))
+        params = engine.engine_params(window_options.without_window_options(
+            receive.without_transfer_options(wait_options.without_wait_options(module.params))))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     result = engine.Engine(params, check_mode=module.check_mode).run()

@@ -9,6 +9,8 @@ Layout of the state dir (mode 0700)::
     payloads/<sha256>.tar.gz               content-addressed payload store
     payloads/.upload-<sha256>-<token>      payload written by the action plugin, moved into the store by the module
     payloads/.<sha256>.partial.<pid>       a move into the store in progress (rename, fsync, rename)
+    payloads/.transfer-<sha256>.part       a resumable transfer of the action plugin (receive.py)
+    payloads/.transfer-<sha256>.json       its state: size, SHA-256 and the verified length
     jobs/<job_id>/journal.json             one journal per job, next to payload/, backup/ and logs/
     jobs/.check-<pid>-<start time>-<rnd>   temporary job dir of a check-mode run
     waiting/<pid>.json                     a run waiting for the lock announces itself here
@@ -38,6 +40,9 @@ STORE_SUFFIX = ".tar.gz"
 UPLOAD_PREFIX = ".upload-"
 PARTIAL_INFIX = ".partial."
 CHECK_PREFIX = ".check-"
+TRANSFER_PREFIX = ".transfer-"
+TRANSFER_PART_SUFFIX = ".part"
+TRANSFER_STATE_SUFFIX = ".json"
 WAITING_SUFFIX = ".json"
 TEMP_INFIX = ".tmp."
 """In ``.<name>.tmp.<pid>.<n>``: the temp file of an atomic write (journal, installed.json, lock.json)."""
@@ -85,6 +90,30 @@ class StateLayout(object):
         """Where the action plugin writes payload ``sha256`` next to the store (``token``: random hex,
         so concurrent transfers never share a file)."""
         return os.path.join(self.payloads_dir, "%s%s-%s" % (UPLOAD_PREFIX, sha256, token))
+
+    def transfer_path(self, sha256):
+        """The partial file of a resumable transfer of payload ``sha256`` (one per payload: the next
+        attempt, in the same task or a later run, continues it)."""
+        return os.path.join(self.payloads_dir, "%s%s%s" % (TRANSFER_PREFIX, sha256, TRANSFER_PART_SUFFIX))
+
+    def transfer_state_path(self, sha256):
+        """The state file of that transfer (size, SHA-256, verified length)."""
+        return os.path.join(self.payloads_dir, "%s%s%s" % (TRANSFER_PREFIX, sha256, TRANSFER_STATE_SUFFIX))
+
+    @staticmethod
+    def transfer_sha(name):
+        """The SHA-256 of a transfer's partial or state file name (or path), or None for any other name."""
+        name = os.path.basename(name)
+        if not name.startswith(TRANSFER_PREFIX):
+            return None
+        for suffix in (TRANSFER_PART_SUFFIX, TRANSFER_STATE_SUFFIX):
+            if name.endswith(suffix):
+                return name[len(TRANSFER_PREFIX):-len(suffix)] or None
+        return None
+
+    def transfers(self):
+        """Paths of every transfer's partial and state files in the store directory."""
+        return [os.path.join(self.payloads_dir, n) for n in self.store_files() if self.transfer_sha(n)]
 
     def partial_path(self, sha256, pid=None):
         """Temporary name of an upload being moved into the store by process ``pid`` (default: this one)."""

@@ -15,7 +15,9 @@ import shutil
 import time
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import receive
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.admission import EngineFailure
 
 STORE_GRACE = 24 * 3600
@@ -134,8 +136,9 @@ class PayloadStore(object):
 
     def prune_uploads(self, keep=None):
         """Remove ``.upload-*`` files older than STORE_GRACE: left by transfers whose connection died
-        before the module ran. A transfer still running, or a run on its way to the lock, keeps its file
-        younger than that. ``keep``: this run's own upload, never removed. Returns the removed paths."""
+        before the module ran; and resumable transfers' partial files idle for ``receive.DEFAULT_IDLE``.
+        A transfer still running, or a run on its way to the lock, keeps its file younger than that.
+        ``keep``: this run's own upload, never removed. Returns the removed paths."""
         removed = []
         if self.check_mode:
             return removed
@@ -147,4 +150,9 @@ class PayloadStore(object):
                 removed.append(path)
             except OSError:
                 pass  # removed meanwhile by its own run
+        # partial files of resumable transfers (receive.py) idle for an hour, of any payload: a transfer that
+        # is still wanted resumes within that time or sends again
+        for name in receive.prune_idle(self.state.payloads_dir, lo.TRANSFER_PREFIX, lo.TRANSFER_PART_SUFFIX,
+                                       lo.TRANSFER_STATE_SUFFIX, receive.DEFAULT_IDLE):
+            removed.append(os.path.join(self.state.payloads_dir, name))
         return removed

@@ -61,16 +61,15 @@ def stage(action, src, module_args, task_vars, evaluation):
     if not look.get("payload_missing"):
         return deferred(evaluation, staged=True, note="the payload is already in the node's store; nothing was "
                                                       "installed")
-    raw_upload = action._upload(src, module_args, raw=True)
+    action._upload(src, module_args, raw=True)  # the resumable transfer verifies it into the store
     look_args = dict(module_args, _honeycomb=dict(module_args["_honeycomb"], lookup_only=True))
     stored = action._execute_module(module_name=MODULE, module_args=look_args, task_vars=task_vars)
     if stored.get("failed") or stored.get("unreachable") or stored.get("payload_missing"):
-        if raw_upload:
-            action._remove_raw_upload(raw_upload)
         stored.setdefault("msg", "")
         stored["msg"] = "could not stage the payload in the node's store: %s" % to_text(stored["msg"])
         stored["failed"] = bool(stored.get("failed") or stored.get("payload_missing"))
         return stored
+    sent = ((getattr(action, "_hc_transfer", None) or {}).get("stats") or {}).get("bytes_sent")  # resumable transfer
     return deferred(evaluation, staged=True, transferred=True,
-                    bytes_sent=module_args["_honeycomb"].get("payload_bytes_sent"),
+                    bytes_sent=module_args["_honeycomb"].get("payload_bytes_sent") if sent is None else sent,
                     note="the payload was staged in the node's store; nothing was installed")

@@ -15,6 +15,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible_collections.waggle.honeycomb.plugins.action import upgrade as action
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import transfer
 
 from hctest.playbook import REPO
 from hctest.upgrade import make_payload
@@ -33,6 +34,16 @@ class Node:
         self.module_calls = []
         self.command_calls = []
         self.transfers = []
+        self.sent = []  # resumable transfers: (src, sha256, store dir, options)
+        self.send_error = None
+
+    def send(self, action_plugin, src, sha256, layout, args, task_vars, log=None):
+        self.sent.append((src, sha256, layout.payloads_dir, dict((k, args.get(k)) for k in
+                                                                 ("transfer_rate_limit", "transfer_stall_timeout"))))
+        stats = {"bytes_sent": os.path.getsize(src), "attempts": 1, "bytes_resumed": 0, "bytes_resent": 0}
+        if self.send_error:
+            raise transfer.TransferError(self.send_error, dict(stats, bytes_sent=10))
+        return stats
 
     def execute_module(self, module_name=None, module_args=None, task_vars=None, wrap_async=False, **kw):
         self.module_calls.append({"name": module_name, "args": copy.deepcopy(module_args), "wrap_async": wrap_async})
@@ -65,7 +76,8 @@ def run_task(tmp_path, node, args, check_mode=False, async_val=0):
             mock.patch.object(plugin, "_is_pipelining_enabled", return_value=node.pipelining), \
             mock.patch.object(plugin, "_make_tmp_path", return_value="/remote/tmp"), \
             mock.patch.object(plugin, "_transfer_file", side_effect=lambda src, dst: node.transfers.append(dst)), \
-            mock.patch.object(plugin, "_fixup_perms2"):
+            mock.patch.object(plugin, "_fixup_perms2"), \
+            mock.patch.object(action.transfer, "send", side_effect=node.send):
         return plugin.run(task_vars={})
 
 
@@ -144,43 +156,52 @@ def test_rerun_with_the_payload_in_the_store_is_one_look_up_and_one_module_run(t
     assert call["args"]["src"] == payload and call["wrap_async"] is False
 
 
-def test_first_run_pipes_the_payload_next_to_the_store(tmp_path, payload):
+def test_first_run_sends_the_payload_into_the_store_by_the_resumable_transfer(tmp_path, payload):
     node = Node([APPLIED], commands=not_in_store)
-    r = run_task(tmp_path, node, {"src": payload, "state_dir": STATE_DIR})
+    r = run_task(tmp_path, node, {"src": payload, "state_dir": STATE_DIR, "transfer_rate_limit": 1000})
     assert r["status"] == "applied"
-    assert node.commands_run() == ["test", "umask"]
-    cmd, data = node.command_calls[1]
-    assert data == open(payload, "rb").read()
-    internal = node.module_calls[0]["args"]["_honeycomb"]
-    upload = internal["payload_upload"]
-    assert os.path.dirname(upload) == StateLayout(STATE_DIR).payloads_dir and upload in cmd
-    assert os.path.basename(upload).startswith(".upload-" + pl.sha256_file(payload))
-    assert internal["payload_bytes_sent"] == os.path.getsize(payload)
+    assert node.commands_run() == ["test"]
+    assert node.sent == [(payload, pl.sha256_file(payload), StateLayout(STATE_DIR).payloads_dir,
+                          {"transfer_rate_limit": 1000, "transfer_stall_timeout": None})]
+    # the module finds it in the store; the transfer options never reach the node
+    (call,) = node.module_calls
+    assert call["args"]["_honeycomb"] == {"payload_sha256": pl.sha256_file(payload)}
+    assert "transfer_rate_limit" not in call["args"]
+    size = os.path.getsize(payload)
+    assert r["payload_transferred"] is True and r["payload_bytes_sent"] == size
+    assert r["transfer"]["bytes_sent"] == size and r["transfer"]["attempts"] == 1
     assert node.transfers == []
 
 
-def test_failed_module_run_removes_the_piped_upload(tmp_path, payload):
-    node = Node([{"failed": True, "msg": "boom"}], commands=not_in_store)
+def test_a_transfer_that_cannot_finish_fails_the_task_with_its_figures(tmp_path, payload):
+    node = Node([MISSING], commands=not_in_store)
+    node.send_error = "the payload transfer made no progress for reconnect_timeout (300s)"
     r = run_task(tmp_path, node, {"src": payload, "state_dir": STATE_DIR})
-    assert r["failed"] and r["msg"] == "boom"
-    upload = node.module_calls[0]["args"]["_honeycomb"]["payload_upload"]
-    assert node.command_calls[-1][0] == "rm -f %s" % upload
+    assert r["failed"] and r["msg"] == node.send_error and not r["changed"]
+    assert r["transfer"]["bytes_sent"] == 10 and r["payload_transferred"] is False and r["payload_bytes_sent"] == 10
 
 
-def test_failed_pipe_names_the_state_dir(tmp_path, payload):
-    def cat_fails(cmd):
-        return {"rc": 1, "stdout": "", "stderr": "Permission denied"}
-    node = Node(commands=cat_fails)
-    with pytest.raises(AnsibleError, match="state_dir is writable"):
-        run_task(tmp_path, node, {"src": payload, "state_dir": STATE_DIR})
+def test_a_drop_after_the_transfer_is_unreachable_with_the_transfer_figures(tmp_path, payload):
+    from ansible.errors import AnsibleConnectionFailure
+    node = Node(commands=not_in_store)
+    node.modules = []
+    real = node.execute_module
+
+    def dropped(**kw):
+        if node.sent:
+            raise AnsibleConnectionFailure("Failed to connect to the host via ssh: Connection closed")
+        return real(**kw)
+    node.execute_module = dropped
+    r = run_task(tmp_path, node, {"src": payload, "state_dir": STATE_DIR})
+    assert r["unreachable"] is True and "Connection closed" in r["msg"]
+    assert r["transfer"]["bytes_sent"] == os.path.getsize(payload) and r["payload_bytes_sent"] == r["transfer"]["bytes_sent"]
 
 
-@pytest.mark.parametrize("why", ["check_mode", "no_pipelining"])
-def test_payload_goes_through_the_remote_tmp_dir_when_it_cannot_be_piped(tmp_path, payload, why):
-    node = Node([APPLIED], commands=not_in_store, pipelining=why != "no_pipelining")
-    r = run_task(tmp_path, node, {"src": payload, "state_dir": STATE_DIR}, check_mode=why == "check_mode")
-    assert r["status"] == "applied"
-    assert node.transfers == ["/remote/tmp/honeycomb-payload.tar.gz"]
+def test_check_mode_sends_the_payload_through_the_remote_tmp_dir(tmp_path, payload):
+    node = Node([APPLIED], commands=not_in_store)
+    r = run_task(tmp_path, node, {"src": payload, "state_dir": STATE_DIR}, check_mode=True)
+    assert r["status"] == "applied" and "transfer" not in r
+    assert node.transfers == ["/remote/tmp/honeycomb-payload.tar.gz"] and node.sent == []
     assert node.commands_run() == ["test"]
     assert node.module_calls[0]["args"]["_honeycomb"]["payload_upload"] == node.transfers[0]
 
@@ -218,7 +239,9 @@ def test_async_looks_up_synchronously_then_wraps_only_the_real_run(tmp_path, pay
     look, real = node.module_calls
     assert look["args"]["_honeycomb"]["lookup_only"] is True and look["wrap_async"] is False
     assert "lookup_only" not in real["args"]["_honeycomb"] and real["wrap_async"] is True
-    assert real["args"]["_honeycomb"]["payload_upload"] == node.transfers[0]  # never piped under async
+    assert "payload_upload" not in real["args"]["_honeycomb"] and node.transfers == []
+    assert [sent[0] for sent in node.sent] == [payload]  # the resumable transfer, as without async
+    assert r["transfer"]["attempts"] == 1
     assert node.command_calls == [] and warnings == ["corrupt entry removed"]
 
 

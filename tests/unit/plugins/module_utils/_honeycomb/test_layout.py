@@ -22,6 +22,10 @@ def test_paths_of_a_state_dir():
     assert s.upload_path(SHA, "00ff") == "/var/lib/hc/payloads/.upload-%s-00ff" % SHA
     assert s.partial_path(SHA, 42) == "/var/lib/hc/payloads/.%s.partial.42" % SHA
     assert s.partial_path(SHA) == s.partial_path(SHA, os.getpid())
+    assert s.transfer_path(SHA) == "/var/lib/hc/payloads/.transfer-%s.part" % SHA
+    assert s.transfer_state_path(SHA) == "/var/lib/hc/payloads/.transfer-%s.json" % SHA
+    assert [s.transfer_sha(p) for p in (s.transfer_path(SHA), s.transfer_state_path(SHA), s.payload_path(SHA),
+                                        s.upload_path(SHA, "00ff"), ".transfer-.part")] == [SHA, SHA, None, None, None]
     assert s.job_dir("j1") == "/var/lib/hc/jobs/j1"
     assert s.journal_path(s.job_dir("j1")) == "/var/lib/hc/jobs/j1/journal.json"
     assert [f(s.job_dir("j1")) for f in (s.job_payload_dir, s.job_backup_dir, s.job_logs_dir)] == [
@@ -132,6 +136,7 @@ HARD_CODED = [
     re.compile(r"\.upload-"),
     re.compile(r"\.partial\."),
     re.compile(r"\.check-"),
+    re.compile(r"\.transfer-"),
 ]
 OWNER = os.path.join("plugins", "module_utils", "_honeycomb", "layout.py")
 

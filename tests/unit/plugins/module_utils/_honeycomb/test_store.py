@@ -4,6 +4,7 @@ referenced and recent entries, uploads and ``.partial`` files of live runs; stal
 
 import errno
 import os
+import pathlib
 import shutil
 import subprocess
 
@@ -182,6 +183,26 @@ def test_stale_uploads_are_pruned_at_admission_even_when_the_run_fails(tmp_path)
     r = run(state, payload, _copy(payload, tmp_path / "up.tar.gz"))
     assert r["failed"] and "'n'" in r["msg"], r  # refused at admission: no lock, no job
     assert not stale.exists() and recent.exists()
+
+
+def test_idle_partial_transfers_are_pruned_by_every_run(tmp_path):
+    """A resumable transfer's partial file (receive.py) that nobody resumed for receive.DEFAULT_IDLE is
+    removed with its state file by the next module run; a recent one stays for its transfer to resume."""
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import receive
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
+    state = tmp_path / "state"
+    payload = make_payload(tmp_path, parameters={"properties": {"n": {"type": "integer"}}, "required": ["n"]})
+    layout = StateLayout(str(state))
+    os.makedirs(layout.payloads_dir)
+    idle, recent = "0" * 64, "1" * 64
+    for sha in (idle, recent):
+        open(layout.transfer_path(sha), "wb").write(b"half a payload")
+        open(layout.transfer_state_path(sha), "w").write("{}")
+    age(pathlib.Path(layout.transfer_path(idle)), receive.DEFAULT_IDLE + 60)
+    r = run(state, payload, _copy(payload, tmp_path / "up.tar.gz"))
+    assert r["failed"], r  # refused at admission: pruned all the same
+    assert not os.path.exists(layout.transfer_path(idle)) and not os.path.exists(layout.transfer_state_path(idle))
+    assert os.path.exists(layout.transfer_path(recent)) and os.path.exists(layout.transfer_state_path(recent))
 
 
 def test_stale_uploads_never_include_the_runs_own_upload(tmp_path):
