@@ -50,6 +50,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import traffic
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import upgrade_wait
 
 MODULE = "waggle.honeycomb.upgrade"
@@ -149,6 +150,7 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = True
 
+    @traffic.counted  # the result's "traffic": bytes sent and received over the connection
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
