@@ -21,6 +21,7 @@ carries them inside SSH (encrypted, framed, compressed when the connection uses 
 node, inside the reverse tunnel's own SSH connection as well) plus what only SSH sends (key exchange,
 channel set-up, window adjustments, keepalives). :func:`wire_estimate` turns the counts into an
 estimate of that; the figures behind it are measured against simfleet's link relay (docs/upgrade.md).
+Whether the task's connection logs in anew is asked once at its start (:func:`login_needed`).
 Not counted at all: a connection attempt that fails before the task gets a result (the task is then
 unreachable and has no result to carry the count), and traffic of other tasks (sanity checks, facts).
 """
@@ -31,6 +32,7 @@ __metaclass__ = type
 import functools
 import os
 import shlex
+import subprocess
 import threading
 import zlib
 
@@ -60,6 +62,7 @@ class Meter(object):
         self.counts = dict((c, {"sent": 0, "received": 0, "execs": 0, "files": 0}) for c in CATEGORIES)
         self.compressed = dict((c, {"sent": 0, "received": 0}) for c in CATEGORIES)
         self.failed_execs = 0
+        self.logins = 0  # new SSH logins the task's execs will have made (see login_needed)
         self._stack = []
         self._lock = threading.Lock()
 
@@ -123,6 +126,15 @@ class Meter(object):
                 self.add("sent", _size(in_path))
         return wrapper
 
+    def _wrap_reset(self, reset):
+        @functools.wraps(reset)
+        def wrapper(*args, **kwargs):
+            try:
+                return reset(*args, **kwargs)
+            finally:
+                self.logins += 1  # the next exec logs in again
+        return wrapper
+
     def _wrap_method(self, method, category):
         @functools.wraps(method)
         def wrapper(*args, **kwargs):
@@ -178,9 +190,11 @@ class _Attached(object):
     def _swap(self, obj, name, make):
         if obj is None or not hasattr(obj, name):
             return
-        had = name in getattr(obj, "__dict__", {})
-        old = obj.__dict__[name] if had else None
-        self.saved.append((obj, name, had, old))
+        old = getattr(obj, name)
+        # an attribute of the class (a method) is uncovered again at the end; anything else (an instance
+        # attribute, a mock's child) is put back as it was
+        had = name in getattr(obj, "__dict__", {}) or not hasattr(type(obj), name)
+        self.saved.append((obj, name, had, obj.__dict__[name] if name in getattr(obj, "__dict__", {}) else old))
         setattr(obj, name, make(getattr(obj, name)))
 
     def __enter__(self):
@@ -189,6 +203,8 @@ class _Attached(object):
         self._swap(conn, "exec_command", m._wrap_exec)
         self._swap(conn, "put_file", m._wrap_put)
         self._swap(conn, "fetch_file", m._wrap_fetch)
+        self._swap(conn, "reset", m._wrap_reset)
+        m.logins = 1 if login_needed(conn) else 0
         for name, category in CATEGORY_OF_METHOD:
             self._swap(self.action, name, functools.partial(m._wrap_method, category=category))
         return m
@@ -251,6 +267,25 @@ def connection_compresses(connection):
     return compress
 
 
+def login_needed(connection):
+    """True when the task's first exec will log in anew: an ssh connection with ControlPersist whose
+    ControlMaster is not running (``ssh -O check``, a local question to the master's socket, as the ssh
+    connection's own ``reset`` asks it). False when a master is up, and for other connections or when it
+    cannot be told (no login is estimated then)."""
+    if connection is None or str(getattr(connection, "_load_name", "") or "").split(".")[-1] != "ssh":
+        return False
+    try:
+        host = connection.get_option("host") or connection._play_context.remote_addr
+        cmd = connection._build_command(connection.get_option("ssh_executable"), "ssh", "-O", "check", host)
+        if not getattr(connection, "_persistent", False):
+            return True  # no ControlPersist: every exec logs in (counted once: a lower bound)
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=30, check=False)
+    except Exception:  # an option the connection lacks, no ssh binary, a timeout: cannot be told
+        return False
+    return proc.returncode != 0
+
+
 def counted(run):
     """Decorator of an action plugin's ``run``: its result gets a ``traffic`` dict."""
     @functools.wraps(run)
@@ -310,20 +345,25 @@ WIRE_PER_EXEC = (200, 400)
 exit status, end of file, close."""
 WIRE_WINDOW = 0.0024
 """Window adjustments, per byte received by the other side (sent back in the opposite direction)."""
-WIRE_LOGIN = 2500
-"""About what one new SSH login (key exchange, authentication) costs each way; not in the estimate,
-since a task cannot tell whether its connection was new (ControlPersist keeps it for the next tasks)."""
+WIRE_LOGIN = (3000, 2500)
+"""Bytes towards the node and back of one new SSH login (key exchange, host key, authentication)."""
 
 
 def wire_estimate(meter):
-    """Estimated bytes on the node's link for the meter's counts: ``{"sent", "received", "compression"}``.
-    With the connection's compression the data is what zlib makes of it (sampled for large data)."""
+    """Estimated bytes on the node's link for the meter's counts: ``{"sent", "received", "compression",
+    "logins"}``. With the connection's compression the data is what zlib makes of it (sampled for large
+    data); ``logins`` is the new SSH logins counted in (one when the task started without a running
+    ControlMaster, one after each connection reset)."""
     execs = sum(meter.counts[c]["execs"] + meter.counts[c]["files"] for c in CATEGORIES)
     src = meter.compressed if meter.compression else meter.counts
     data_sent = sum(src[c]["sent"] for c in CATEGORIES)
     data_received = sum(src[c]["received"] for c in CATEGORIES)
+    logins = meter.logins if execs else 0
     return {
-        "sent": int(round(data_sent * (1 + WIRE_FRAMING) + execs * WIRE_PER_EXEC[0] + data_received * WIRE_WINDOW)),
-        "received": int(round(data_received * (1 + WIRE_FRAMING) + execs * WIRE_PER_EXEC[1] + data_sent * WIRE_WINDOW)),
+        "sent": int(round(data_sent * (1 + WIRE_FRAMING) + execs * WIRE_PER_EXEC[0] + data_received * WIRE_WINDOW
+                          + logins * WIRE_LOGIN[0])),
+        "received": int(round(data_received * (1 + WIRE_FRAMING) + execs * WIRE_PER_EXEC[1] + data_sent * WIRE_WINDOW
+                              + logins * WIRE_LOGIN[1])),
         "compression": bool(meter.compression),
+        "logins": logins,
     }

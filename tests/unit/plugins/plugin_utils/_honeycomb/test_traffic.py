@@ -195,3 +195,58 @@ def test_large_data_is_sampled_for_the_estimate(tmp_path):
     assert 0.1 < ratio < 0.5  # a quarter random, three quarters zeros
     assert traffic._compressed_ratio(os.urandom(3 * traffic.SAMPLE_LIMIT)) == pytest.approx(1.0, abs=0.01)
     assert traffic._compressed_ratio(traffic._FileSample(str(tmp_path / "missing"))) == 1.0
+
+
+class SshConnection(Connection):
+    """Looks like ansible.builtin.ssh to login_needed: ``ssh -O check`` is a command exiting ``check_rc``."""
+
+    _load_name = "ssh"
+
+    def __init__(self, check_rc, persistent=True, **kw):
+        super().__init__(**kw)
+        self.check_rc = check_rc
+        self._persistent = persistent
+        self.checked = []
+
+    def get_option(self, name):
+        if name in ("host", "ssh_executable"):
+            return {"host": "W001", "ssh_executable": "ssh"}[name]
+        return super().get_option(name)
+
+    def _build_command(self, binary, subsystem, *args):
+        self.checked.append(args)
+        return ["true" if self.check_rc == 0 else "false"]
+
+    def reset(self):
+        self.calls.append(("reset",))
+
+
+def test_a_new_login_is_estimated_when_no_controlmaster_runs():
+    up, down = SshConnection(check_rc=0), SshConnection(check_rc=255)
+    assert traffic.login_needed(up) is False and up.checked == [("-O", "check", "W001")]
+    assert traffic.login_needed(down) is True
+    assert traffic.login_needed(SshConnection(check_rc=0, persistent=False)) is True  # every exec logs in
+    assert traffic.login_needed(Connection()) is False  # not ssh: not told
+    assert traffic.login_needed(None) is False
+    warm, cold = Action(up).run()["traffic"], Action(down).run()["traffic"]
+    assert warm["wire_estimate"]["logins"] == 0 and cold["wire_estimate"]["logins"] == 1
+    assert cold["wire_estimate"]["sent"] - warm["wire_estimate"]["sent"] == traffic.WIRE_LOGIN[0]
+    assert cold["wire_estimate"]["received"] - warm["wire_estimate"]["received"] == traffic.WIRE_LOGIN[1]
+    assert cold["sent"] == warm["sent"]  # the counts are not estimates
+
+
+def test_each_connection_reset_means_another_login():
+    conn = SshConnection(check_rc=0)
+    meter = traffic.Meter()
+    action = Action(conn)
+    with meter.attached(action):
+        action._execute_module(b"x")
+        conn.reset()
+        action._execute_module(b"x")
+    assert meter.report()["wire_estimate"]["logins"] == 1 and ("reset",) in conn.calls
+    assert "reset" not in conn.__dict__
+    # no exec, no login
+    meter = traffic.Meter()
+    with meter.attached(Action(SshConnection(check_rc=255))):
+        pass
+    assert meter.report()["wire_estimate"]["logins"] == 0
