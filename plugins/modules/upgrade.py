@@ -402,8 +402,9 @@ traffic:
       description:
         - Estimate of the bytes on the node's link, C(sent) (towards the node) and C(received), with C(compression)
           (whether the ssh connection compresses, C(-C)) - the data as ssh compresses it, SSH framing of the
-          connection and of the node's reverse tunnel, channel set-up per exec and window adjustments. A new SSH
-          login adds about 2.5 kB each way, which is not included.
+          connection and of the node's reverse tunnel, channel set-up per exec, window adjustments, and C(logins),
+          the new SSH logins counted in (one when the task started without a running ControlMaster, one per
+          connection reset).
       type: dict
 """
 
