@@ -98,7 +98,8 @@ def test_the_connection_and_the_action_are_left_as_they_were():
     assert "exec_command" not in conn.__dict__ and "put_file" not in conn.__dict__
     assert "_execute_module" not in action.__dict__ and "_upload" not in action.__dict__
     # an instance attribute that was there before (a test's mock) is put back, not deleted
-    marker = lambda *a, **k: (0, b"", b"")  # noqa: E731
+    def marker(*args, **kwargs):
+        return 0, b"", b""
     conn.exec_command = marker
     action.run()
     assert conn.exec_command is marker
