@@ -63,6 +63,7 @@ class Meter(object):
         self.compressed = dict((c, {"sent": 0, "received": 0}) for c in CATEGORIES)
         self.failed_execs = 0
         self.logins = 0  # new SSH logins the task's execs will have made (see login_needed)
+        self._sampled = {}  # (category, direction): (bytes sampled, their compressed size)
         self._stack = []
         self._lock = threading.Lock()
 
@@ -78,7 +79,15 @@ class Meter(object):
             entry["execs"] += execs
             entry["files"] += files
         if self.compression:
-            ratio = _compressed_ratio(sample) if sample is not None and nbytes else 1.0
+            key = (category, direction)
+            seen, squeezed = self._sampled.get(key, (0, 0.0))
+            if sample is None or not nbytes:
+                ratio = 1.0
+            elif seen >= SAMPLE_BUDGET:  # enough of this kind of data compressed: its ratio so far
+                ratio = squeezed / seen
+            else:
+                ratio = _compressed_ratio(sample)
+                self._sampled[key] = (seen + nbytes, squeezed + nbytes * ratio)
             with self._lock:
                 self.compressed[category][direction] += int(round(nbytes * ratio))
 
@@ -303,6 +312,9 @@ def counted(run):
 # ---------------------------------------------------------------------------------------- estimate
 SAMPLE_LIMIT = 1024 * 1024
 """Data larger than this is not compressed whole for the estimate: evenly spaced slices of it are."""
+SAMPLE_BUDGET = 8 * 1024 * 1024
+"""Bytes of one category and direction after which their compression ratio so far is used for the
+rest (a payload of many chunks costs the controller at most ~0.2 s of zlib, not one pass over it)."""
 
 
 def _compressed_ratio(sample):

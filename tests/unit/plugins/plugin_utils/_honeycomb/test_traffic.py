@@ -251,3 +251,24 @@ def test_each_connection_reset_means_another_login():
     with meter.attached(Action(SshConnection(check_rc=255))):
         pass
     assert meter.report()["wire_estimate"]["logins"] == 0
+
+
+def test_past_the_sample_budget_the_ratio_so_far_is_used(monkeypatch):
+    calls = []
+    real = traffic._compressed_ratio
+
+    def counting(sample):
+        calls.append(len(sample))
+        return real(sample)
+    monkeypatch.setattr(traffic, "_compressed_ratio", counting)
+    monkeypatch.setattr(traffic, "SAMPLE_BUDGET", 300000)
+    conn = Connection(ssh_args="-C")
+    meter = traffic.Meter(compression=True)
+    action = Action(conn)
+    chunk = b"abcd" * 25000  # 100 kB, compresses very well
+    with meter.attached(action):
+        for _ in range(10):
+            action._upload(chunk)
+    sent_samples = [n for n in calls if n == len(chunk)]
+    assert len(sent_samples) == 3  # 300 kB sampled, the other 7 chunks took the ratio so far
+    assert meter.compressed["payload"]["sent"] < 0.05 * meter.counts["payload"]["sent"]
