@@ -98,6 +98,7 @@ def test_the_connection_and_the_action_are_left_as_they_were():
     assert "exec_command" not in conn.__dict__ and "put_file" not in conn.__dict__
     assert "_execute_module" not in action.__dict__ and "_upload" not in action.__dict__
     # an instance attribute that was there before (a test's mock) is put back, not deleted
+
     def marker(*args, **kwargs):
         return 0, b"", b""
     conn.exec_command = marker
