@@ -281,7 +281,7 @@ def login_needed(connection):
     ControlMaster is not running (``ssh -O check``, a local question to the master's socket, as the ssh
     connection's own ``reset`` asks it). False when a master is up, and for other connections or when it
     cannot be told (no login is estimated then)."""
-    if connection is None or str(getattr(connection, "_load_name", "") or "").split(".")[-1] != "ssh":
+    if connection is None or str(getattr(connection, "_load_name", "") or "").rsplit(".", 1)[-1] != "ssh":
         return False
     try:
         host = connection.get_option("host") or connection._play_context.remote_addr

@@ -268,7 +268,7 @@ def test_past_the_sample_budget_the_ratio_so_far_is_used(monkeypatch):
     action = Action(conn)
     chunk = b"abcd" * 25000  # 100 kB, compresses very well
     with meter.attached(action):
-        for _ in range(10):
+        for dummy in range(10):
             action._upload(chunk)
     sent_samples = [n for n in calls if n == len(chunk)]
     assert len(sent_samples) == 3  # 300 kB sampled, the other 7 chunks took the ratio so far
