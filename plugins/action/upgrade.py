@@ -54,6 +54,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import window_options
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import deferral
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import transfer
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import traffic
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import upgrade_wait
 
 MODULE = "waggle.honeycomb.upgrade"
@@ -150,6 +151,7 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = True
 
+    @traffic.counted  # the result's "traffic": bytes sent and received over the connection
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)

@@ -468,6 +468,42 @@ resolved_jobs:
   returned: when there were any
   type: list
   elements: dict
+traffic:
+  description:
+    - Bytes this task moved over its connection to the node, counted by the action plugin on the controller
+      (every exec's command line, standard input, output and error, every file put or fetched), to budget
+      cellular data. See the C(Bytes per node) section of C(docs/upgrade.md) for what is and is not counted.
+  returned: always (set by the action plugin)
+  type: dict
+  contains:
+    sent:
+      description: Bytes handed to the connection towards the node (command lines, module code and arguments, payload).
+      type: int
+    received:
+      description: Bytes the connection returned (standard output and error, fetched files).
+      type: int
+    execs:
+      description: Commands run on the node (each one SSH channel).
+      type: int
+    files:
+      description: Files put on or fetched from the node.
+      type: int
+    failed_execs:
+      description: Execs whose connection failed; what they were handed is counted as sent.
+      type: int
+    by_category:
+      description:
+        - C(sent), C(received), C(execs) and C(files) of C(payload) (the payload transfer), C(modules) (module runs -
+          code, arguments and results) and C(commands) (the store look-up, reading a job's result, clean-ups).
+      type: dict
+    wire_estimate:
+      description:
+        - Estimate of the bytes on the node's link, C(sent) (towards the node) and C(received), with C(compression)
+          (whether the ssh connection compresses, C(-C)) - the data as ssh compresses it, SSH framing of the
+          connection and of the node's reverse tunnel, channel set-up per exec, window adjustments, and C(logins),
+          the new SSH logins counted in (one when the task started without a running ControlMaster, one per
+          connection reset).
+      type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -295,9 +295,9 @@ def ansible_env(work: Path, results: Path, forks: int, cp_dir: Path, settings: d
 
 
 def ansible_run(inventory, payload, forks, work: Path, interpreter, cp_dir: Path, settings: dict,
-                limit=None, verbose=False, per_host=None):
+                limit=None, verbose=False, per_host=None, traffic=None):
     """The "Apply the payload" results; per_host (a dict) receives {host: seconds from the start of the
-    run to that host's last task result}."""
+    run to that host's last task result}, traffic (a dict) {host: the upgrade result's traffic}."""
     results = work / f"results-{time.monotonic_ns()}.jsonl"
     started = time.time()
     env = ansible_env(work, results, forks, cp_dir, settings)
@@ -312,6 +312,10 @@ def ansible_run(inventory, payload, forks, work: Path, interpreter, cp_dir: Path
         raise RuntimeError(f"ansible-playbook failed rc={proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     applied = [r["result"] for r in records if r["task"] == "Apply the payload"]
+    if traffic is not None:
+        for r in records:
+            if r["task"] == "Apply the payload" and isinstance(r["result"].get("traffic"), dict):
+                traffic[r["host"]] = r["result"]["traffic"]
     if per_host is not None:
         for r in records:
             if r.get("host") and r.get("time"):
@@ -379,6 +383,20 @@ def _spread(values):
     return values[len(values) // 2], values[-1]
 
 
+def reported_bytes(traffic: dict, carried: dict) -> dict:
+    """What the collection reported per node (the upgrade results' traffic) against the relays' counts:
+    median / max of the estimate of the bytes to and from the node, of the bytes handed to the connection,
+    and the largest deviation of a node's estimate (both ways) from its relay's count, in %."""
+    hosts = [h for h in traffic if h in carried]
+    deviation = [100.0 * abs(traffic[h]["wire_estimate"]["sent"] + traffic[h]["wire_estimate"]["received"]
+                             - carried[h]["down"] - carried[h]["up"]) / max(1, carried[h]["down"] + carried[h]["up"])
+                 for h in hosts]
+    return {"wire_sent": _spread([traffic[h]["wire_estimate"]["sent"] for h in hosts]),
+            "wire_received": _spread([traffic[h]["wire_estimate"]["received"] for h in hosts]),
+            "handed": _spread([traffic[h]["sent"] + traffic[h]["received"] for h in hosts]),
+            "deviation_pct": max(deviation) if deviation else None, "nodes": len(hosts)}
+
+
 def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True, link="lan"):
     fleet_dir = work / f"fleet{n}"
     # permissive bastion: the baseline opens one plain bastion login per node at `forks` at once, which the
@@ -414,22 +432,26 @@ def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True, lin
         row["baseline_check_fleet_cpu_s"] = t.fleet_cpu
 
         reset_nodes(ssh_config, hosts, forks)
-        per_host = {}
+        per_host, traffic = {}, {}
         link_bytes(fleet_dir, reset=True)
         with Timed(fleet) as t:
-            first = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings, per_host=per_host)
+            first = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings, per_host=per_host,
+                                traffic=traffic)
         row["ansible_s"] = t.wall
         row["node_s"] = _spread(per_host.values())
         carried = link_bytes(fleet_dir, reset=True)
+        row["reported"] = reported_bytes(traffic, carried)
         row["node_down"] = _spread([c["down"] for c in carried.values()])
         row["node_up"] = _spread([c["up"] for c in carried.values()])
         row["applied"] = sum(1 for r in first if r.get("status") == "applied")
-        per_host = {}
+        per_host, traffic = {}, {}
         with Timed(fleet) as t:
-            rerun = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings, per_host=per_host)
+            rerun = ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings, per_host=per_host,
+                                traffic=traffic)
         row["rerun_s"] = t.wall
         row["rerun_node_s"] = _spread(per_host.values())
         carried = link_bytes(fleet_dir)
+        row["rerun_reported"] = reported_bytes(traffic, carried)
         row["rerun_node_down"] = _spread([c["down"] for c in carried.values()])
         row["rerun_node_up"] = _spread([c["up"] for c in carried.values()])
         row["already_applied"] = sum(1 for r in rerun if r.get("status") == "already_applied")
@@ -534,6 +556,22 @@ def render(rows, date, machine, label):
             f"| {r['nodes']} | {r['load_before']:.1f} / {r['load_after']:.1f} | {r['wait_s']:.1f} | {r['wait_cpu_s']:.1f} | "
             f"{r['wait_cpu_s'] / r['nodes']:.3f} | {r['wait_fleet_cpu_s']:.1f} | {r['wait_polls'][0]} / {r['wait_polls'][1]} | "
             f"{r['wait_applied']} / {r['nodes']} |")
+    lines += ["", "Bytes per node as the collection reports them (the upgrade result's `traffic`: the estimate of "
+              "the bytes on the node's link to / from the node, and the exact bytes handed to the connection, "
+              "both ways; median / max over the nodes) and the largest deviation of a node's estimate from its "
+              "relay's count (both ways).", "",
+              "| N | link | first run: estimate to / from node | handed to ssh | deviation % | "
+              "re-run: estimate to / from node | handed to ssh | deviation % |",
+              "|---|---|---|---|---|---|---|---|"]
+
+    def _rep(rep):
+        if not rep or not rep.get("nodes"):
+            return "- | - | -"
+        return (f"{rep['wire_sent'][0]} / {rep['wire_received'][0]} (max {rep['wire_sent'][1]} / "
+                f"{rep['wire_received'][1]}) | {rep['handed'][0]} / {rep['handed'][1]} | {rep['deviation_pct']:.1f}")
+    for r in rows:
+        lines.append(f"| {r['nodes']} | {r.get('link', 'lan')} | {_rep(r.get('reported'))} | "
+                     f"{_rep(r.get('rerun_reported'))} |")
     by_n = {r["nodes"]: r for r in rows}
     if 50 in by_n and 100 in by_n:
         growth = by_n[100]["ansible_s"] / by_n[50]["ansible_s"]

@@ -70,6 +70,32 @@ def fmt_seconds(seconds):
     return '%d h %02d min' % (seconds // 3600, (seconds % 3600) // 60)
 
 
+def fmt_bytes(n):
+    """1234567 -> '1.2 MB' (decimal units, as carriers bill)."""
+    if n is None:
+        return ''
+    n = float(n)
+    for unit in ('B', 'kB', 'MB', 'GB'):
+        if n < 1000 or unit == 'GB':
+            return ('%d %s' % (n, unit)) if unit == 'B' else ('%.1f %s' % (n, unit))
+        n /= 1000.0
+    return ''
+
+
+def _traffic_cell(traffic):
+    """The node table's bytes cell: estimated link bytes to / from the node, the exact counts as a tooltip."""
+    if not isinstance(traffic, dict):
+        return ''
+    wire = traffic.get('wire_estimate') or {}
+    tip = 'handed to the connection: sent %d B, received %d B in %d execs' % (
+        traffic.get('sent') or 0, traffic.get('received') or 0, traffic.get('execs') or 0)
+    for cat, counts in sorted((traffic.get('by_category') or {}).items()):
+        tip += '; %s %d / %d' % (cat, counts.get('sent') or 0, counts.get('received') or 0)
+    return '<span title="%s">%s &darr; %s &uarr;</span>' % (
+        _e(tip), _e(fmt_bytes(wire.get('sent', traffic.get('sent')))),
+        _e(fmt_bytes(wire.get('received', traffic.get('received')))))
+
+
 def render_html(report):
     """A self-contained page: summary cards, a status bar, and a per-node SVG timeline."""
     total = report['summary']['total'] or 1
@@ -91,6 +117,11 @@ def render_html(report):
                     _e(os.path.basename(report['playbook'] or '')), _e(payload_text or 'no payload'),
                     _e(report['started']), _e(fmt_seconds(report['duration'])),
                     _e(_nodes_text(len(nodes), len(report['batches']))), _e(report['summary']['line'])))
+    fleet_bytes = report.get('traffic') or {}
+    if fleet_bytes.get('nodes'):
+        parts.append('<p class="meta" id="traffic">link bytes (estimated): %s to the nodes, %s from them, '
+                     '%d node%s</p>' % (_e(fmt_bytes(fleet_bytes['wire_sent'])), _e(fmt_bytes(fleet_bytes['wire_received'])),
+                                        fleet_bytes['nodes'], '' if fleet_bytes['nodes'] == 1 else 's'))
     if report['stopped'] or report['reason']:
         parts.append('<div class="alert" id="reason"><strong>Rollout stopped.</strong> %s</div>' % _e(report['reason']))
     # summary cards
@@ -201,7 +232,8 @@ def _svg_timeline(report, span):
 
 def _node_table(report):
     out = ['<section><h2>Nodes</h2><table id="nodes"><thead><tr><th>node</th><th>batch</th><th>status</th>'
-           '<th>version</th><th>phases</th><th>sent</th><th>took</th><th>message</th></tr></thead><tbody>']
+           '<th>version</th><th>phases</th><th>payload sent</th><th>link bytes (to / from node)</th><th>took</th>'
+           '<th>message</th></tr></thead><tbody>']
     for n in report['nodes']:
         phases = ' '.join('<span class="ph" style="border-color:%s">%s %s</span>'
                           % (PHASE_COLORS.get(p['name'], '#777'), _e(p['name'].replace('_', ' ')),
@@ -218,10 +250,11 @@ def _node_table(report):
             msg = n['annotations']['reason']
         sent = n['payload_bytes_sent']
         out.append('<tr data-node="%s"><td>%s</td><td>%s</td><td><span class="pill" style="background:%s">%s</span></td>'
-                   '<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="msg">%s</td></tr>'
+                   '<td>%s</td><td>%s</td><td>%s</td><td class="bytes">%s</td><td>%s</td><td class="msg">%s</td></tr>'
                    % (_e(n['name']), _e(n['name']), _e(n['batch'] or ''), status_color(n['status'], n['outcome']),
                       _e(n['status'].replace('_', ' ')), version, phases,
-                      _e('%d B' % sent if isinstance(sent, int) else ''), _e(fmt_seconds(n['duration'])), _e(msg)))
+                      _e('%d B' % sent if isinstance(sent, int) else ''), _traffic_cell(n.get('traffic')),
+                      _e(fmt_seconds(n['duration'])), _e(msg)))
     out.append('</tbody></table></section>')
     return ''.join(out)
 

@@ -31,10 +31,21 @@ def render_junit(report):
         ET.SubElement(props, 'property', name=key, value=str(report.get(key) or ''))
     if report['payload']:
         ET.SubElement(props, 'property', name='payload', value=json.dumps(report['payload'], sort_keys=True))
+    fleet_bytes = report.get('traffic') or {}
+    if fleet_bytes.get('nodes'):
+        for key in ('sent', 'received', 'wire_sent', 'wire_received'):
+            ET.SubElement(props, 'property', name='traffic_' + key, value=str(fleet_bytes[key]))
     for n in nodes:
         classname = 'batch%s' % n['batch'] if n['batch'] else 'fleet'
         case = ET.SubElement(suite, 'testcase', {
             'classname': classname, 'name': n['name'], 'time': '%.3f' % (n['duration'] or 0)})
+        traffic = n.get('traffic')
+        if isinstance(traffic, dict):  # as pytest's record_property writes them
+            wire = traffic.get('wire_estimate') or {}
+            case_props = ET.SubElement(case, 'properties')
+            for key, value in (('traffic_sent', traffic.get('sent')), ('traffic_received', traffic.get('received')),
+                               ('traffic_wire_sent', wire.get('sent')), ('traffic_wire_received', wire.get('received'))):
+                ET.SubElement(case_props, 'property', name=key, value=str(value))
         text = '%s: %s' % (n['name'], n['status'])
         if n['msg']:
             text += ' - ' + n['msg']
@@ -52,6 +63,11 @@ def render_junit(report):
             lines.append('phase %s: %.1fs rc=%s attempts=%s' % (p['name'], p['duration'], p.get('rc'), p.get('attempts')))
         if n['installed_version']:
             lines.append('installed_version: %s' % n['installed_version'])
+        traffic = n.get('traffic')
+        if isinstance(traffic, dict):
+            wire = traffic.get('wire_estimate') or {}
+            lines.append('traffic: sent %s B, received %s B (link estimate: %s B to the node, %s B from it)'
+                         % (traffic.get('sent'), traffic.get('received'), wire.get('sent'), wire.get('received')))
         out = ET.SubElement(case, 'system-out')
         out.text = '\n'.join(lines)
     ET.indent(suites)

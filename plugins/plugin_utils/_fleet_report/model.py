@@ -106,7 +106,7 @@ class FleetRun(object):
                 'phases': [], 'installed_version': None, 'previous_version': None,
                 'job_id': None, 'payload_bytes_sent': None, 'payload': None,
                 'upgrade_started': None, 'upgrade_finished': None, 'failed_task': None,
-                'msg': None, 'tasks': [], 'annotations': {}, 'kind': None,
+                'msg': None, 'tasks': [], 'annotations': {}, 'kind': None, 'traffic': None,
             }
             self.order.append(name)
         return self.nodes[name]
@@ -190,6 +190,8 @@ class FleetRun(object):
             if isinstance(facts.get('fleet_report_run'), dict):
                 self.saw_fleet_activity = True
                 self.annotations.update(facts['fleet_report_run'])
+        if _is_upgrade_action(action) and isinstance(result.get('traffic'), dict):
+            n['traffic'] = add_traffic(n['traffic'], result['traffic'])
         if state == 'unreachable':
             n['unreachable'] = True
             n['unreachable_msg'] = result.get('msg')
@@ -394,6 +396,7 @@ class FleetRun(object):
                 'upgrade_offset': (round(n['upgrade_started'] - self.started, 3)
                                    if n['upgrade_started'] else None),
                 'clock_shift': n.get('clock_shift') or None,
+                'traffic': n['traffic'],
                 'tasks': [[round(t['start'] - self.started, 3), round(t['end'] - t['start'], 3), t['name'], t['state']]
                           for t in n['tasks']],
             }
@@ -441,8 +444,56 @@ class FleetRun(object):
             ],
             'annotations': dict((k, v) for k, v in self.annotations.items()
                                 if k not in ('kind', 'stopped', 'reason', 'payload')),
+            'traffic': fleet_traffic(nodes),
             'nodes': nodes,
         }
+
+
+TRAFFIC_KEYS = ('sent', 'received', 'execs', 'files', 'failed_execs')
+
+
+def _count(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def add_traffic(total, traffic):
+    """The sum of a node's ``traffic`` so far (None at first) and the ``traffic`` of one more upgrade task
+    result (plugins/plugin_utils/_honeycomb/traffic.py): counts, categories and the wire estimate."""
+    out = {'sent': 0, 'received': 0, 'execs': 0, 'files': 0, 'failed_execs': 0, 'tasks': 0,
+           'by_category': {}, 'wire_estimate': {'sent': 0, 'received': 0}}
+    for part in (total, dict(traffic, tasks=1)):
+        if not isinstance(part, dict):
+            continue
+        for key in TRAFFIC_KEYS + ('tasks',):
+            out[key] += _count(part.get(key))
+        for cat, counts in (part.get('by_category') or {}).items():
+            if isinstance(counts, dict):
+                mine = out['by_category'].setdefault(cat, {'sent': 0, 'received': 0})
+                for key in ('sent', 'received'):
+                    mine[key] += _count(counts.get(key))
+        wire = part.get('wire_estimate')
+        if isinstance(wire, dict):
+            for key in ('sent', 'received'):
+                out['wire_estimate'][key] += _count(wire.get(key))
+            if 'compression' in wire:
+                out['wire_estimate']['compression'] = bool(wire['compression'])
+    return out
+
+
+def fleet_traffic(nodes):
+    """The fleet total of the nodes' upgrade traffic: the sums, and how many nodes reported one."""
+    total = {'sent': 0, 'received': 0, 'wire_sent': 0, 'wire_received': 0, 'nodes': 0}
+    for n in nodes:
+        t = n.get('traffic')
+        if not isinstance(t, dict):
+            continue
+        total['nodes'] += 1
+        total['sent'] += _count(t.get('sent'))
+        total['received'] += _count(t.get('received'))
+        wire = t.get('wire_estimate') or {}
+        total['wire_sent'] += _count(wire.get('sent'))
+        total['wire_received'] += _count(wire.get('received'))
+    return total
 
 
 def _phase_entry(phase, origin):

@@ -48,3 +48,55 @@ def build_payload(dest, version="1.0.0"):
                     "--peripheral", "rollout-test", "--retries", "install=0"], check=True,
                    capture_output=True, text=True)
     return str(dest)
+
+
+UPGRADE_TASK = "Upgrade the node (detached job, waited for through dropped tunnels and power cuts)"
+"""The name of playbooks/upgrade.yml's upgrade task."""
+
+
+class UpgradeRun:
+    """One playbooks/upgrade.yml run on a simulated fleet: rc, output, every task result (hctest_results)
+    and the fleet report (JSON, and the run's report directory)."""
+
+    def __init__(self, rc, log, results, reports):
+        import json
+        from hctest.fleet import recap
+        self.rc, self.log, self.recap = rc, log, recap(log)
+        self.records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] \
+            if results.exists() else []
+        self.run_dir = (reports / "latest").resolve()
+        self.report = json.loads((self.run_dir / "report.json").read_text())
+        self.nodes = {n["name"]: n for n in self.report["nodes"]}
+
+    def result(self, task, host):
+        found = [r["result"] for r in self.records if r["task"] == task and r["host"] == host]
+        assert found, "no result of %r on %s:\n%s" % (task, host, self.log[-6000:])
+        return found[-1]
+
+    @property
+    def summary(self):
+        """The playbook's fleet summary (custom stat honeycomb_rollout for AWX)."""
+        return self.result("Publish the fleet summary", "localhost")["summary"]
+
+    def html(self):
+        return (self.run_dir / "report.html").read_text()
+
+
+def run_upgrade_yml(fleet, work, extra, timeout=900):
+    """playbooks/upgrade.yml on a simulated fleet (hctest.fleet) with the extra vars ``extra`` (sanity gate
+    and post-check off unless given), the fleet report and every task result written under ``work``."""
+    import json
+    from hctest.fleet import REPO
+    from hctest.playbook import CALLBACKS
+    work.mkdir(parents=True, exist_ok=True)
+    reports, results = work / "reports", work / "results.jsonl"
+    env = fleet.ansible_env()
+    env["ANSIBLE_CALLBACK_PLUGINS"] = str(CALLBACKS)
+    env["ANSIBLE_CALLBACKS_ENABLED"] = REPORT_CALLBACKS
+    env["HCTEST_RESULTS_FILE"] = str(results)
+    env["HONEYCOMB_FLEET_REPORT_DIR"] = str(reports)
+    ev = {"rollout_batches": ["100%"], "rollout_sanity_gate": False, "rollout_post_check": False,
+          "rollout_poll_interval": 2, "rollout_reconnect_timeout": 120}
+    ev.update(extra)
+    run = fleet.ansible_playbook(REPO / "playbooks" / "upgrade.yml", "-e", json.dumps(ev), timeout=timeout, env=env)
+    return UpgradeRun(run.returncode, run.stdout + run.stderr, results, reports)

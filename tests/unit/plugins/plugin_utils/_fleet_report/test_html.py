@@ -40,3 +40,34 @@ def test_page_lists_problem_nodes_and_the_summary_line():
     assert '<p class="list" id="failed_nodes"><strong>Failed (1):</strong> c</p>' in page
     assert '<p class="list" id="pending_nodes"><strong>Pending (1):</strong> b</p>' in page
     assert 'id="line">fleet FAILED: 3 nodes, applied 1, retry_later 1, post_check_failed 1; failed: c</p>' in page
+
+
+def _run_with_traffic():
+    run = model.FleetRun(playbook='/x/upgrade.yml', now=1000.0)
+    run.play_start('Roll out', 'u', ['a', 'b'], ['100%'], ['a', 'b'], 1000.0)
+    traffic = {'sent': 4300000, 'received': 2500, 'execs': 9, 'files': 0, 'failed_execs': 0,
+               'by_category': {'payload': {'sent': 4197000, 'received': 0}},
+               'wire_estimate': {'sent': 4250000, 'received': 17000, 'compression': True}}
+    run.record('a', 'up', 'waggle.honeycomb.upgrade', {'status': 'applied', 'phases': {}, 'traffic': traffic},
+               'ok', 1000.0, 1001.0)
+    run.record('b', 'up', 'waggle.honeycomb.upgrade', {'status': 'applied', 'phases': {}}, 'ok', 1000.0, 1001.0)
+    run.finish(1002.0)
+    return run.to_dict()
+
+
+def test_node_table_has_the_link_bytes_and_the_page_the_fleet_total():
+    page = html.render_html(_run_with_traffic())
+    assert '<th>link bytes (to / from node)</th>' in page
+    row_a = page[page.index('<tr data-node="a">'):]
+    row_a = row_a[:row_a.index('</tr>')]
+    assert '4.2 MB &darr; 17.0 kB &uarr;' in row_a
+    assert 'handed to the connection: sent 4300000 B, received 2500 B in 9 execs; payload 4197000 / 0' in row_a
+    row_b = page[page.index('<tr data-node="b">'):]
+    assert '<td class="bytes"></td>' in row_b[:row_b.index('</tr>')]
+    assert 'id="traffic">link bytes (estimated): 4.2 MB to the nodes, 17.0 kB from them, 1 node</p>' in page
+
+
+@pytest.mark.parametrize('n, text', [(None, ''), (0, '0 B'), (999, '999 B'), (1000, '1.0 kB'),
+                                     (4250000, '4.2 MB'), (3 * 10 ** 12, '3000.0 GB')])
+def test_bytes_in_decimal_units(n, text):
+    assert html.fmt_bytes(n) == text

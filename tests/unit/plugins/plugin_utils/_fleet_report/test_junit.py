@@ -26,3 +26,24 @@ def test_one_case_per_node_classified_by_outcome():
     assert cases['c'].find('skipped') is not None and cases['d'].find('skipped') is not None
     assert len(cases['a']) == 1 and cases['a'].find('system-out').text == 'status: applied'
     assert cases['a'].get('classname') == 'fleet'  # no batches
+
+
+def test_traffic_is_a_property_of_the_node_and_of_the_suite():
+    run = model.FleetRun(playbook='/x/upgrade.yml', now=1000.0)
+    run.play_start('Roll out', 'u', ['a', 'b'], ['100%'], ['a', 'b'], 1000.0)
+    traffic = {'sent': 5000, 'received': 200, 'execs': 3, 'wire_estimate': {'sent': 4000, 'received': 900}}
+    run.record('a', 'up', 'waggle.honeycomb.upgrade', {'status': 'applied', 'phases': {}, 'traffic': traffic},
+               'ok', 1000.0, 1001.0)
+    run.record('b', 'up', 'waggle.honeycomb.upgrade', {'status': 'applied', 'phases': {}}, 'ok', 1000.0, 1001.0)
+    run.finish(1002.0)
+    suite = ET.fromstring(junit.render_junit(run.to_dict()).split('?>', 1)[1]).find('testsuite')
+    props = {p.get('name'): p.get('value') for p in suite.find('properties')}
+    assert props['traffic_sent'] == '5000' and props['traffic_wire_sent'] == '4000'
+    assert props['traffic_received'] == '200' and props['traffic_wire_received'] == '900'
+    cases = {c.get('name'): c for c in suite.iter('testcase')}
+    case_props = {p.get('name'): p.get('value') for p in cases['a'].find('properties')}
+    assert case_props == {'traffic_sent': '5000', 'traffic_received': '200', 'traffic_wire_sent': '4000',
+                          'traffic_wire_received': '900'}
+    assert 'traffic: sent 5000 B, received 200 B (link estimate: 4000 B to the node, 900 B from it)' \
+        in cases['a'].find('system-out').text
+    assert cases['b'].find('properties') is None

@@ -104,3 +104,54 @@ def test_write_report_writes_three_files_and_latest(tmp_path):
     assert os.readlink(tmp_path / 'latest') == os.path.basename(run_dir)
     with open(os.path.join(run_dir, 'report.json')) as f:
         assert json.load(f)['report_dir'] == run_dir == rep['report_dir']
+
+
+def _traffic(sent, received, wire_sent, wire_received, payload=0):
+    return {'sent': sent, 'received': received, 'execs': 3, 'files': 0, 'failed_execs': 0,
+            'by_category': {'payload': {'sent': payload, 'received': 0, 'execs': 1, 'files': 0},
+                            'modules': {'sent': sent - payload, 'received': received, 'execs': 2, 'files': 0}},
+            'wire_estimate': {'sent': wire_sent, 'received': wire_received, 'compression': True}}
+
+
+def _upgrade_result(status, traffic):
+    return {'status': status, 'phases': {}, 'changed': True, 'traffic': traffic}
+
+
+def test_traffic_per_node_is_summed_over_its_upgrade_tasks_and_the_fleet_total():
+    run = model.FleetRun(playbook='/x/upgrade.yml', now=1000.0)
+    run.play_start('Roll out', 'u', ['a', 'b', 'c'], ['100%'], ['a', 'b', 'c'], 1000.0)
+    run.record('a', 'up', 'waggle.honeycomb.upgrade', _upgrade_result('applied', _traffic(5000, 100, 4000, 300, 3000)),
+               'ok', 1000.0, 1001.0)
+    # a second upgrade task on the same node (a rollback after it, say): added to the first
+    run.record('a', 'up2', 'waggle.honeycomb.upgrade', _upgrade_result('applied', _traffic(700, 50, 600, 90)),
+               'ok', 1001.0, 1002.0)
+    # an unreachable node's upgrade result still tells what was sent before the link went
+    run.record('b', 'up', 'waggle.honeycomb.upgrade', {'unreachable': True, 'msg': 'gone', 'traffic': _traffic(900, 0, 800, 10)},
+               'unreachable', 1000.0, 1003.0)
+    # traffic of other actions is not the upgrade's
+    run.record('c', 'x', 'ansible.builtin.command', {'traffic': _traffic(1, 1, 1, 1)}, 'ok', 1000.0, 1001.0)
+    run.finish(1004.0)
+    rep = run.to_dict()
+    nodes = {n['name']: n for n in rep['nodes']}
+    a = nodes['a']['traffic']
+    assert (a['sent'], a['received'], a['execs'], a['tasks']) == (5700, 150, 6, 2)
+    assert a['by_category']['payload'] == {'sent': 3000, 'received': 0}
+    assert a['by_category']['modules'] == {'sent': 2700, 'received': 150}
+    assert a['wire_estimate'] == {'sent': 4600, 'received': 390, 'compression': True}
+    assert nodes['b']['traffic']['sent'] == 900 and nodes['b']['status'] == 'unreachable'
+    assert nodes['c']['traffic'] is None
+    assert rep['traffic'] == {'sent': 6600, 'received': 150, 'wire_sent': 5400, 'wire_received': 400, 'nodes': 2}
+    json.dumps(rep)  # report.json can hold it
+
+
+def test_a_run_without_traffic_has_a_zero_total():
+    rep = _run({'n1': 'applied'}).to_dict()
+    assert rep['traffic'] == {'sent': 0, 'received': 0, 'wire_sent': 0, 'wire_received': 0, 'nodes': 0}
+    assert rep['nodes'][0]['traffic'] is None
+
+
+def test_traffic_of_bad_shapes_is_ignored_not_fatal():
+    total = model.add_traffic(None, {'sent': 'x', 'received': True, 'by_category': {'p': 'x', 'q': {'sent': 5}},
+                                     'wire_estimate': 'nope'})
+    assert total['sent'] == 0 and total['received'] == 0 and total['tasks'] == 1
+    assert total['by_category'] == {'q': {'sent': 5, 'received': 0}}
