@@ -48,8 +48,10 @@ from ansible.utils.display import Display
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import resident
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import upgrade_wait
 
 MODULE = "waggle.honeycomb.upgrade"
@@ -156,6 +158,7 @@ class ActionModule(ActionBase):
 
         spec = dict((k, v) for k, v in engine.argument_spec().items() if not k.startswith("_"))
         spec.update(wait_options.WAIT_OPTIONS)
+        spec.update(resident_engine.RESIDENT_OPTIONS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **engine.ARGUMENT_CONSTRAINTS)
         if args["wait"] and self._task.async_val:
             result.update(failed=True, changed=False, msg="wait: true waits for the job on the controller; do not also "
@@ -204,18 +207,21 @@ class ActionModule(ActionBase):
         elif self._task.async_val:
             res = self._start_detached(module_args, task_vars, src)
         else:
-            res = None
-            store = self._store_path(module_args)
+            # The node-resident engine when the node has this version: one exec, the look-up included
+            # (plugins/plugin_utils/_honeycomb/resident.py); else the module, which installs it.
+            node = self._engine_runner(module_args, task_vars, args["resident_engine"])
+            res = node.try_resident(module_args)
+            store = self._store_path(module_args) if res is None else None
             if store is not None:
                 look = self._low_level_execute_command("test -f %s" % shlex.quote(store))
                 if look["rc"] != 0:
                     res = {"payload_missing": True}
             if res is None:
-                res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+                res = node.run_module(module_args)
             if res.get("payload_missing") and not res.get("failed"):
                 notes = res.get("notes") or []
                 raw_upload = self._upload(src, module_args, raw=not self._task.check_mode)
-                res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+                res = node.run(module_args)
                 if raw_upload and (res.get("failed") or res.get("unreachable")):
                     self._remove_raw_upload(raw_upload)
                 if notes:
@@ -228,6 +234,11 @@ class ActionModule(ActionBase):
         if principal:
             result["signed_by"] = principal
         return result
+
+    def _engine_runner(self, module_args, task_vars, enabled):
+        spec = dict(engine.argument_spec(), **resident_engine.RESIDENT_OPTIONS)
+        return resident.EngineRunner(self, MODULE, "upgrade", task_vars, spec, engine.ARGUMENT_CONSTRAINTS,
+                                     enabled=enabled, state_dir=module_args.get("state_dir"))
 
     def _start_detached(self, module_args, task_vars, src, time_limit=None):
         """Start the module under async_wrapper (the task's ``async``, or ``time_limit`` seconds): a quick
