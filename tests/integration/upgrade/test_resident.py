@@ -86,7 +86,8 @@ def payload(node):
     marker = node.target / "version"
     return make_payload(node.root, name="res", scripts={
         "state_check": 'echo token=$HC_PARAM_TOKEN; [ -f %s ] && exit 100; exit 0' % marker,
-        "install": "echo secret=$HC_PARAM_TOKEN; touch %s" % marker, "verify": "[ -f %s ]" % marker},
+        "install": "echo secret=$HC_PARAM_TOKEN; touch %s" % marker, "verify": "[ -f %s ]" % marker,
+        "rollback": "rm -f %s" % marker},
         parameters={"properties": {"token": {"type": "string"}}})
 
 
