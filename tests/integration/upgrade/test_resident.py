@@ -239,3 +239,19 @@ def test_python36_node_with_core216(sshd, make_node):
     (version,) = engine_dirs(node)
     manifest = json.loads((node.state / "engine" / version / "manifest.json").read_text())
     assert manifest["python"] == str(PY36) and manifest["magic"] == "330d0d0a", manifest  # 3.6 bytecode
+
+
+def test_status_playbook_reads_with_the_resident_engine(sshd, make_node):
+    """The catch-up check (playbooks/status.yml) on a node that has the engine: no module run."""
+    node = make_node("status")
+    py, log = wrapper(node, sshd.python)
+    p = payload(node)
+    host = {"node1": dict(sshd.host_vars(python=py), honeycomb_state_dir=str(node.state))}
+    res = run_playbook(playbook([upgrade("install", p, node)]), host)
+    assert res.rc == 0 and res.result("install")["status"] == "applied", res.output
+    log.write_text("")
+    res = run_playbook(str(REPO / "playbooks" / "status.yml"), host)
+    assert res.rc == 0, res.output
+    assert log.read_text() == "", log.read_text()  # no module started on the node
+    info_result = res.result("Read the node's upgrade state")
+    assert info_result["installed"]["res"]["version"] == "1.0" and info_result["state_dir_exists"]
