@@ -48,6 +48,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import info as info_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine
@@ -274,19 +275,20 @@ class ActionModule(ActionBase):
             info_args["state_dir"] = module_args["state_dir"]
 
         before = {}
+        # the polls read the node with the resident engine when it has this version (one small exec each)
+        info_node = resident.EngineRunner(self, INFO_MODULE, "upgrade_info", task_vars, info_options.argument_spec(),
+                                          enabled=args["resident_engine"], state_dir=module_args.get("state_dir"))
 
         def start(time_limit):
             if "installed" not in before:  # the versions before the job (and the first contact with the node)
-                info = self._execute_module(module_name=INFO_MODULE, task_vars=task_vars,
-                                            module_args=dict(info_args, limit=0, async_jid=None))
+                info = info_node.run(dict(info_args, limit=0, async_jid=None))
                 before["installed"] = info.get("installed") or {} if not info.get("failed") else {}
             return self._start_detached(dict(module_args), task_vars, src, time_limit=time_limit)
 
         def poll(jid):
             made_tmp = self._connection._shell.tmpdir is None
             try:
-                return self._execute_module(module_name=INFO_MODULE, module_args=dict(info_args, async_jid=jid),
-                                            task_vars=task_vars)
+                return info_node.run(dict(info_args, async_jid=jid))
             finally:
                 if made_tmp and self._connection._shell.tmpdir is not None:  # not pipelined: leave nothing behind
                     self._remove_tmp_path(self._connection._shell.tmpdir)

@@ -255,3 +255,21 @@ def test_status_playbook_reads_with_the_resident_engine(sshd, make_node):
     assert log.read_text() == "", log.read_text()  # no module started on the node
     info_result = res.result("Read the node's upgrade state")
     assert info_result["installed"]["res"]["version"] == "1.0" and info_result["state_dir_exists"]
+
+
+def test_wait_mode_polls_with_the_resident_engine(sshd, make_node):
+    """upgrade with wait: true on a node that has the engine: the job starts detached (modules, async_wrapper) and
+    is polled with upgrade_info through the resident engine; same final result as before."""
+    node = make_node("wait")
+    py, log = wrapper(node, sshd.python)
+    p1 = payload(node)
+    p2 = make_payload(node.root / "v2", name="res", version="2.0", scripts={"install": "sleep 3"})
+    tasks = [upgrade("install", p1, node), mark("wait", log), upgrade("wait", p2, node, wait=True, poll_interval=1),
+             mark("end", log)]
+    res = run_playbook(playbook(tasks), {"node1": sshd.host_vars(python=py)})
+    assert res.rc == 0, res.output
+    r = res.result("wait")
+    assert r["status"] == "applied" and r["installed_version"] == "2.0", r
+    assert r["versions_before"] == {"res": "1.0"}, r
+    starts = modules_between(log)["wait"]
+    assert 1 <= starts <= 3, log.read_text()  # look-up and detached start; no module run per poll
