@@ -7,6 +7,7 @@ plugins/plugin_utils/_honeycomb/resident.py and docs/resident-engine.md."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import info
@@ -31,9 +32,10 @@ class ActionModule(ActionBase):
             result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars,
                                                wrap_async=True))
             return result
-        enabled = module_args.get("resident_engine", True)
-        if not isinstance(enabled, bool):
-            enabled = True  # not a boolean: the module reports it
+        try:
+            enabled = boolean(module_args.get("resident_engine", True), strict=True)
+        except TypeError:
+            enabled = False  # not a boolean: the module reports it
         node = resident.EngineRunner(self, MODULE, "upgrade_info", task_vars, info.argument_spec(), enabled=enabled,
                                      state_dir=module_args.get("state_dir"))
         result.update(node.run(module_args))
