@@ -24,7 +24,8 @@ Round trips (docs/benchmarks.md): no remote tmp dir is made up front (``TRANSFER
 with pipelining a re-run is two ssh execs (look-up, module) and a first run three (look-up, transfer,
 module). When the node has the node-resident engine of this collection (docs/resident-engine.md,
 ``plugins/plugin_utils/_honeycomb/resident.py``), the look-up and the module run are one exec of that
-engine instead: a re-run is one exec, a first run three (engine, transfer, engine). The transfer is ``cat`` from stdin into an upload file next to the store (``layout.StateLayout``),
+engine instead: a re-run is one exec, a first run three (engine, transfer, engine).
+The transfer is ``cat`` from stdin into an upload file next to the store (``layout.StateLayout``),
 when modules are pipelined, the run is neither check mode nor async and the payload is at most
 RAW_UPLOAD_LIMIT bytes (it is held in memory); otherwise the remote tmp dir and the connection's file
 transfer (sftp/scp, streamed) are used as before.

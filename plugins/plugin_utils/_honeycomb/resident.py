@@ -163,6 +163,6 @@ class EngineRunner(object):
             if report.get("status") == "failed":
                 display.warning("could not install the node-resident engine: %s" % report.get("msg"))
             else:
-                display.vv("honeycomb: node-resident engine %s %s" % (report.get("version", "")[:12],
-                                                                     report.get("status")))
+                display.vv("honeycomb: node-resident engine %s %s"
+                           % (report.get("version", "")[:12], report.get("status")))
         return res
