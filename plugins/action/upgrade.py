@@ -27,6 +27,9 @@ stdin of plain execs into a partial file next to the store, verified chunk by ch
 after a drop (``transfer_rate_limit``, ``transfer_stall_timeout``); its figures are the result's
 ``transfer``. In check mode, or when the node must expand ``state_dir``, the remote tmp dir and the
 connection's file transfer (sftp/scp, streamed) are used as before.
+When the node has the node-resident engine of this collection (docs/resident-engine.md,
+``plugins/plugin_utils/_honeycomb/resident.py``), the look-up and the module run are one exec of that
+engine instead: a re-run is one exec.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -46,15 +49,18 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import info as info_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import receive
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import window_options
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import deferral
-from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import transfer
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import resident
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import traffic
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import transfer
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import upgrade_wait
 
 MODULE = "waggle.honeycomb.upgrade"
@@ -161,6 +167,7 @@ class ActionModule(ActionBase):
         spec.update(wait_options.WAIT_OPTIONS)
         spec.update(window_options.WINDOW_OPTIONS)
         spec.update(receive.TRANSFER_OPTIONS)
+        spec.update(resident_engine.RESIDENT_OPTIONS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **engine.ARGUMENT_CONSTRAINTS)
         self._hc_transfer = {"args": args, "task_vars": task_vars, "stats": None}
         try:
@@ -237,18 +244,21 @@ class ActionModule(ActionBase):
         elif self._task.async_val:
             res = self._start_detached(module_args, task_vars, src)
         else:
-            res = None
-            store = self._store_path(module_args)
+            # The node-resident engine when the node has this version: one exec, the look-up included
+            # (plugins/plugin_utils/_honeycomb/resident.py); else the module, which installs it.
+            node = self._engine_runner(module_args, task_vars, args["resident_engine"])
+            res = node.try_resident(module_args)
+            store = self._store_path(module_args) if res is None else None
             if store is not None:
                 look = self._low_level_execute_command("test -f %s" % shlex.quote(store))
                 if look["rc"] != 0:
                     res = {"payload_missing": True}
             if res is None:
-                res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+                res = node.run_module(module_args)
             if res.get("payload_missing") and not res.get("failed"):
                 notes = res.get("notes") or []
                 self._upload(src, module_args, raw=not self._task.check_mode)
-                res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+                res = node.run(module_args)
                 if notes:
                     res["notes"] = notes + (res.get("notes") or [])
             if res.get("payload_missing"):
@@ -262,6 +272,11 @@ class ActionModule(ActionBase):
         if stats is not None:
             result.update(transfer=stats, payload_transferred=True, payload_bytes_sent=stats["bytes_sent"])
         return result
+
+    def _engine_runner(self, module_args, task_vars, enabled):
+        spec = dict(engine.argument_spec(), **resident_engine.RESIDENT_OPTIONS)
+        return resident.EngineRunner(self, MODULE, "upgrade", task_vars, spec, engine.ARGUMENT_CONSTRAINTS,
+                                     enabled=enabled, state_dir=module_args.get("state_dir"))
 
     def _start_detached(self, module_args, task_vars, src, time_limit=None):
         """Start the module under async_wrapper (the task's ``async``, or ``time_limit`` seconds): a quick
@@ -296,11 +311,13 @@ class ActionModule(ActionBase):
                 info_args[key] = module_args[key]
 
         before = {}
+        # the polls read the node with the resident engine when it has this version (one small exec each)
+        info_node = resident.EngineRunner(self, INFO_MODULE, "upgrade_info", task_vars, info_options.argument_spec(),
+                                          enabled=args["resident_engine"], state_dir=module_args.get("state_dir"))
 
         def start(time_limit):
             if "installed" not in before:  # the versions before the job (and the first contact with the node)
-                info = self._execute_module(module_name=INFO_MODULE, task_vars=task_vars,
-                                            module_args=dict(info_args, limit=0, async_jid=None))
+                info = info_node.run(dict(info_args, limit=0, async_jid=None))
                 before["installed"] = info.get("installed") or {} if not info.get("failed") else {}
                 waiter.note_boot(info.get("boot"))  # the boot slot the job starts on
             return self._start_detached(dict(module_args), task_vars, src, time_limit=time_limit)
@@ -308,8 +325,7 @@ class ActionModule(ActionBase):
         def poll(jid):
             made_tmp = self._connection._shell.tmpdir is None
             try:
-                return self._execute_module(module_name=INFO_MODULE, module_args=dict(info_args, async_jid=jid),
-                                            task_vars=task_vars)
+                return info_node.run(dict(info_args, async_jid=jid))
             finally:
                 if made_tmp and self._connection._shell.tmpdir is not None:  # not pipelined: leave nothing behind
                     self._remove_tmp_path(self._connection._shell.tmpdir)

@@ -231,10 +231,18 @@ options:
     type: str
     choices: [readme, strict]
     default: readme
+  resident_engine:
+    description:
+      - Run the task with the node-resident engine when the node has the one of this collection version
+        (one exec, no module sent; installed under O(state_dir) by the first module run or the
+        C(node_prereqs) role; see C(docs/resident-engine.md)).
+      - V(false) always runs the module.
+    type: bool
+    default: true
   _honeycomb:
     description:
-      - Internal, set by the action plugin (payload SHA-256, path of the uploaded copy, look-up mode).
-        Do not set it.
+      - Internal, set by the action plugin (payload SHA-256, path of the uploaded copy, look-up mode, the
+        resident engine to install). Do not set it.
     type: dict
     default: {}
   clear_inconsistent:
@@ -510,23 +518,23 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import receive
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import window_options
 
 
 def main():
-    spec = dict(engine.argument_spec(), **wait_options.WAIT_OPTIONS)  # the wait options are the action plugin's
-    spec.update(window_options.WINDOW_OPTIONS)  # so are the window options
-    spec.update(receive.TRANSFER_OPTIONS)  # and the transfer options
+    # the wait, window and transfer options and resident_engine are the action plugin's
+    spec = dict(engine.argument_spec(), **dict(wait_options.WAIT_OPTIONS, **resident_engine.RESIDENT_OPTIONS))
+    spec.update(window_options.WINDOW_OPTIONS)
+    spec.update(receive.TRANSFER_OPTIONS)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **engine.ARGUMENT_CONSTRAINTS)
     runner.install_signal_handlers()
-    try:
-        params = engine.engine_params(window_options.without_window_options(
-            receive.without_transfer_options(wait_options.without_wait_options(module.params))))
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    result = engine.Engine(params, check_mode=module.check_mode).run()
+    params = window_options.without_window_options(receive.without_transfer_options(dict(module.params)))
+    install = resident_engine.pop_install_request(params)
+    result = resident_engine.run_upgrade(params, module.check_mode)
+    resident_engine.install_after_run(params.get("state_dir"), install, result, check_mode=module.check_mode)
     if result.pop("failed", False):
         module.fail_json(**result)
     module.exit_json(**result)

@@ -58,6 +58,18 @@ options:
       - Set from C(honeycomb_recovery_slot) by the playbooks.
     type: int
     default: 1
+  resident_engine:
+    description:
+      - Read with the node-resident engine when the node has the one of this collection version (one exec, no
+        module sent; see C(docs/resident-engine.md) and M(waggle.honeycomb.upgrade)).
+      - V(false) always runs the module.
+    type: bool
+    default: true
+  _honeycomb:
+    description:
+      - Internal, set by the action plugin (the resident engine to install). Do not set it.
+    type: dict
+    default: {}
 seealso:
   - module: waggle.honeycomb.upgrade
 """
@@ -162,119 +174,23 @@ async_job:
            "finished": false, "alive": false, "lost": true}
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import asyncjob
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import bootslot
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock as lk
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import DEFAULT_STATE_DIR
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as hs
-
-SUMMARY_KEYS = ("job_id", "name", "version", "peripheral", "payload_sha256", "format", "status", "msg", "created",
-                "finished", "updated", "phase", "phase_state", "resumes", "resumed", "cleared", "rollback_of",
-                "rolled_back_by", "boot")
-
-
-def job_outcome(job, interrupted=False):
-    """The job's outcome by the status model (an interrupted job is a failure); None for a status it does
-    not know (a journal of another version), which is never a success."""
-    kind = job.data.get("kind", hs.UPGRADE)
-    try:
-        return hs.outcome(hs.INTERRUPTED if interrupted else job.data.get("status"),
-                          kind if kind in hs.KINDS else hs.UPGRADE)
-    except ValueError:
-        return None
-
-
-def summarise(job, interrupted=False):
-    data = job.data
-    out = dict((k, data.get(k)) for k in SUMMARY_KEYS)
-    out["kind"] = data.get("kind", "upgrade")
-    out["outcome"] = job_outcome(job, interrupted)
-    out["previous_version"] = (data.get("previous_installed") or {}).get("version")
-    out["journal"] = job.path
-    keys = ("rc", "attempts", "duration", "started", "finished", "timed_out")
-    out["phases"] = dict((name, dict((k, res.get(k)) for k in keys))
-                         for name, res in (data.get("phases") or {}).items() if res)
-    if data.get("rollback"):
-        out["rollback_ok"] = data["rollback"].get("ok")
-    return out
-
-
-def last_jobs(jobs, interrupted):
-    """{peripheral: its newest job's job_id, kind, version, status, outcome, finished}."""
-    out = {}
-    for job in jr.by_creation(jobs):
-        out[job.data.get("peripheral")] = {
-            "job_id": job.job_id, "kind": job.data.get("kind", "upgrade"), "version": job.data.get("version"),
-            "status": job.status, "outcome": job_outcome(job, job.job_id in interrupted),
-            "finished": job.data.get("finished")}
-    return out
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import info
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine
+# Re-exported: the outcome helpers live in module_utils (run by the module and by the node-resident engine).
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.info import (  # noqa: F401 pylint: disable=unused-import
+    SUMMARY_KEYS, job_outcome, last_jobs, summarise)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
-            limit=dict(type="int", default=20),
-            job_id=dict(type="str"),
-            peripheral=dict(type="str"),
-            async_jid=dict(type="str"),
-            async_dir=dict(type="str", default="~/.ansible_async"),
-            boot_slot_command=dict(type="str", default=bootslot.DEFAULT_SLOT_COMMAND),
-            recovery_slot=dict(type="int", default=bootslot.DEFAULT_RECOVERY_SLOT),
-        ),
-        supports_check_mode=True,
-    )
-    state = jr.StateDir(module.params["state_dir"])
-    result = {"changed": False, "state_dir_exists": state.exists(), "installed": {}, "jobs": [], "last_jobs": {},
-              "interrupted": [], "inconsistent": [], "running": None, "waiting": [],
-              "boot": bootslot.probe(module.params["boot_slot_command"], module.params["recovery_slot"])}
-    if module.params["async_jid"]:
-        result["async_job"] = asyncjob.job_state(module.params["async_jid"], module.params["async_dir"])
-    if not state.exists():
-        module.exit_json(**result)
-    if not os.access(state.root, os.R_OK | os.X_OK):
-        module.fail_json(msg="cannot read the state directory %s (mode 0700, owned by the user that runs "
-                             "upgrades): use become" % state.root, **result)
-    result["installed"] = state.installed()
-    lock = lk.NodeLock(state)
-    holder = lock.holder() if os.path.exists(state.lock_path) else None
-    if holder:
-        keys = ("job_id", "name", "version", "peripheral", "payload_sha256", "pid", "started")
-        result["running"] = dict((k, holder.get(k)) for k in keys)
-    for path in state.waiting_files():
-        waiter = jr.read_json(path)
-        if waiter and jr.identity_alive(waiter.get("owner")):
-            keys = ("name", "version", "peripheral", "payload_sha256", "since", "pid")
-            result["waiting"].append(dict((k, waiter.get(k)) for k in keys))
-    jobs = state.list_jobs()
-    running_id = (holder or {}).get("job_id")
-    interrupted = set()
-    for job in jobs:
-        if not job.terminal and job.job_id != running_id and not job.owner_alive():
-            interrupted.add(job.job_id)
-            result["interrupted"].append(summarise(job, interrupted=True))
-        if job.status == "inconsistent" and not job.data.get("cleared"):
-            result["inconsistent"].append(summarise(job))
-    result["last_jobs"] = last_jobs(jobs, interrupted)
-    if module.params["peripheral"] is not None:
-        jobs = [j for j in jobs if j.data.get("peripheral") == module.params["peripheral"]]
-    if module.params["job_id"] is not None:
-        found = [j for j in jobs if j.job_id == module.params["job_id"]]
-        if not found:
-            module.fail_json(msg="no job %s in %s (it may have been pruned: keep_jobs)" % (
-                module.params["job_id"], state.jobs_dir), **result)
-        full = dict(found[0].data)
-        full["journal"] = found[0].path
-        full["outcome"] = job_outcome(found[0], found[0].job_id in interrupted)
-        result["jobs"] = [full]
-    else:
-        limit = max(0, module.params["limit"])
-        result["jobs"] = [summarise(j, j.job_id in interrupted) for j in reversed(jobs)][:limit]
+    module = AnsibleModule(argument_spec=info.argument_spec(), supports_check_mode=True)
+    params = dict(module.params)
+    install = resident_engine.pop_install_request(params)
+    result = info.collect(params)
+    resident_engine.install_after_run(params.get("state_dir"), install, result, check_mode=module.check_mode)
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

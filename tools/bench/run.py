@@ -244,6 +244,14 @@ def write_interpreter_wrapper(path: Path):
     path.chmod(0o755)
 
 
+def resident_through_wrapper(ssh_config, hosts, forks, wrapper: Path):
+    """Make the node-resident engine (docs/resident-engine.md) start through the recording wrapper: its
+    ``python`` file names the interpreter the shell starts; the bootstrap still checks that the real
+    interpreter is the one its bytecode was compiled for (the wrapper runs it)."""
+    script = f"for f in /var/lib/honeycomb/engine/*/python; do [ -f $f ] && echo {wrapper} > $f; done; true"
+    parallel(hosts, forks, lambda h: ssh(ssh_config, h, script) == 0)
+
+
 def module_stats(ssh_config, hosts, forks):
     """[(peak KiB, CPU s, wall s)] of every module run the wrapper recorded on these hosts; clears them."""
     runs = []
@@ -466,6 +474,7 @@ def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True, lin
         row["rerun_cold_s"], row["rerun_cold_cpu_s"], row["rerun_cold_fleet_cpu_s"] = t.marked, t.cpu, t.fleet_cpu
         row["already_applied_cold"] = sum(1 for r in cold if r.get("status") == "already_applied")
         reset_nodes(ssh_config, hosts, forks)
+        resident_through_wrapper(ssh_config, hosts, forks, wrapper)
         with Timed(fleet) as t:
             ansible_run(inventory, payload, forks, work, wrapper, cp_dir, settings)
             close_masters(cp_dir)

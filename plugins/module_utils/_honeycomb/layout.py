@@ -16,6 +16,9 @@ Layout of the state dir (mode 0700)::
     waiting/<pid>.json                     a run waiting for the lock announces itself here
     installed.json                         {peripheral: {version, name, payload_sha256, job_id, time}}
     lock, lock.json                        per-node lock and its holder (see lock.py)
+    engine/<version>/                      node-resident engine (resident_engine.py): manifest.json,
+                                           engine.bin (bytecode), python (its interpreter)
+    engine/.install-<version>-<pid>        an install of the resident engine in progress
 
 Only names are decided here; listing helpers (:meth:`StateLayout.stale_uploads`, :meth:`StateLayout.leftovers`
 (every temporary name, for tests and checks after a run), ...) read directory
@@ -50,6 +53,7 @@ STAGING_INFIX = ".staging-"
 """In ``.<job dir>.staging-<random>``: a payload being extracted into a job dir."""
 RESTORE_SUFFIX = ".hc-restore"
 """A backup being restored next to its target."""
+ENGINE_INSTALL_PREFIX = ".install-"
 
 
 class StateLayout(object):
@@ -63,6 +67,7 @@ class StateLayout(object):
         self.installed_path = os.path.join(self.root, "installed.json")
         self.lock_path = os.path.join(self.root, "lock")
         self.lock_info_path = os.path.join(self.root, "lock.json")
+        self.engine_dir = os.path.join(self.root, "engine")
 
     @classmethod
     def plain(cls, state_dir):
@@ -249,3 +254,34 @@ class StateLayout(object):
         except OSError:
             return []
         return [os.path.join(self.waiting_dir, n) for n in names]
+
+    # ------------------------------------------------------------------ node-resident engine
+    def engine_version_dir(self, version):
+        """Where the node-resident engine of ``version`` (the hash of its code) is installed."""
+        return os.path.join(self.engine_dir, version)
+
+    @staticmethod
+    def engine_manifest_path(version_dir):
+        return os.path.join(version_dir, "manifest.json")
+
+    @staticmethod
+    def engine_code_path(version_dir):
+        """The engine's bytecode (one marshal file, compiled for the node's Python)."""
+        return os.path.join(version_dir, "engine.bin")
+
+    @staticmethod
+    def engine_python_path(version_dir):
+        """The interpreter the bytecode was compiled for (one line)."""
+        return os.path.join(version_dir, "python")
+
+    def engine_install_dir(self, version, pid=None):
+        """Temporary dir of an install in progress (renamed to :meth:`engine_version_dir` when complete)."""
+        return os.path.join(self.engine_dir, "%s%s-%d" % (ENGINE_INSTALL_PREFIX, version,
+                                                          os.getpid() if pid is None else pid))
+
+    def engine_entries(self):
+        """Names of every entry in the engine dir ([] when there is none)."""
+        try:
+            return sorted(os.listdir(self.engine_dir))
+        except OSError:
+            return []

@@ -61,7 +61,8 @@ def run_task(tmp_path, node, args, check_mode=False, async_val=0):
     loader = DataLoader()
     loader.set_basedir(str(tmp_path))
     task = mock.MagicMock()
-    task.args = args
+    # the module path (tests/unit/plugins/action/test_upgrade_resident.py: the resident engine)
+    task.args = dict({"resident_engine": False}, **args)
     task.async_val = async_val
     task.check_mode = check_mode
     task.action = "waggle.honeycomb.upgrade"
@@ -107,7 +108,7 @@ def test_rollback_without_src_is_one_module_run_and_sends_nothing(tmp_path):
     r = run_task(tmp_path, node, {"state": "rolled_back", "peripheral": "demo", "state_dir": STATE_DIR})
     assert r["status"] == "rolled_back"
     assert [c["args"] for c in node.module_calls] == [{"state": "rolled_back", "peripheral": "demo",
-                                                       "state_dir": STATE_DIR}]
+                                                       "state_dir": STATE_DIR, "resident_engine": False}]
     assert node.command_calls == [] and node.transfers == []
 
 

@@ -128,7 +128,8 @@ def payload(tmp_path_factory):
 def run_action(node, args, check_mode=False, async_val=0):
     loader = DataLoader()
     task = mock.MagicMock()
-    task.args = args
+    # the module path (tests/unit/plugins/action/test_upgrade_resident.py: the resident engine)
+    task.args = dict({"resident_engine": False}, **args)
     task.async_val = async_val
     task.check_mode = check_mode
     task.action = "waggle.honeycomb.upgrade"

@@ -1,0 +1,317 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The node-resident engine: ``upgrade`` and ``upgrade_info`` without a module start (runs on nodes,
+Python 3.6+, stdlib only; the controller side is ``plugins/plugin_utils/_honeycomb/resident.py``).
+
+The engine's code (this file and every ``_honeycomb`` module it imports, see :func:`bundle`) is
+installed on the node once, under the state dir (``layout.StateLayout.engine_version_dir``), named by
+the SHA-256 of its sources (:func:`bundle_hash`), compiled for the node's Python into one marshal file::
+
+    engine/<version>/engine.bin      marshal.dumps({module name: code object})
+    engine/<version>/python          the interpreter that compiled it (the one that runs it)
+    engine/<version>/manifest.json   format, version, the interpreter and its bytecode magic,
+                                     the SHA-256 of engine.bin, the module names
+
+A module run installs it (:func:`install_after_run`) when the action plugin asks (``_honeycomb.resident``),
+with the sources the module run already has: no extra bytes sent. Afterwards the action plugin runs
+:data:`BOOTSTRAP` with ``python -I -S -c``: it checks the manifest (version, interpreter, magic) and
+the SHA-256 of ``engine.bin`` *before* executing any of it, then serves the modules from the verified
+bytes (never from files that could change in between) and calls :func:`main`, which reads the task
+(JSON on stdin) and writes the result (JSON on stdout). An install that does not verify is never run:
+the bootstrap answers ``resident_unusable`` and the action plugin falls back to the module, which
+installs it again.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import hashlib
+import json
+import marshal
+import os
+import pkgutil
+import re
+import shutil
+import sys
+import time
+import traceback
+from importlib.util import MAGIC_NUMBER
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import info
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
+
+FORMAT = 1
+"""Version of the install format (files, manifest, bootstrap protocol); part of the engine version."""
+PACKAGE = "ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb"
+ENTRY = "resident_engine"
+KEEP_VERSIONS = 3
+"""Installed versions kept (the newest by install time): controllers of two collection versions do not
+reinstall in turn."""
+
+RESIDENT_OPTIONS = dict(resident_engine=dict(type="bool", default=True))
+"""The task option of ``upgrade``/``upgrade_info`` (the action plugin's; the modules only declare it)."""
+
+_IMPORT = re.compile(r"^from ansible_collections\.waggle\.honeycomb\.plugins\.module_utils\._honeycomb"
+                     r"(?:\.(\w+))? import ([\w ,]+)", re.MULTILINE)
+
+
+def imports_of(source):
+    """Names of the ``_honeycomb`` modules a module's source imports (``from <pkg> import x [as y], ...``
+    and ``from <pkg>.x import ...``)."""
+    text = source.decode("utf-8") if isinstance(source, bytes) else source
+    names = []
+    for module, imported in _IMPORT.findall(text):
+        if module:
+            names.append(module)
+        else:
+            names.extend(part.split()[0] for part in imported.split(",") if part.strip())
+    return names
+
+
+def read_source(name):
+    """The source of ``_honeycomb`` module ``name`` through its package's loader (the collection on the
+    controller, the AnsiballZ zip in a module run), or None when there is no such module."""
+    try:
+        return pkgutil.get_data(PACKAGE, name + ".py")
+    except (IOError, OSError):
+        return None
+
+
+def bundle(read=read_source):
+    """[(module name, source bytes)] of the resident engine: :data:`ENTRY` and every ``_honeycomb`` module
+    it imports, directly or not, by name."""
+    found = {}
+    todo = [ENTRY]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        source = read(name)
+        if source is None:
+            if name == ENTRY:
+                raise ValueError("the resident engine's entry %s.%s is not readable" % (PACKAGE, ENTRY))
+            continue  # an imported name that is not a module (a class or function of the package)
+        found[name] = source
+        todo.extend(imports_of(source))
+    return sorted(found.items())
+
+
+def bundle_hash(sources):
+    """The engine version: SHA-256 over the install format and every (name, source)."""
+    digest = hashlib.sha256(("honeycomb-resident-engine %d\n" % FORMAT).encode("ascii"))
+    for name, source in sources:
+        digest.update(("%s %d\n" % (name, len(source))).encode("utf-8"))
+        digest.update(source)
+    return digest.hexdigest()
+
+
+def python_magic():
+    """The bytecode magic of this interpreter (hex)."""
+    return MAGIC_NUMBER.hex()
+
+
+# ---------------------------------------------------------------------------------------------- install
+def verify(version_dir, version, python=None):
+    """None when the install in ``version_dir`` is complete and intact for ``version`` and interpreter
+    ``python`` (default: this one), else why not. The bootstrap makes the same checks before each run."""
+    python = python or sys.executable
+    try:
+        with open(lo.StateLayout.engine_manifest_path(version_dir)) as handle:
+            manifest = json.load(handle)
+        with open(lo.StateLayout.engine_code_path(version_dir), "rb") as handle:
+            code = handle.read()
+        with open(lo.StateLayout.engine_python_path(version_dir)) as handle:
+            recorded = handle.read().strip()
+    except (IOError, OSError, ValueError) as exc:
+        return "not installed or unreadable (%s)" % exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("version") != version:
+        return "the manifest is of another format or version"
+    if manifest.get("python") != python or recorded != python or manifest.get("magic") != python_magic():
+        return "compiled for another interpreter (%s)" % manifest.get("python")
+    if hashlib.sha256(code).hexdigest() != manifest.get("sha256"):
+        return "engine.bin does not match the SHA-256 in its manifest"
+    return None
+
+
+def _write(path, data):
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def install(state_dir, version, sources=None, python=None):
+    """Install the engine of ``version`` under ``state_dir`` unless an intact one is there.
+
+    ``sources`` default to :func:`bundle` (what this process runs); their hash must be ``version`` (a
+    module run of another collection version never installs under a name that is not its own). Written
+    into a temporary dir, fsynced and renamed into place; a damaged install of the same version is
+    replaced. Returns ``{"status": "present"|"installed", "version", "path"}``; raises ValueError or
+    OSError when it cannot."""
+    python = python or sys.executable
+    layout = lo.StateLayout(state_dir)
+    target = layout.engine_version_dir(version)
+    if verify(target, version, python) is None:
+        return {"status": "present", "version": version, "path": target}
+    sources = bundle() if sources is None else sources
+    if bundle_hash(sources) != version:
+        raise ValueError("the engine code of this module run is version %s, not %s" % (bundle_hash(sources), version))
+    if not os.path.isdir(layout.root):
+        raise ValueError("the state dir %s does not exist" % layout.root)
+    codes = dict(("%s.%s" % (PACKAGE, name), compile(source, os.path.join(target, name + ".py"), "exec",
+                                                     dont_inherit=True))
+                 for name, source in sources)
+    blob = marshal.dumps(codes)
+    if not os.path.isdir(layout.engine_dir):
+        os.mkdir(layout.engine_dir, 0o700)
+    tmp = layout.engine_install_dir(version)
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.mkdir(tmp, 0o700)
+    try:
+        _write(lo.StateLayout.engine_code_path(tmp), blob)
+        _write(lo.StateLayout.engine_python_path(tmp), (python + "\n").encode("utf-8"))
+        manifest = {"format": FORMAT, "version": version, "python": python, "magic": python_magic(),
+                    "sha256": hashlib.sha256(blob).hexdigest(), "modules": [name for name, dummy in sources],
+                    "installed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        _write(lo.StateLayout.engine_manifest_path(tmp), json.dumps(manifest, sort_keys=True).encode("utf-8"))
+        if os.path.lexists(target):  # damaged, or of another interpreter: replace it
+            old = tmp + ".old"
+            os.rename(target, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.rename(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    prune(layout, keep=version)
+    return {"status": "installed", "version": version, "path": target}
+
+
+def prune(layout, keep):
+    """Remove installs beyond the :data:`KEEP_VERSIONS` newest (never ``keep``) and leftovers of
+    interrupted installs whose process is gone."""
+    versions = []
+    for name in layout.engine_entries():
+        path = os.path.join(layout.engine_dir, name)
+        if name.startswith(lo.ENGINE_INSTALL_PREFIX):
+            pid = name.split(".")[1].rsplit("-", 1)[-1] if "-" in name else ""
+            if pid.isdigit() and int(pid) != os.getpid() and not os.path.exists("/proc/%s" % pid):
+                shutil.rmtree(path, ignore_errors=True)
+            continue
+        if name != keep:
+            try:
+                versions.append((os.stat(path).st_mtime, path))
+            except OSError:
+                pass
+    for dummy, path in sorted(versions, reverse=True)[KEEP_VERSIONS - 1:]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def pop_install_request(params):
+    """Take the action plugin's options out of a module's ``params``: ``resident_engine`` and the install
+    request ``_honeycomb.resident`` (``{"version": ...}``), which is returned (or None)."""
+    params.pop("resident_engine", None)
+    internal = dict(params.get("_honeycomb") or {})
+    request = internal.pop("resident", None)
+    if "_honeycomb" in params:
+        params["_honeycomb"] = internal
+    return request if isinstance(request, dict) and request.get("version") else None
+
+
+def install_after_run(state_dir, request, result, check_mode=False):
+    """After a module run: install the engine the action plugin asked for when the run did not fail and
+    the state dir exists (a refused run or a check-mode run leaves nothing new behind). The outcome goes
+    into ``result["resident_install"]``, which the action plugin takes out of the task result."""
+    if not request or check_mode or result.get("failed") or not state_dir or not os.path.isdir(state_dir):
+        return
+    try:
+        result["resident_install"] = install(state_dir, request["version"])
+    except (IOError, OSError, ValueError, SyntaxError) as exc:
+        result["resident_install"] = {"status": "failed", "version": request["version"], "msg": str(exc)}
+
+
+# ---------------------------------------------------------------------------------------------- run
+def run_upgrade(params, check_mode):
+    """The ``upgrade`` module's work for validated ``params`` (module run and resident engine)."""
+    try:
+        params = engine.engine_params(wait_options.without_wait_options(params))
+    except ValueError as exc:
+        return {"failed": True, "msg": str(exc)}
+    return engine.Engine(params, check_mode=check_mode).run()
+
+
+def run_task(task):
+    """The result of one task given to the resident engine: ``{"action": "upgrade"|"upgrade_info",
+    "params": {...}, "check_mode": bool, "path_keys": [...]}``. The controller validated ``params``
+    against the module's argument spec; options of type ``path`` are expanded here, on the node, as
+    the module does."""
+    params = dict(task.get("params") or {})
+    for key in task.get("path_keys") or []:
+        if isinstance(params.get(key), str):
+            params[key] = os.path.expanduser(os.path.expandvars(params[key]))
+    action = task.get("action")
+    if action == "upgrade":
+        runner.install_signal_handlers()
+        pop_install_request(params)
+        return run_upgrade(params, bool(task.get("check_mode")))
+    if action == "upgrade_info":
+        pop_install_request(params)
+        return info.collect(params)
+    return {"failed": True, "msg": "the resident engine does not run %r" % (action,)}
+
+
+def main(version_dir):
+    """Entry point of the bootstrap: one task as JSON on stdin, ``{"resident_result": result}`` on stdout."""
+    try:
+        task = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+        result = run_task(task)
+    except Exception as exc:  # pylint: disable=broad-except
+        result = {"failed": True, "msg": "the node-resident engine in %s failed: %s" % (version_dir, exc),
+                  "exception": traceback.format_exc()}
+    sys.stdout.write(json.dumps({"resident_result": result}, default=str))
+    sys.stdout.flush()
+
+
+BOOTSTRAP = r"""
+import sys, json, hashlib, marshal
+import _frozen_importlib_external as ext
+from importlib.machinery import ModuleSpec
+d, v = sys.argv[1], sys.argv[2]
+def unusable(why):
+    sys.stdout.write(json.dumps({"resident_unusable": why}))
+    sys.exit(0)
+try:
+    with open(d + "/manifest.json") as f:
+        m = json.load(f)
+    with open(d + "/engine.bin", "rb") as f:
+        b = f.read()
+except (OSError, ValueError) as e:
+    unusable("unreadable: %%s" %% e)
+if not isinstance(m, dict) or m.get("format") != %(format)d or m.get("version") != v:
+    unusable("another format or version")
+if m.get("python") != sys.executable or m.get("magic") != ext.MAGIC_NUMBER.hex():
+    unusable("compiled for another interpreter")
+if hashlib.sha256(b).hexdigest() != m.get("sha256"):
+    unusable("engine.bin does not match its manifest")
+code = marshal.loads(b)
+P = "%(package)s"
+class Finder(object):
+    def find_spec(self, name, path=None, target=None):
+        if name in code:
+            return ModuleSpec(name, self)
+        if (P + ".").startswith(name + "."):
+            return ModuleSpec(name, self, is_package=True)
+        return None
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        c = code.get(module.__name__)
+        if c is not None:
+            exec(c, module.__dict__)
+sys.meta_path.insert(0, Finder())
+__import__(P + ".%(entry)s")
+sys.modules[P + ".%(entry)s"].main(d)
+""" % {"format": FORMAT, "package": PACKAGE, "entry": ENTRY}
+"""Run on the node with ``python -I -S -c BOOTSTRAP <version dir> <version>`` (the controller builds the
+command: ``plugins/plugin_utils/_honeycomb/resident.py``)."""

@@ -1,0 +1,168 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of the node-resident engine (the node side and its install format:
+``plugins/module_utils/_honeycomb/resident_engine.py``; docs/resident-engine.md).
+
+:class:`EngineRunner` runs one node-side action (``upgrade`` or ``upgrade_info``) for an action plugin:
+
+* with the resident engine when the node has the one of this collection (its version is the hash of the
+  engine's sources here): ONE exec, ``python -I -S -c <bootstrap> <dir> <version>``, the task as JSON on
+  stdin, the result as JSON on stdout; no module is built or sent, no tmp dir made;
+* otherwise with the module, as before, asking it to install the resident engine after its run (it has
+  the sources in its AnsiballZ already: nothing more is sent). That is the fallback for a first contact,
+  a node with another version, an install that fails its verification (the bootstrap checks the
+  manifest and the SHA-256 of the bytecode before running any of it), a node where the recorded
+  interpreter is gone, and ``resident_engine: false``.
+
+Both give the same result: the parameters are validated here against the module's own argument spec
+(``path`` options are expanded on the node, as the module does), check mode is passed on, and values of
+``no_log`` options are masked in the result as ``AnsibleModule`` masks them.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import shlex
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.common.text.converters import to_text
+from ansible.utils.display import Display
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine as rn
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
+
+display = Display()
+
+UNUSABLE_KEY = "resident_unusable"
+RESULT_KEY = "resident_result"
+INSTALL_KEY = "resident_install"
+_VERSION = {}
+
+
+def engine_version():
+    """The version of this collection's resident engine (hash of its sources; once per process)."""
+    if "version" not in _VERSION:
+        _VERSION["version"] = rn.bundle_hash(rn.bundle())
+    return _VERSION["version"]
+
+
+def node_spec(spec):
+    """``spec`` with ``path`` options as ``str`` (the node expands them), and the names of those options."""
+    out = {}
+    path_keys = []
+    for key, opt in spec.items():
+        opt = dict(opt)
+        if opt.get("type") == "path":
+            opt["type"] = "str"
+            path_keys.append(key)
+        out[key] = opt
+    return out, sorted(path_keys)
+
+
+def command(version_dir, version, env_string=""):
+    """The one shell command of a resident run. A node without the install answers ``resident_unusable``
+    from the shell (no Python started); the interpreter is the one recorded at install."""
+    unusable = json.dumps({UNUSABLE_KEY: "not installed"})
+    return ('d=%s; read -r p 2>/dev/null <"$d/python" || { echo %s; exit 0; }; %s"$p" -I -S -c %s "$d" %s'
+            % (shlex.quote(version_dir), shlex.quote(unusable), (env_string + " ") if env_string else "",
+               shlex.quote(rn.BOOTSTRAP), shlex.quote(version)))
+
+
+def parse_output(stdout):
+    """The JSON object the bootstrap printed (the last line that is one; a login banner may come first),
+    or None."""
+    for line in reversed(to_text(stdout).splitlines()):
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                return data
+    return None
+
+
+class EngineRunner(object):
+    """Runs the node side of one task of ``action`` (an ActionBase): the resident engine when it is
+    usable, else module ``module_name``. ``spec``/``constraints``: the module's argument spec."""
+
+    def __init__(self, action, module_name, resident_action, task_vars, spec, constraints=None, enabled=True,
+                 state_dir=None):
+        self.action = action
+        self.module_name = module_name
+        self.resident_action = resident_action
+        self.task_vars = task_vars
+        self.spec, self.path_keys = node_spec(spec)
+        self.constraints = constraints or {}
+        layout = StateLayout.plain(state_dir)
+        # async runs stay with the module (async_wrapper runs modules); a state dir the node must expand
+        # cannot be named here.
+        self.enabled = bool(enabled) and layout is not None and not action._task.async_val
+        self.version = engine_version() if self.enabled else None
+        self.version_dir = layout.engine_version_dir(self.version) if self.enabled else None
+        self.usable = None
+        """None: not tried yet; True: ran; False: fell back (then the module installs it)."""
+        self.reason = None
+
+    def run(self, module_args):
+        """The node's result: resident when usable, else the module's."""
+        res = self.try_resident(module_args) if self.usable is not False else None
+        return self.run_module(module_args) if res is None else res
+
+    def try_resident(self, module_args):
+        """The resident engine's result, or None when it cannot be used here (then use :meth:`run_module`)."""
+        if not self.enabled:
+            return None
+        validation = ArgumentSpecValidator(self.spec, **self.constraints).validate(
+            dict((k, v) for k, v in module_args.items() if not k.startswith("_ansible")))
+        if validation.error_messages:  # the module reports bad arguments in its own words
+            return self._unusable("the arguments do not validate: %s" % "; ".join(validation.error_messages))
+        task = {"action": self.resident_action, "params": validation.validated_parameters,
+                "check_mode": bool(self.action._task.check_mode), "path_keys": self.path_keys}
+        cmd = command(self.version_dir, self.version, self.action._compute_environment_string())
+        out = self.action._low_level_execute_command(cmd, in_data=json.dumps(task).encode("utf-8"))
+        data = parse_output(out.get("stdout"))
+        if data is not None and UNUSABLE_KEY in data:
+            return self._unusable(data[UNUSABLE_KEY])
+        if data is not None and isinstance(data.get(RESULT_KEY), dict):
+            self.usable = True
+            display.vvv("honeycomb: node-resident engine %s ran %s" % (self.version[:12], self.resident_action))
+            result = dict(data[RESULT_KEY])
+            if result.get("failed"):
+                result["failed"] = True
+            return remove_values(result, validation._no_log_values)
+        if out.get("rc") in (126, 127):  # the recorded interpreter is gone
+            return self._unusable("its interpreter cannot be run (rc %s): %s" % (
+                out.get("rc"), to_text(out.get("stderr")).strip()[-300:]))
+        # The engine started and died (killed, out of memory): report it as a module failure would be;
+        # never run the task a second time.
+        self.usable = True
+        return {"failed": True, "changed": False, "rc": out.get("rc"),
+                "msg": "the node-resident engine %s failed without a result (rc %s): %s" % (
+                    self.version_dir, out.get("rc"), to_text(out.get("stderr")).strip()[-2000:]),
+                "module_stdout": to_text(out.get("stdout"))[-2000:], "module_stderr": to_text(out.get("stderr"))[-2000:]}
+
+    def _unusable(self, reason):
+        self.usable = False
+        self.reason = reason
+        display.vv("honeycomb: node-resident engine %s not used (%s); running the module"
+                   % (self.version[:12], reason))
+        return None
+
+    def run_module(self, module_args):
+        """The module's result; it installs the resident engine afterwards when it is enabled here."""
+        args = dict(module_args)
+        if self.enabled:
+            args["_honeycomb"] = dict(args.get("_honeycomb") or {}, resident={"version": self.version})
+        res = self.action._execute_module(module_name=self.module_name, module_args=args, task_vars=self.task_vars)
+        report = res.pop(INSTALL_KEY, None)
+        if report:
+            if report.get("status") == "failed":
+                display.warning("could not install the node-resident engine: %s" % report.get("msg"))
+            else:
+                display.vv("honeycomb: node-resident engine %s %s"
+                           % (report.get("version", "")[:12], report.get("status")))
+        return res

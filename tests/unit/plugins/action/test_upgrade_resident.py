@@ -1,0 +1,148 @@
+"""The upgrade action plugin's dispatch to the node-resident engine (plugin_utils/_honeycomb/resident.py), with
+the node replaced by a recorder: which execs and module runs happen, and what the task returns.
+(Against real sshd and Python 3.6: tests/integration/upgrade/test_resident.py.)"""
+
+import json
+import os
+from unittest import mock
+
+import pytest
+from ansible.parsing.dataloader import DataLoader
+
+from ansible_collections.waggle.honeycomb.plugins.action import upgrade as action
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import resident
+
+from hctest.upgrade import make_payload
+
+STATE_DIR = "/srv/hc"
+
+
+class Node:
+    """``resident``: answers of the resident exec, in order (a dict: its JSON output; an int: rc without
+    output); ``modules``: module results, in order."""
+
+    def __init__(self, resident_answers=(), modules=(), store_has_payload=True):
+        self.resident = list(resident_answers)
+        self.modules = list(modules)
+        self.store_has_payload = store_has_payload
+        self.calls = []
+
+    def execute_module(self, module_name=None, module_args=None, task_vars=None, wrap_async=False, **kw):
+        self.calls.append(("module", module_args))
+        return dict(self.modules.pop(0))
+
+    def low_level(self, cmd, in_data=None, **kw):
+        if cmd.startswith("d="):
+            self.calls.append(("resident", json.loads(in_data)))
+            answer = self.resident.pop(0)
+            if isinstance(answer, int):
+                return {"rc": answer, "stdout": "", "stderr": "Killed"}
+            return {"rc": 0, "stdout": json.dumps(answer), "stderr": ""}
+        self.calls.append((cmd.split()[0], None))
+        if cmd.startswith("test -f"):
+            return {"rc": 0 if self.store_has_payload else 1, "stdout": "", "stderr": ""}
+        return {"rc": 0, "stdout": "", "stderr": ""}
+
+    def kinds(self):
+        return [kind for kind, dummy in self.calls]
+
+
+def run_task(tmp_path, node, args, check_mode=False):
+    loader = DataLoader()
+    loader.set_basedir(str(tmp_path))
+    task = mock.MagicMock()
+    task.args = args
+    task.async_val = 0
+    task.check_mode = check_mode
+    task.action = "waggle.honeycomb.upgrade"
+    task.get_search_path.return_value = [str(tmp_path)]
+    connection = mock.MagicMock()
+    connection._shell.tmpdir = None
+    connection._shell.join_path = os.path.join
+    plugin = action.ActionModule(task, connection, mock.MagicMock(), loader, mock.MagicMock(), None)
+    with mock.patch.object(action.ActionModule, "_early_needs_tmp_path", return_value=False), \
+            mock.patch.object(plugin, "_execute_module", side_effect=node.execute_module), \
+            mock.patch.object(plugin, "_low_level_execute_command", side_effect=node.low_level), \
+            mock.patch.object(plugin, "_compute_environment_string", return_value=""), \
+            mock.patch.object(plugin, "_is_pipelining_enabled", return_value=True):
+        return plugin.run(task_vars={})
+
+
+@pytest.fixture
+def args(tmp_path):
+    return {"src": make_payload(tmp_path / "p", parameters={"properties": {"token": {"type": "string"}}}),
+            "state_dir": STATE_DIR,
+            "secret_parameters": {"token": "hunter2-secret"}}
+
+
+def result(**kw):
+    return {resident.RESULT_KEY: dict({"changed": False, "status": "already_applied"}, **kw)}
+
+
+def test_rerun_is_one_resident_exec(tmp_path, args):
+    node = Node([result(msg="token=hunter2-secret")])
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident"]
+    assert r["status"] == "already_applied" and "hunter2-secret" not in json.dumps(r)  # masked as a module would
+    task = node.calls[0][1]
+    assert task["action"] == "upgrade" and task["check_mode"] is False
+    assert task["params"]["_honeycomb"]["payload_sha256"] and task["params"]["state_dir"] == STATE_DIR
+    assert "state_dir" in task["path_keys"]  # expanded on the node
+
+
+def test_first_run_sends_the_payload_and_runs_the_engine_again(tmp_path, args):
+    node = Node([result(payload_missing=True), result(status="applied", changed=True)])
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "umask", "resident"]
+    assert r["status"] == "applied"
+    assert node.calls[2][1]["params"]["_honeycomb"]["payload_upload"].startswith(STATE_DIR + "/payloads/.upload-")
+
+
+def test_not_installed_falls_back_to_the_module_which_installs_it(tmp_path, args):
+    node = Node([{resident.UNUSABLE_KEY: "not installed"}], [{"changed": False, "status": "already_applied",
+                                                             resident.INSTALL_KEY: {"status": "installed"}}])
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "test", "module"]
+    assert node.calls[2][1]["_honeycomb"]["resident"] == {"version": resident.engine_version()}
+    assert resident.INSTALL_KEY not in r and r["status"] == "already_applied"
+
+
+def test_unusable_install_first_run_uses_the_module_for_both_runs(tmp_path, args):
+    node = Node([{resident.UNUSABLE_KEY: "engine.bin does not match its manifest"}],
+                [{"changed": True, "status": "applied"}],
+                store_has_payload=False)
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "test", "umask", "module"]
+    assert r["status"] == "applied"
+
+
+def test_missing_interpreter_falls_back(tmp_path, args):
+    node = Node([127], [{"changed": False, "status": "already_applied"}])
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "test", "module"] and r["status"] == "already_applied"
+
+
+def test_engine_dying_without_result_fails_and_never_runs_again(tmp_path, args):
+    node = Node([137])
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident"]
+    assert r["failed"] and "without a result" in r["msg"] and "Killed" in r["msg"]
+
+
+def test_resident_engine_false_is_the_module_path(tmp_path, args):
+    node = Node([], [{"changed": False, "status": "already_applied"}])
+    run_task(tmp_path, node, dict(args, resident_engine=False))
+    assert node.kinds() == ["test", "module"]
+    assert "resident" not in node.calls[1][1]["_honeycomb"]
+
+
+def test_state_dir_the_node_expands_is_the_module_path(tmp_path, args):
+    node = Node([], [{"changed": False, "status": "already_applied"}])
+    run_task(tmp_path, node, dict(args, state_dir="~/hc"))
+    assert node.kinds() == ["module"]
+
+
+def test_check_mode_is_passed_on(tmp_path, args):
+    node = Node([result()])
+    run_task(tmp_path, node, args, check_mode=True)
+    assert node.calls[0][1]["check_mode"] is True
