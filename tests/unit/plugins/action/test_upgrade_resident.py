@@ -43,6 +43,11 @@ class Node:
             return {"rc": 0 if self.store_has_payload else 1, "stdout": "", "stderr": ""}
         return {"rc": 0, "stdout": "", "stderr": ""}
 
+    def send(self, action_plugin, src, sha256, layout, args, task_vars, log=None):
+        """The resumable transfer (plugin_utils/_honeycomb/transfer.py, tested on its own): recorded."""
+        self.calls.append(("transfer", (src, sha256, layout.payloads_dir)))
+        return {"bytes_sent": os.path.getsize(src), "attempts": 1, "bytes_resumed": 0, "bytes_resent": 0}
+
     def kinds(self):
         return [kind for kind, dummy in self.calls]
 
@@ -64,7 +69,8 @@ def run_task(tmp_path, node, args, check_mode=False):
             mock.patch.object(plugin, "_execute_module", side_effect=node.execute_module), \
             mock.patch.object(plugin, "_low_level_execute_command", side_effect=node.low_level), \
             mock.patch.object(plugin, "_compute_environment_string", return_value=""), \
-            mock.patch.object(plugin, "_is_pipelining_enabled", return_value=True):
+            mock.patch.object(plugin, "_is_pipelining_enabled", return_value=True), \
+            mock.patch.object(action.transfer, "send", side_effect=node.send):
         return plugin.run(task_vars={})
 
 
@@ -93,9 +99,10 @@ def test_rerun_is_one_resident_exec(tmp_path, args):
 def test_first_run_sends_the_payload_and_runs_the_engine_again(tmp_path, args):
     node = Node([result(payload_missing=True), result(status="applied", changed=True)])
     r = run_task(tmp_path, node, args)
-    assert node.kinds() == ["resident", "umask", "resident"]
-    assert r["status"] == "applied"
-    assert node.calls[2][1]["params"]["_honeycomb"]["payload_upload"].startswith(STATE_DIR + "/payloads/.upload-")
+    assert node.kinds() == ["resident", "transfer", "resident"]
+    assert r["status"] == "applied" and r["payload_transferred"] is True
+    assert node.calls[1][1][2] == STATE_DIR + "/payloads"  # straight into the node's store
+    assert "payload_upload" not in node.calls[2][1]["params"]["_honeycomb"]  # the engine finds it in the store
 
 
 def test_not_installed_falls_back_to_the_module_which_installs_it(tmp_path, args):
@@ -112,7 +119,7 @@ def test_unusable_install_first_run_uses_the_module_for_both_runs(tmp_path, args
                 [{"changed": True, "status": "applied"}],
                 store_has_payload=False)
     r = run_task(tmp_path, node, args)
-    assert node.kinds() == ["resident", "test", "umask", "module"]
+    assert node.kinds() == ["resident", "test", "transfer", "module"]
     assert r["status"] == "applied"
 
 
