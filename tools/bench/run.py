@@ -553,18 +553,20 @@ def render(rows, date, machine, label):
             f"{r['node_up'][0]} / {r['node_up'][1]} | {r['rerun_s']:.1f} | "
             f"{r['rerun_node_s'][0]:.1f} / {r['rerun_node_s'][1]:.1f} | "
             f"{r['rerun_node_down'][0]} / {r['rerun_node_down'][1]} | {r['rerun_node_up'][0]} / {r['rerun_node_up'][1]} |")
-    lines += ["", "The rollout users run, `playbooks/upgrade.yml` (the upgrade task with `wait: true`: job started "
-              "detached, polled and collected by the controller; one batch, no sanity gate or post-check), first "
-              "run on reset nodes, cold connections. Target (issue 13): controller CPU per node <= "
-              f"{TARGETS['wait_controller_cpu_per_node_50']} s at N = 50.", "",
-              "| N | load avg (start / end) | rollout s | controller CPU s | controller CPU s/node | fleet CPU s | "
-              "polls per node (median / max) | applied |",
-              "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(
-            f"| {r['nodes']} | {r['load_before']:.1f} / {r['load_after']:.1f} | {r['wait_s']:.1f} | {r['wait_cpu_s']:.1f} | "
-            f"{r['wait_cpu_s'] / r['nodes']:.3f} | {r['wait_fleet_cpu_s']:.1f} | {r['wait_polls'][0]} / {r['wait_polls'][1]} | "
-            f"{r['wait_applied']} / {r['nodes']} |")
+    wait_rows = [r for r in rows if "wait_s" in r]  # the rollout-wait scenario ran
+    if wait_rows:
+        lines += ["", "The rollout users run, `playbooks/upgrade.yml` (the upgrade task with `wait: true`: job started "
+                  "detached, polled and collected by the controller; one batch, no sanity gate or post-check), first "
+                  "run on reset nodes, cold connections. Target (issue 13): controller CPU per node <= "
+                  f"{TARGETS['wait_controller_cpu_per_node_50']} s at N = 50.", "",
+                  "| N | load avg (start / end) | rollout s | controller CPU s | controller CPU s/node | fleet CPU s | "
+                  "polls per node (median / max) | applied |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in wait_rows:
+            lines.append(
+                f"| {r['nodes']} | {r['load_before']:.1f} / {r['load_after']:.1f} | {r['wait_s']:.1f} | {r['wait_cpu_s']:.1f} | "
+                f"{r['wait_cpu_s'] / r['nodes']:.3f} | {r['wait_fleet_cpu_s']:.1f} | {r['wait_polls'][0]} / {r['wait_polls'][1]} | "
+                f"{r['wait_applied']} / {r['nodes']} |")
     lines += ["", "Bytes per node as the collection reports them (the upgrade result's `traffic`: the estimate of "
               "the bytes on the node's link to / from the node, and the exact bytes handed to the connection, "
               "both ways; median / max over the nodes) and the largest deviation of a node's estimate from its "

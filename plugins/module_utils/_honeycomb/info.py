@@ -82,7 +82,8 @@ def collect(params):
     state = jr.StateDir(params["state_dir"])
     result = {"changed": False, "state_dir_exists": state.exists(), "installed": {}, "jobs": [], "last_jobs": {},
               "interrupted": [], "inconsistent": [], "running": None, "waiting": [],
-              "boot": bootslot.probe(params["boot_slot_command"], params["recovery_slot"])}
+              "boot": bootslot.probe(params.get("boot_slot_command", bootslot.DEFAULT_SLOT_COMMAND),
+                                     params.get("recovery_slot", bootslot.DEFAULT_RECOVERY_SLOT))}
     if params.get("async_jid"):
         result["async_job"] = asyncjob.job_state(params["async_jid"], params["async_dir"])
     if not state.exists():

@@ -25,12 +25,12 @@ installs it again.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import ast
 import hashlib
 import json
 import marshal
 import os
 import pkgutil
-import re
 import shutil
 import sys
 import time
@@ -54,20 +54,17 @@ reinstall in turn."""
 RESIDENT_OPTIONS = dict(resident_engine=dict(type="bool", default=True))
 """The task option of ``upgrade``/``upgrade_info`` (the action plugin's; the modules only declare it)."""
 
-_IMPORT = re.compile(r"^from ansible_collections\.waggle\.honeycomb\.plugins\.module_utils\._honeycomb"
-                     r"(?:\.(\w+))? import ([\w ,]+)", re.MULTILINE)
-
-
 def imports_of(source):
     """Names of the ``_honeycomb`` modules a module's source imports (``from <pkg> import x [as y], ...``
-    and ``from <pkg>.x import ...``)."""
-    text = source.decode("utf-8") if isinstance(source, bytes) else source
+    and ``from <pkg>.x import ...``, parenthesised lists included), read with :mod:`ast`."""
     names = []
-    for module, imported in _IMPORT.findall(text):
-        if module:
-            names.append(module)
-        else:
-            names.extend(part.split()[0] for part in imported.split(",") if part.strip())
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+            continue
+        if node.module == PACKAGE:
+            names.extend(alias.name for alias in node.names)
+        elif node.module.startswith(PACKAGE + "."):
+            names.append(node.module[len(PACKAGE) + 1:].split(".")[0])
     return names
 
 
@@ -149,13 +146,13 @@ def install(state_dir, version, sources=None, python=None):
     ``sources`` default to :func:`bundle` (what this process runs); their hash must be ``version`` (a
     module run of another collection version never installs under a name that is not its own). Written
     into a temporary dir, fsynced and renamed into place; a damaged install of the same version is
-    replaced. Returns ``{"status": "present"|"installed", "version", "path"}``; raises ValueError or
+    replaced. Returns ``{"state": "present"|"installed", "version", "path"}`` (an install state, not a job status); raises ValueError or
     OSError when it cannot."""
     python = python or sys.executable
     layout = lo.StateLayout(state_dir)
     target = layout.engine_version_dir(version)
     if verify(target, version, python) is None:
-        return {"status": "present", "version": version, "path": target}
+        return {"state": "present", "version": version, "path": target}
     sources = bundle() if sources is None else sources
     if bundle_hash(sources) != version:
         raise ValueError("the engine code of this module run is version %s, not %s" % (bundle_hash(sources), version))
@@ -185,7 +182,7 @@ def install(state_dir, version, sources=None, python=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     prune(layout, keep=version)
-    return {"status": "installed", "version": version, "path": target}
+    return {"state": "installed", "version": version, "path": target}
 
 
 def prune(layout, keep):
@@ -228,7 +225,7 @@ def install_after_run(state_dir, request, result, check_mode=False):
     try:
         result["resident_install"] = install(state_dir, request["version"])
     except (IOError, OSError, ValueError, SyntaxError) as exc:
-        result["resident_install"] = {"status": "failed", "version": request["version"], "msg": str(exc)}
+        result["resident_install"] = {"state": "failed", "version": request["version"], "msg": str(exc)}
 
 
 # ---------------------------------------------------------------------------------------------- run

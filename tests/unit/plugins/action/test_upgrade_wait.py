@@ -290,9 +290,9 @@ def test_a_refused_lookup_is_the_result_and_nothing_starts(clock, payload):
 
 def test_a_payload_the_store_lacks_is_sent_before_the_detached_start_and_not_again_on_a_resume(
         clock, payload, monkeypatch):
-    """The look-up says the node's store lacks the payload: it is sent (the connection's file transfer
-    into the remote tmp dir) before the job starts, and the start names the upload; the job is lost and
-    resumed: the second look-up finds the payload in the store, so nothing is sent again."""
+    """The look-up says the node's store lacks the payload: it is sent (the resumable transfer, straight
+    into the node's store) before the job starts; the job is lost and resumed: the second look-up finds
+    the payload in the store, so nothing is sent again."""
     import os
     node = FakeNode(clock, ["running", "lost", "finished"])
     lookups = [{"changed": False, "payload_missing": True}, {"changed": False, "payload_missing": False}]
@@ -308,19 +308,21 @@ def test_a_payload_the_store_lacks_is_sent_before_the_detached_start_and_not_aga
             order.append("start")
         return real(action, **kw)
     node.execute_module = execute_module
-    monkeypatch.setattr(ActionModule, "_make_tmp_path", lambda self, *a, **k: "/remote/tmp")
-    monkeypatch.setattr(ActionModule, "_transfer_file", lambda self, src, dst: order.append(("sent", src, dst)))
-    monkeypatch.setattr(ActionModule, "_fixup_perms2", lambda self, *a, **k: None)
+    from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import transfer
+
+    def send(action_plugin, src, sha256, layout, args, task_vars, log=None):
+        order.append(("sent", src, layout.payloads_dir))
+        return {"bytes_sent": os.path.getsize(src), "attempts": 1, "bytes_resumed": 0, "bytes_resent": 0}
+    monkeypatch.setattr(transfer, "send", send)
     r = run_action(node, wait_args(payload))
     assert r["status"] == "applied" and r["wait"]["resumes"] == 1, r
     sent = [o for o in order if isinstance(o, tuple)]
     assert len(sent) == 1 and sent[0][1] == payload
     assert order == ["look-up", sent[0], "start", "look-up", "start"], order
     first, resumed = (args for args, dummy in node.starts)
-    assert first["_honeycomb"]["payload_bytes_sent"] == os.path.getsize(payload)
-    assert first["_honeycomb"]["payload_upload"] is not None
+    assert r["payload_transferred"] is True and r["transfer"]["bytes_sent"] == os.path.getsize(payload)
     assert first["_honeycomb"]["payload_sha256"] == resumed["_honeycomb"]["payload_sha256"]
-    assert "payload_upload" not in resumed["_honeycomb"]  # the resumed start sends nothing
+    assert "payload_upload" not in first["_honeycomb"] and "payload_upload" not in resumed["_honeycomb"]
 
 
 def test_a_failing_poll_fails_the_task_with_its_reason(clock, payload):

@@ -52,12 +52,25 @@ def test_imports_of():
     assert rn.imports_of(src) == ["journal", "lock", "admission"]
 
 
+def test_imports_of_parenthesised_lists_across_lines():
+    src = ("from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.manifest import (  # noqa\n"
+           "    PayloadError,\n    validate_manifest,\n)\n"
+           "from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import (\n    archive, journal)\n")
+    assert rn.imports_of(src) == ["manifest", "archive", "journal"]
+
+
+def test_the_bundle_holds_every_module_the_engine_imports():
+    """payload.py re-exports manifest.py and archive.py: both must be in the bundle, or the engine cannot start."""
+    names = dict(rn.bundle())
+    assert {"payload", "manifest", "archive", "engine", "info"} <= set(names)
+
+
 def test_install_verify_and_run(tmp_path, version):
     state = tmp_path / "state"
     state.mkdir()
     first = rn.install(str(state), version)
-    assert first["status"] == "installed"
-    assert rn.install(str(state), version)["status"] == "present"
+    assert first["state"] == "installed"
+    assert rn.install(str(state), version)["state"] == "present"
     vdir = StateLayout(str(state)).engine_version_dir(version)
     assert rn.verify(vdir, version) is None
     manifest = json.loads(open(vdir + "/manifest.json").read())
@@ -124,7 +137,7 @@ def test_damaged_install_is_refused_never_run_and_reinstalled(tmp_path, version,
     assert set(out) == {"resident_unusable"}, out
     assert not mark.exists()
     assert rn.verify(str(vdir), version) is not None
-    assert rn.install(str(state), version)["status"] == "installed"
+    assert rn.install(str(state), version)["state"] == "installed"
     assert rn.verify(str(vdir), version) is None
     out = bootstrap(vdir, version, {"action": "upgrade_info", "params": {"state_dir": str(state)}})
     assert out["resident_result"]["state_dir_exists"] is True
@@ -156,7 +169,7 @@ def test_install_after_run_only_after_a_run_that_did_not_fail(tmp_path, version)
     rn.install_after_run(str(tmp_path), {"version": version}, result, check_mode=True)
     assert "resident_install" not in result
     rn.install_after_run(str(tmp_path), {"version": version}, result)
-    assert result["resident_install"]["status"] == "installed"
+    assert result["resident_install"]["state"] == "installed"
 
 
 def test_controller_command_and_output(tmp_path, version):
