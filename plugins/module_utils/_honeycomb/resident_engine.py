@@ -146,13 +146,13 @@ def install(state_dir, version, sources=None, python=None):
     ``sources`` default to :func:`bundle` (what this process runs); their hash must be ``version`` (a
     module run of another collection version never installs under a name that is not its own). Written
     into a temporary dir, fsynced and renamed into place; a damaged install of the same version is
-    replaced. Returns ``{"state": "present"|"installed", "version", "path"}`` (an install state, not a job status); raises ValueError or
+    replaced. Returns ``{"install": "present"|"installed", "version", "path"}``; raises ValueError or
     OSError when it cannot."""
     python = python or sys.executable
     layout = lo.StateLayout(state_dir)
     target = layout.engine_version_dir(version)
     if verify(target, version, python) is None:
-        return {"state": "present", "version": version, "path": target}
+        return {"install": "present", "version": version, "path": target}
     sources = bundle() if sources is None else sources
     if bundle_hash(sources) != version:
         raise ValueError("the engine code of this module run is version %s, not %s" % (bundle_hash(sources), version))
@@ -182,7 +182,7 @@ def install(state_dir, version, sources=None, python=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     prune(layout, keep=version)
-    return {"state": "installed", "version": version, "path": target}
+    return {"install": "installed", "version": version, "path": target}
 
 
 def prune(layout, keep):
@@ -225,7 +225,7 @@ def install_after_run(state_dir, request, result, check_mode=False):
     try:
         result["resident_install"] = install(state_dir, request["version"])
     except (IOError, OSError, ValueError, SyntaxError) as exc:
-        result["resident_install"] = {"state": "failed", "version": request["version"], "msg": str(exc)}
+        result["resident_install"] = {"install": "failed", "version": request["version"], "msg": str(exc)}
 
 
 # ---------------------------------------------------------------------------------------------- run

@@ -160,9 +160,9 @@ class EngineRunner(object):
         res = self.action._execute_module(module_name=self.module_name, module_args=args, task_vars=self.task_vars)
         report = res.pop(INSTALL_KEY, None)
         if report:
-            if report.get("state") == "failed":
+            if report.get("install") == "failed":
                 display.warning("could not install the node-resident engine: %s" % report.get("msg"))
             else:
                 display.vv("honeycomb: node-resident engine %s %s"
-                           % (report.get("version", "")[:12], report.get("state")))
+                           % (report.get("version", "")[:12], report.get("install")))
         return res

@@ -37,6 +37,8 @@ def connections(output):
         line = match.group(0)
         if match.group(1) != "ssh":
             kinds.append("file-transfer")
+        elif " -I -S -c " in line:
+            kinds.append("resident")
         elif "test -f " in line:
             kinds.append("look-up")
         elif "cat > " in line:
@@ -80,16 +82,35 @@ def run(sshd, node, check=False, env=None, args=None):
 
 
 def test_first_run_three_connections_rerun_two(sshd, node):
+    """The module path (resident_engine: false, as before the node-resident engine)."""
+    args = dict(node["args"], resident_engine=False)
     sha = hashlib.sha256(node["payload"].read_bytes()).hexdigest()
-    r, conns = run(sshd, node)
+    r, conns = run(sshd, node, args=args)
     assert r["status"] == "applied" and r["payload_bytes_sent"] == node["payload"].stat().st_size, r
     # no remote tmp dir, no sftp: look-up, the payload piped into the store dir, one module run
     assert conns == ["look-up", "upload", "module"], conns
     assert store_files(node["state"]) == [sha + ".tar.gz"]  # the upload was moved into the store
 
-    r, conns = run(sshd, node)
+    r, conns = run(sshd, node, args=args)
     assert r["status"] == "already_applied" and r["payload_bytes_sent"] == 0 and not r["payload_transferred"], r
     assert conns == ["look-up", "module"], conns
+    assert os.listdir(str(node["remote_tmp"])) == []
+
+
+def test_resident_engine_rerun_is_one_exec(sshd, node):
+    """First contact: the resident engine is not there (answered by the shell), the module path runs and
+    installs it; then a re-run is one exec, and a new payload three (engine, upload, engine)."""
+    r, conns = run(sshd, node)
+    assert r["status"] == "applied", r
+    assert conns == ["resident", "look-up", "upload", "module"], conns
+    r, conns = run(sshd, node)
+    assert r["status"] == "already_applied" and r["payload_bytes_sent"] == 0, r
+    assert conns == ["resident"], conns
+    (node["payload"].parent / "v2").mkdir()
+    p2 = make_payload(node["payload"].parent / "v2", version="2.0")
+    r, conns = run(sshd, node, args=dict(node["args"], src=p2))
+    assert r["status"] == "applied" and r["payload_transferred"], r
+    assert conns == ["resident", "upload", "resident"], conns
     assert os.listdir(str(node["remote_tmp"])) == []
 
 
@@ -97,7 +118,7 @@ def test_without_pipelining_the_payload_goes_through_the_remote_tmp_dir(sshd, no
     r, conns = run(sshd, node, env={"ANSIBLE_PIPELINING": "False"})
     assert r["status"] == "applied" and r["payload_transferred"] is True, r
     assert "upload" not in conns and "file-transfer" in conns, conns
-    assert conns[0] == "look-up" and "remove-tmp" in conns, conns
+    assert conns[:2] == ["resident", "look-up"] and "remove-tmp" in conns, conns
     assert len(store_files(node["state"])) == 1
     assert os.listdir(str(node["remote_tmp"])) == []  # the remote tmp dir was removed
 
@@ -105,7 +126,7 @@ def test_without_pipelining_the_payload_goes_through_the_remote_tmp_dir(sshd, no
 def test_check_mode_leaves_the_store_alone(sshd, node):
     r, conns = run(sshd, node, check=True)
     assert r["status"] == "needed" and r["changed"] is True, r
-    assert conns[0] == "look-up" and "upload" not in conns, conns
+    assert conns[:2] == ["resident", "look-up"] and "upload" not in conns, conns
     assert store_files(node["state"]) == []  # check mode sent the payload to the remote tmp dir only
     assert os.listdir(str(node["remote_tmp"])) == []
 

@@ -107,7 +107,7 @@ def test_first_run_sends_the_payload_and_runs_the_engine_again(tmp_path, args):
 
 def test_not_installed_falls_back_to_the_module_which_installs_it(tmp_path, args):
     node = Node([{resident.UNUSABLE_KEY: "not installed"}], [{"changed": False, "status": "already_applied",
-                                                             resident.INSTALL_KEY: {"state": "installed"}}])
+                                                             resident.INSTALL_KEY: {"install": "installed"}}])
     r = run_task(tmp_path, node, args)
     assert node.kinds() == ["resident", "test", "module"]
     assert node.calls[2][1]["_honeycomb"]["resident"] == {"version": resident.engine_version()}

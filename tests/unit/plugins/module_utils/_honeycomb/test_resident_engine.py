@@ -69,8 +69,8 @@ def test_install_verify_and_run(tmp_path, version):
     state = tmp_path / "state"
     state.mkdir()
     first = rn.install(str(state), version)
-    assert first["state"] == "installed"
-    assert rn.install(str(state), version)["state"] == "present"
+    assert first["install"] == "installed"
+    assert rn.install(str(state), version)["install"] == "present"
     vdir = StateLayout(str(state)).engine_version_dir(version)
     assert rn.verify(vdir, version) is None
     manifest = json.loads(open(vdir + "/manifest.json").read())
@@ -137,7 +137,7 @@ def test_damaged_install_is_refused_never_run_and_reinstalled(tmp_path, version,
     assert set(out) == {"resident_unusable"}, out
     assert not mark.exists()
     assert rn.verify(str(vdir), version) is not None
-    assert rn.install(str(state), version)["state"] == "installed"
+    assert rn.install(str(state), version)["install"] == "installed"
     assert rn.verify(str(vdir), version) is None
     out = bootstrap(vdir, version, {"action": "upgrade_info", "params": {"state_dir": str(state)}})
     assert out["resident_result"]["state_dir_exists"] is True
@@ -169,7 +169,7 @@ def test_install_after_run_only_after_a_run_that_did_not_fail(tmp_path, version)
     rn.install_after_run(str(tmp_path), {"version": version}, result, check_mode=True)
     assert "resident_install" not in result
     rn.install_after_run(str(tmp_path), {"version": version}, result)
-    assert result["resident_install"]["state"] == "installed"
+    assert result["resident_install"]["install"] == "installed"
 
 
 def test_controller_command_and_output(tmp_path, version):
