@@ -94,7 +94,7 @@ def start_watchdog(fleet: Fleet, n: dict) -> None:
         return
     nd = fleet.node_dir(n)
     (nd / "var-log" / "simfleet").mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "hctools.simfleet.watchdog", "--dir", str(fleet.dir), "--node", n["vsn"],
+    argv = [sys.executable, "-u", "-m", "hctools.simfleet.watchdog", "--dir", str(fleet.dir), "--node", n["vsn"],
             "--scale", repr(float(wd["scale"])), "--slot-switch", wd["slot_switch"]]
     n["watchdog"] = procs.spawn(argv, fleet.env(), str(nd / "watchdog-process.log"))
 
