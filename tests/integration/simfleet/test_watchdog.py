@@ -1,8 +1,8 @@
 """The network watchdog stand-in through a whole outage that never ends, on a fast clock (scale 0.003: a
 check every 0.09 s, the reboot 10 s into an outage): reboot, reboot, power-off, power-off, then the boot-slot
-switch, which calls the action named by --watchdog-slot-switch (here ``builtins:print``, which prints
-the fleet and the node it is handed to the watchdog's own log) and reboots the node
-(tools/hctools/simfleet/watchdog.py, docs/simfleet.md)."""
+switch, which calls the default action (simfleet's boot slots: slot 1 becomes the next boot) and reboots
+the node, which comes up on its recovery slot (tools/hctools/simfleet/watchdog.py, bootslot.py,
+docs/simfleet.md)."""
 
 import json
 import tempfile
@@ -22,7 +22,7 @@ def test_a_lasting_outage_goes_through_the_whole_schedule_to_the_slot_switch():
     d = Path(tempfile.mkdtemp(prefix="hcw-", dir="/tmp"))
     try:
         simfleet("up", "--nodes", "1", "--dir", str(d), "--devices", "none", "--restart-delay", "1",
-                 "--no-remember", "--watchdog-scale", "0.003", "--watchdog-slot-switch", "builtins:print")
+                 "--no-remember", "--watchdog-scale", "0.003")
         vsn = "W001"
         node_dir = d / "nodes" / vsn
         log = node_dir / "var-log" / "simfleet" / "watchdog.log"
@@ -52,14 +52,14 @@ def test_a_lasting_outage_goes_through_the_whole_schedule_to_the_slot_switch():
         done = [t for e, t in events if e == "done" and not t.startswith(("no tunnel", "tunnel"))]
         assert [t.split(" (")[0] for t in done] == [
             "rebooted", "rebooted", "powered off", "power restored", "powered off", "power restored",
-            "boot slot switched by builtins:print", "rebooted"], done
+            "boot slot switched by hctools.simfleet.bootslot:select_recovery", "rebooted"], done
         assert sum(1 for e, t in events if e == "skip" and "max reached" in t) == 3  # soft reboots at their max
-        # the action got the fleet and the node record
-        assert "'vsn': 'W001'" in (node_dir / "watchdog-process.log").read_text()
         # the switch set every counter back to 0; the node booted 1 + 2 + 2 + 1 times
         assert {p.name: p.read_text().strip() for p in (node_dir / "etc-waggle" / "nw").iterdir()} == {
             "network_reset_count": "0", "soft_reset_count": "0", "hard_reset_count": "0"}
         status = json.loads(simfleet("status", "--json", "--dir", str(d)).stdout)
         assert status["nodes"][0]["boots"] == 6 and status["nodes"][0]["watchdog"] == "running"
+        # the slot switch made the node boot from its recovery slot (recorded as the recovery fault)
+        assert status["nodes"][0]["boot_slot"] == 1 and "recovery" in status["nodes"][0]["faults"]
     finally:
         stop_fleet(d)

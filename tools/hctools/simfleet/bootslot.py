@@ -143,6 +143,12 @@ def switch_to_recovery(fleet: Fleet, node: dict | str) -> dict:
     return set_boot_slot(fleet, node, RECOVERY_SLOT)
 
 
+def select_recovery(fleet: Fleet, node: dict | str) -> dict:
+    """The network watchdog stand-in's slot switch (watchdog.SLOT_SWITCH): only `nvbootctrl
+    set-active-boot-slot 1`; the watchdog reboots the node itself, which then comes up on slot 1."""
+    return set_boot_slot(fleet, node, RECOVERY_SLOT, reboot=False)
+
+
 def switch_to_normal(fleet: Fleet, node: dict | str) -> dict:
     """Back to slot 0 (an operator's `nvbootctrl set-active-boot-slot 0` and a reboot): the node's own state
     dir is there again, as the recovery boot left it (untouched)."""

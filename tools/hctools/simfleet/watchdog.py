@@ -47,7 +47,7 @@ from . import procs
 from .fleet import Fleet
 from .hostutil import FleetError, wait_banner
 
-SLOT_SWITCH = "hctools.simfleet.bootslot:switch_to_recovery"
+SLOT_SWITCH = "hctools.simfleet.bootslot:select_recovery"
 """The default slot-switch action (the fleet's boot-slot stand-in)."""
 MIN_SCALE = 0.001
 """Below this a check period (30 s) would be shorter than 30 ms, less than one look through a tunnel."""
