@@ -1,0 +1,62 @@
+"""The ``traffic`` of waggle.honeycomb.upgrade results through real ansible-playbook and a real loopback
+sshd, pipelined and not (modules and payload through sftp): what is counted, under which category, and
+the new SSH login of a task that starts without a ControlMaster (docs/upgrade.md, "Bytes per node").
+
+(Against the bytes a link carries: tests/integration/rollout/test_mixed_links.py.)
+"""
+
+import json
+import os
+
+import pytest
+
+from hctest.playbook import run_playbook
+from hctest.upgrade import make_payload
+
+pytestmark = pytest.mark.slow
+
+BLOB = 300000
+
+
+def _tasks(src, node):
+    args = dict(node.opts(), src=str(src))
+    return json.dumps([{"name": "traffic", "hosts": "nodes", "gather_facts": False, "tasks": [
+        {"name": "first", "waggle.honeycomb.upgrade": args},
+        {"name": "again", "waggle.honeycomb.upgrade": args},
+    ]}])
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_traffic_of_a_first_run_and_a_re_run(sshd, make_node, pipelining):
+    node = make_node("traffic")
+    src = make_payload(node.root, name="traffic", extra_files={"blob.txt": os.urandom(BLOB).hex()})
+    size = os.path.getsize(src)
+    run = run_playbook(_tasks(src, node), {"node1": sshd.host_vars()},
+                       env={"ANSIBLE_PIPELINING": "1" if pipelining else "0"})
+    assert run.rc == 0, run.output
+    first, again = run.result("first"), run.result("again")
+    # (the default state check says "needed" each time: the re-run installs again, from the store)
+    assert first["status"] == again["status"] == "applied"
+    assert first["payload_transferred"] is True and again["payload_transferred"] is False
+    t1, t2 = first["traffic"], again["traffic"]
+    pay = t1["by_category"]["payload"]
+    # the payload went once: as the stdin of execs, or as a file through sftp (with the execs that make
+    # the remote tmp dir and set its modes)
+    assert size <= pay["sent"] <= size + 4096, t1
+    assert pay["execs"] >= 1 and pay["files"] == (0 if pipelining else 1), t1
+    # module runs: their code goes each time (a file per run without pipelining), their JSON comes back
+    mods = t1["by_category"]["modules"]
+    assert mods["sent"] > 50000 and mods["received"] > 500, t1
+    assert (mods["files"] > 0) is (not pipelining), t1
+    assert t2["by_category"]["payload"]["sent"] == 0 and t2["by_category"]["modules"]["sent"] > 50000, t2
+    for t in (t1, t2):
+        assert t["sent"] == sum(c["sent"] for c in t["by_category"].values())
+        assert t["received"] == sum(c["received"] for c in t["by_category"].values())
+        assert t["failed_execs"] == 0
+        wire = t["wire_estimate"]
+        assert wire["compression"] is True  # ansible.cfg's ssh_args have -C
+        assert wire["sent"] < t["sent"]  # module code compresses
+    # the first task logged in (no ControlMaster yet), the second reused its master
+    assert t1["wire_estimate"]["logins"] == 1 and t2["wire_estimate"]["logins"] == 0
+    # the payload's random bytes do not compress: the estimate keeps them
+    assert t1["wire_estimate"]["sent"] > size
