@@ -346,7 +346,7 @@ status:
     - V(recovery_slot) when the node runs from its recovery boot slot and O(allow_recovery_slot) is false (nothing
       ran; the task fails).
     - With O(wait=true), V(inconsistent) also when the node came back on another boot slot than the job started on
-      (RV(wait.boot_slots) names both).
+      (C(boot_slots) in RV(wait) names both).
     - With O(wait=true) also V(lost) (the node lost the job more than O(max_resumes) times; the task fails) and
       V(unreachable) (the node stayed unreachable for O(reconnect_timeout); the task result is unreachable).
     - With O(state=rolled_back) - V(rolled_back) (the task is ok; unchanged when it had been rolled back already),
