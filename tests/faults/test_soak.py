@@ -14,7 +14,9 @@ the moments are drawn over the whole run (connecting, transfer, job, after it), 
 node's job (0 to 20 script steps after its first script started; a job takes ~18 steps plus the
 scripts' start-up). 85% of the interrupted nodes come back 0.5 to 8 s later, during the run (the
 upgrade task's wait reconnects, or resumes the job the power cut killed, in the same task); the others
-stay away until the run has ended (``rollout_reconnect_timeout`` 30 s: the node is unreachable). Then
+stay away until the run has ended (``rollout_reconnect_timeout`` 30 s: the node is unreachable). A node
+is brought back only once the cycle's other interruptions have fired (or 15 s later): a power-on holds
+simfleet's lock while the node boots, and a cut queued behind it would land late. Then
 every node is powered on / reconnected and the same rollout is re-run (up to 3 times) until every node
 reports applied or already_applied.
 
@@ -148,12 +150,20 @@ def test_soak(soak_fleet, tmp_path):
                 else:
                     ff.drop_tunnel(vsn)
                 hits[vsn] = _where(ff, vsn, version)
+                with fired:
+                    fired_count[0] += 1
+                    fired.notify_all()
                 if outage is not None:  # the node comes back while the rollout still waits for it
                     time.sleep(outage)
+                    # ... once the other cuts of the cycle have fired (up to 15 s more): a power-on holds the
+                    # fleet's lock while the node boots, and a cut waiting for it would land late
+                    with fired:
+                        fired.wait_for(lambda: fired_count[0] >= len(plan) or proc.poll() is not None, timeout=15)
                     ff.f.cli("power-on" if kind == "power_cut" else "restore-tunnel", vsn, "--no-wait")
             except BaseException as exc:
                 errors.append(f"{vsn}: {exc!r}")
 
+        fired, fired_count = threading.Condition(), [0]
         t0 = time.monotonic()
         proc = ff.start_rollout(payload, tmp_path / f"c{k}", ROLLOUT_VARS)
         threads = [threading.Thread(target=inject, args=(v, *plan[v], t0)) for v in plan]

@@ -231,7 +231,7 @@ class StateLayout(object):
         snapshot or logs: those hold the payload's own files), and of every file in ``waiting/``. While
         no run is going on, each one is something a run left behind (an interrupted transfer, a power cut
         during a write). Read only."""
-        found = [path for path in self.waiting_files()]
+        found = list(self.waiting_files())
         dirs = [self.root, self.payloads_dir, self.jobs_dir] + [
             path for path in self.job_dirs() if not self.is_temporary(os.path.basename(path))]
         for directory in dirs:

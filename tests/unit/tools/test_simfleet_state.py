@@ -24,7 +24,7 @@ def test_a_command_that_read_the_state_before_the_lock_does_not_undo_a_parallel_
 
 def test_many_parallel_commands_keep_every_change(tmp_path):
     (tmp_path / "fleet.json").write_text(json.dumps({"nodes": [{"vsn": "W%03d" % i} for i in range(20)]}))
-    fleets = [Fleet(tmp_path) for _ in range(20)]
+    fleets = [Fleet(tmp_path) for dummy in range(20)]
     start = threading.Barrier(20)
 
     def command(i):
