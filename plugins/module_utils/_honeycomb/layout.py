@@ -219,9 +219,11 @@ class StateLayout(object):
     @staticmethod
     def is_temporary(name):
         """Whether ``name`` (a file or directory name anywhere in the state dir) is one of the temporary
-        names a run makes and removes again: an upload, a move into the store, a check-mode job dir, an
-        atomic write's temp file, an extraction's staging dir, a restore in progress."""
-        return (name.startswith(UPLOAD_PREFIX) or name.startswith(CHECK_PREFIX) or
+        names a run makes and removes again: an upload, a resumable transfer's partial file and its state
+        (resumed by the next run or pruned when idle), a move into the store, a check-mode job dir, an atomic
+        write's temp file, an extraction's staging dir, a restore in progress, a resident engine install."""
+        return (name.startswith(UPLOAD_PREFIX) or name.startswith(CHECK_PREFIX) or name.startswith(TRANSFER_PREFIX) or
+                name.startswith(ENGINE_INSTALL_PREFIX) or
                 (name.startswith(".") and (PARTIAL_INFIX in name or TEMP_INFIX in name or STAGING_INFIX in name)) or
                 name.endswith(RESTORE_SUFFIX))
 
@@ -232,7 +234,7 @@ class StateLayout(object):
         no run is going on, each one is something a run left behind (an interrupted transfer, a power cut
         during a write). Read only."""
         found = list(self.waiting_files())
-        dirs = [self.root, self.payloads_dir, self.jobs_dir] + [
+        dirs = [self.root, self.payloads_dir, self.jobs_dir, self.engine_dir] + [
             path for path in self.job_dirs() if not self.is_temporary(os.path.basename(path))]
         for directory in dirs:
             try:

@@ -85,10 +85,13 @@ def test_leftovers_are_every_temporary_name_a_run_makes(tmp_path):
     """What the soak (tests/faults/test_soak.py) fails on: each kind of file a cut run can leave behind."""
     s = lo.StateLayout(str(tmp_path))
     assert s.leftovers() == []  # no state dir yet
-    for d in (s.payloads_dir, s.waiting_dir, s.job_payload_dir(s.job_dir("j1")), s.job_backup_dir(s.job_dir("j1"))):
+    for d in (s.payloads_dir, s.waiting_dir, s.job_payload_dir(s.job_dir("j1")), s.job_backup_dir(s.job_dir("j1")),
+              s.engine_dir):
         os.makedirs(d)
     made = [s.payload_path(SHA), s.installed_path, s.journal_path(s.job_dir("j1"))]  # not leftovers
     leftovers = [s.upload_path(SHA, "01"), s.partial_path(SHA, 7), s.waiting_path(9),
+                 s.transfer_path(SHA), s.transfer_state_path(SHA),  # an interrupted resumable transfer
+                 s.engine_install_dir("ab" * 32, 77),  # a resident engine install cut short
                  os.path.join(s.job_dir("j1"), jr.temp_prefix(s.journal_path(s.job_dir("j1"))) + "12.34"),
                  os.path.join(s.root, jr.temp_prefix(s.installed_path) + "5.6")]
     for path in made + leftovers:
