@@ -24,7 +24,7 @@ from hctest.transfer import MIB, blob_payload, sha256, store_leftovers
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 LINKS = {"W001": "lan/down_kbit=1000/flap_every=8/flap_down=1/flap_silent=0",
-         "W002": "lan/down_kbit=1000/flap_every=30/flap_down=1/flap_silent=1"}
+         "W002": "lan/down_kbit=500/flap_every=20/flap_down=1/flap_silent=1"}
 SIZE = 2 * MIB  # the fault fleet's state dirs are 8 MB tmpfs: store entry + extracted job copy fit
 
 
