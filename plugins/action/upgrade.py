@@ -157,7 +157,7 @@ class ActionModule(ActionBase):
         spec.update(wait_options.WAIT_OPTIONS)
         spec.update(receive.TRANSFER_OPTIONS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **engine.ARGUMENT_CONSTRAINTS)
-        self._hc_transfer = {"args": args, "task_vars": task_vars, "stats": None}
+        self._hc_transfer = {"args": args, "task_vars": task_vars, "stats": {}}
         try:
             return self._run(result, args, task_vars)
         except transfer.TransferError as exc:
@@ -166,7 +166,7 @@ class ActionModule(ActionBase):
             return result
         except AnsibleConnectionFailure as exc:
             stats = self._hc_transfer["stats"]
-            if stats is None:
+            if not stats:
                 raise
             # the node went away after the payload reached its store: unreachable, with what was sent
             result.update(unreachable=True, changed=False, msg=to_text(exc), transfer=stats, payload_transferred=True,
@@ -243,7 +243,7 @@ class ActionModule(ActionBase):
         if principal:
             result["signed_by"] = principal
         stats = self._hc_transfer["stats"]
-        if stats is not None:
+        if stats:
             result.update(transfer=stats, payload_transferred=True, payload_bytes_sent=stats["bytes_sent"])
         return result
 
