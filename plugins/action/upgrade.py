@@ -357,6 +357,9 @@ class ActionModule(ActionBase):
             self._hc_transfer["stats"] = transfer.send(
                 self, src, module_args["_honeycomb"]["payload_sha256"], layout, self._hc_transfer["args"],
                 self._hc_transfer["task_vars"], log=lambda msg: display.vv("%s: payload transfer: %s" % (host, msg)))
+            # the module reports it (also in an async job's result, which replaces this task's)
+            module_args["_honeycomb"] = dict(module_args["_honeycomb"], payload_transferred=True,
+                                             payload_bytes_sent=self._hc_transfer["stats"]["bytes_sent"])
             return None
         tmpdir = self._connection._shell.tmpdir
         if tmpdir is None:

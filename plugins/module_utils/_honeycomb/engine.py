@@ -58,7 +58,8 @@ def argument_spec():
         retry_later_rc=dict(type="list", elements="int"),
         legacy_state_check=dict(type="str", default="readme", choices=["readme", "strict"]),
         clear_inconsistent=dict(type="bool", default=False),
-        # Internal, set by the action plugin: payload_sha256, payload_upload, payload_bytes_sent, lookup_only.
+        # Internal, set by the action plugin: payload_sha256, payload_upload, payload_bytes_sent,
+        # payload_transferred (its resumable transfer put the payload into the store), lookup_only.
         _honeycomb=dict(type="dict", default={}),
     )
 
@@ -69,7 +70,7 @@ ARGUMENT_CONSTRAINTS = dict(
 )
 """``required_if``/``mutually_exclusive`` of :func:`argument_spec` (module and action plugin)."""
 
-INTERNAL_KEYS = ("payload_sha256", "payload_upload", "payload_bytes_sent", "lookup_only")
+INTERNAL_KEYS = ("payload_sha256", "payload_upload", "payload_bytes_sent", "payload_transferred", "lookup_only")
 
 
 def engine_params(module_params):
@@ -129,6 +130,7 @@ class Engine(admission.AdmissionMixin, resume.ResumeMixin, ph.PhasesMixin, rb.Ro
                 if self.p.get("_lookup_only"):
                     base.update(payload_missing=False, msg="payload %s is in the node's store" % self.sha)
                     return base
+                transferred = transferred or bool(self.p.get("_payload_transferred"))
                 base["payload_transferred"] = transferred
                 base["payload_bytes_sent"] = int(self.p.get("_payload_bytes_sent") or 0) if transferred else 0
             if rollback:
