@@ -169,7 +169,7 @@ class ActionModule(ActionBase):
         spec.update(receive.TRANSFER_OPTIONS)
         spec.update(resident_engine.RESIDENT_OPTIONS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **engine.ARGUMENT_CONSTRAINTS)
-        self._hc_transfer = {"args": args, "task_vars": task_vars, "stats": None}
+        self._hc_transfer = {"args": args, "task_vars": task_vars, "stats": {}}
         try:
             return self._run(result, args, task_vars)
         except transfer.TransferError as exc:
@@ -178,7 +178,7 @@ class ActionModule(ActionBase):
             return result
         except AnsibleConnectionFailure as exc:
             stats = self._hc_transfer["stats"]
-            if stats is None:
+            if not stats:
                 raise
             # the node went away after the payload reached its store: unreachable, with what was sent
             result.update(unreachable=True, changed=False, msg=to_text(exc), transfer=stats, payload_transferred=True,
@@ -269,7 +269,7 @@ class ActionModule(ActionBase):
         if principal:
             result["signed_by"] = principal
         stats = self._hc_transfer["stats"]
-        if stats is not None:
+        if stats:
             result.update(transfer=stats, payload_transferred=True, payload_bytes_sent=stats["bytes_sent"])
         return result
 
@@ -391,6 +391,9 @@ class ActionModule(ActionBase):
             self._hc_transfer["stats"] = transfer.send(
                 self, src, module_args["_honeycomb"]["payload_sha256"], layout, self._hc_transfer["args"],
                 self._hc_transfer["task_vars"], log=lambda msg: display.vv("%s: payload transfer: %s" % (host, msg)))
+            # the module reports it (also in an async job's result, which replaces this task's)
+            module_args["_honeycomb"] = dict(module_args["_honeycomb"], payload_transferred=True,
+                                             payload_bytes_sent=self._hc_transfer["stats"]["bytes_sent"])
             return None
         tmpdir = self._connection._shell.tmpdir
         if tmpdir is None:

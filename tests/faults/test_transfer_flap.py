@@ -9,7 +9,8 @@ shaped link whose tunnel flaps every few seconds while a payload crosses it:
 * W002: the flap black-holes them (an LTE re-attach with a new address): the exec hangs until
   ``transfer_stall_timeout`` resets the connection.
 
-Both must be installed in that run (or the next one), hold exactly the payload in their store, no
+Both must be installed (``applied``, or ``already_applied`` when a flap also cut the module run after
+the transfer) in that run or the next one, hold exactly the payload in their store, no
 partial file, and a consistent journal.
 """
 
@@ -24,7 +25,8 @@ from hctest.transfer import MIB, blob_payload, sha256, store_leftovers
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 LINKS = {"W001": "lan/down_kbit=1000/flap_every=8/flap_down=1/flap_silent=0",
-         "W002": "lan/down_kbit=1000/flap_every=30/flap_down=1/flap_silent=1"}
+         "W002": "lan/down_kbit=500/flap_every=20/flap_down=1/flap_silent=1"}
+DONE = ("applied", "already_applied")
 SIZE = 2 * MIB  # the fault fleet's state dirs are 8 MB tmpfs: store entry + extracted job copy fit
 
 
@@ -41,14 +43,17 @@ def test_tunnel_flap_during_transfer(fault_fleet, tmp_path, vsn):
             code, out, res = ff.run(payload, tmp_path / f"r{n}.json", "-e", "honeycomb_transfer_stall_timeout=5",
                                     target=vsn, timeout=900)
             results.append(res.get(vsn) or {})
-            if results[-1].get("status") == "applied":
+            if results[-1].get("status") in DONE:
                 break
     finally:
         ff.f.cli("link", vsn, "lan")
     relay = json.loads(ff.f.cli("bytes", vsn, "--json").stdout)
     figures = {"relay": relay, "runs": [{k: r.get(k) for k in ("status", "msg", "transfer")} for r in results]}
     print(f"tunnel flap during transfer on {vsn}:", json.dumps(figures))
-    assert results[-1].get("status") == "applied", (figures, out[-4000:])
+    # a flap may also cut the module run after the transfer: ssh's own retry then runs the module again,
+    # which finds the job done (already_applied), or the next run does
+    assert results[-1].get("status") in DONE, (figures, out[-4000:])
+    assert (ff.node_dir(vsn) / "etc-waggle" / "hc-test" / name / "version").read_text().strip() == "1.0"
     assert relay["flaps"] >= 1, figures
     transfers = [r["transfer"] for r in results if r.get("transfer")]
     assert sum(t["attempts"] for t in transfers) >= 2, figures  # the flap did hit the transfer

@@ -62,7 +62,8 @@ def argument_spec():
         boot_slot_command=dict(type="str", default=bootslot.DEFAULT_SLOT_COMMAND),
         recovery_slot=dict(type="int", default=bootslot.DEFAULT_RECOVERY_SLOT),
         allow_recovery_slot=dict(type="bool", default=False),
-        # Internal, set by the action plugin: payload_sha256, payload_upload, payload_bytes_sent, lookup_only.
+        # Internal, set by the action plugin: payload_sha256, payload_upload, payload_bytes_sent,
+        # payload_transferred (its resumable transfer put the payload into the store), lookup_only.
         _honeycomb=dict(type="dict", default={}),
     )
 
@@ -73,7 +74,7 @@ ARGUMENT_CONSTRAINTS = dict(
 )
 """``required_if``/``mutually_exclusive`` of :func:`argument_spec` (module and action plugin)."""
 
-INTERNAL_KEYS = ("payload_sha256", "payload_upload", "payload_bytes_sent", "lookup_only")
+INTERNAL_KEYS = ("payload_sha256", "payload_upload", "payload_bytes_sent", "payload_transferred", "lookup_only")
 
 
 def engine_params(module_params):
@@ -135,6 +136,7 @@ class Engine(admission.AdmissionMixin, resume.ResumeMixin, ph.PhasesMixin, rb.Ro
                 if self.p.get("_lookup_only"):
                     base.update(payload_missing=False, msg="payload %s is in the node's store" % self.sha)
                     return base
+                transferred = transferred or bool(self.p.get("_payload_transferred"))
                 base["payload_transferred"] = transferred
                 base["payload_bytes_sent"] = int(self.p.get("_payload_bytes_sent") or 0) if transferred else 0
             if rollback:

@@ -51,7 +51,9 @@ TARGET_SECONDS = 3.0
 """Seconds of transfer one chunk should take at the measured rate (what a drop costs at most)."""
 READ_SIZE = 1024 * 1024
 """Bytes read from the payload file at a time while hashing a range."""
-MAX_BACKOFF = 12
+MAX_BACKOFF = 4
+"""Longest pause between two reconnect attempts of the transfer, seconds (plus up to 1 s of jitter): a
+flapping link has short windows, and an attempt costs little."""
 MAX_DISCARDS = 2
 MAX_MISMATCHES = 5
 """Chunks in a row that may arrive with a wrong SHA-256 before the transfer gives up."""
@@ -176,7 +178,8 @@ class Transfer(object):
         worker.daemon = True
         worker.start()
         worker.join(self.stall_timeout)
-        if worker.is_alive():
+        stalled = worker.is_alive()
+        if stalled:
             self.stats["stalls"] += 1
             self.log("no progress for %ss: resetting the connection" % self.stall_timeout)
             try:
@@ -188,11 +191,17 @@ class Transfer(object):
                 # e.g. an ssh still waiting for its connect timeout: left to end on its own (a daemon
                 # thread). Should it still deliver its chunk, the node refuses it as out of step.
                 self.log("the stalled command did not end %ss after the reset; going on without it" % STALL_JOIN)
-            raise AnsibleConnectionFailure("no progress for transfer_stall_timeout (%ss)" % self.stall_timeout)
+                raise AnsibleConnectionFailure("no progress for transfer_stall_timeout (%ss)" % self.stall_timeout)
+            if "exc" in box and isinstance(box["exc"], AnsibleConnectionFailure):
+                raise AnsibleConnectionFailure("no progress for transfer_stall_timeout (%ss)" % self.stall_timeout)
+            # it ended by itself meanwhile (a connection that was still being set up came through): its
+            # answer counts
         if "exc" in box:
             raise box["exc"]
         res = box["res"]
         answer = _json_answer(to_text(res.get("stdout") or ""))
+        if stalled and (answer is None or res.get("rc") not in (0, None)):  # ended by the reset
+            raise AnsibleConnectionFailure("no progress for transfer_stall_timeout (%ss)" % self.stall_timeout)
         if answer is None or answer.get("error") or res.get("rc") not in (0, None):
             detail = (answer or {}).get("error") or to_text(res.get("stderr") or res.get("stdout") or "").strip()[-500:]
             raise TransferError("the node could not receive the payload (%s, rc %s): %s; check that the state_dir "

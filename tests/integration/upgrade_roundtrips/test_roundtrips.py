@@ -41,8 +41,10 @@ def connections(output):
             kinds.append("resident")
         elif "test -f " in line:
             kinds.append("look-up")
-        elif "cat > " in line:
-            kinds.append("upload")
+        elif "exec(zlib" in line and " begin " in line:
+            kinds.append("transfer-begin")  # the resumable transfer asks the node what it has
+        elif "exec(zlib" in line and " put " in line:
+            kinds.append("upload")  # one chunk of the payload
         elif "ansible-tmp-" in line and "mkdir" in line:
             kinds.append("make-tmp")
         elif "rm -f -r " in line:
@@ -81,14 +83,16 @@ def run(sshd, node, check=False, env=None, args=None):
     return res.result("upgrade"), connections(res.stdout)
 
 
-def test_first_run_three_connections_rerun_two(sshd, node):
+def test_first_run_four_connections_rerun_two(sshd, node):
     """The module path (resident_engine: false, as before the node-resident engine)."""
     args = dict(node["args"], resident_engine=False)
     sha = hashlib.sha256(node["payload"].read_bytes()).hexdigest()
     r, conns = run(sshd, node, args=args)
     assert r["status"] == "applied" and r["payload_bytes_sent"] == node["payload"].stat().st_size, r
-    # no remote tmp dir, no sftp: look-up, the payload piped into the store dir, one module run
-    assert conns == ["look-up", "upload", "module"], conns
+    # no remote tmp dir, no sftp: look-up, the transfer (what has the node? one chunk: the payload is
+    # small) into the store dir, one module run
+    assert conns == ["look-up", "transfer-begin", "upload", "module"], conns
+    assert r["transfer"]["attempts"] == 1 and r["transfer"]["chunks"] == 1, r
     assert store_files(node["state"]) == [sha + ".tar.gz"]  # the upload was moved into the store
 
     r, conns = run(sshd, node, args=args)
@@ -99,10 +103,11 @@ def test_first_run_three_connections_rerun_two(sshd, node):
 
 def test_resident_engine_rerun_is_one_exec(sshd, node):
     """First contact: the resident engine is not there (answered by the shell), the module path runs and
-    installs it; then a re-run is one exec, and a new payload three (engine, upload, engine)."""
+    installs it; then a re-run is one exec, and a new payload four (engine, the transfer's question and its
+    one chunk, engine)."""
     r, conns = run(sshd, node)
     assert r["status"] == "applied", r
-    assert conns == ["resident", "look-up", "upload", "module"], conns
+    assert conns == ["resident", "look-up", "transfer-begin", "upload", "module"], conns
     r, conns = run(sshd, node)
     assert r["status"] == "already_applied" and r["payload_bytes_sent"] == 0, r
     assert conns == ["resident"], conns
@@ -110,14 +115,15 @@ def test_resident_engine_rerun_is_one_exec(sshd, node):
     p2 = make_payload(node["payload"].parent / "v2", version="2.0")
     r, conns = run(sshd, node, args=dict(node["args"], src=p2))
     assert r["status"] == "applied" and r["payload_transferred"], r
-    assert conns == ["resident", "upload", "resident"], conns
+    assert conns == ["resident", "transfer-begin", "upload", "resident"], conns
     assert os.listdir(str(node["remote_tmp"])) == []
 
 
-def test_without_pipelining_the_payload_goes_through_the_remote_tmp_dir(sshd, node):
+def test_without_pipelining_the_payload_still_goes_by_the_transfer(sshd, node):
+    """The module goes through the remote tmp dir; the payload by plain execs, as with pipelining."""
     r, conns = run(sshd, node, env={"ANSIBLE_PIPELINING": "False"})
     assert r["status"] == "applied" and r["payload_transferred"] is True, r
-    assert "upload" not in conns and "file-transfer" in conns, conns
+    assert "upload" in conns and "file-transfer" in conns, conns
     assert conns[:2] == ["resident", "look-up"] and "remove-tmp" in conns, conns
     assert len(store_files(node["state"])) == 1
     assert os.listdir(str(node["remote_tmp"])) == []  # the remote tmp dir was removed

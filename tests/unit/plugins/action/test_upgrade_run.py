@@ -166,7 +166,8 @@ def test_first_run_sends_the_payload_into_the_store_by_the_resumable_transfer(tm
                           {"transfer_rate_limit": 1000, "transfer_stall_timeout": None})]
     # the module finds it in the store; the transfer options never reach the node
     (call,) = node.module_calls
-    assert call["args"]["_honeycomb"] == {"payload_sha256": pl.sha256_file(payload)}
+    assert call["args"]["_honeycomb"] == {"payload_sha256": pl.sha256_file(payload), "payload_transferred": True,
+                                          "payload_bytes_sent": os.path.getsize(payload)}
     assert "transfer_rate_limit" not in call["args"]
     size = os.path.getsize(payload)
     assert r["payload_transferred"] is True and r["payload_bytes_sent"] == size
