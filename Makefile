@@ -98,7 +98,8 @@ bench: system-deps venv
 # The whole fault-injection suite (docs/reliability.md); `make test` runs every fault in every phase.
 # --dist loadfile in `make test` keeps each test file (and its module-scoped fleet) on one worker.
 faults: system-deps venv
-	$(VENV)/bin/python -m pytest tests/faults -m "not soak" -p no:xdist --timeout 1800 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest tests/faults tests/integration/simfleet/test_transfer_link.py -m "not soak" \
+	  -p no:xdist --timeout 3600 $(PYTEST_ARGS)
 
 soak: venv
 	$(VENV)/bin/python -m pytest tests/faults -k soak $(PYTEST_ARGS)

@@ -49,6 +49,7 @@ def leftovers(fleet) -> list:
     return store_leftovers(fleet.dir / "nodes" / NODE / "honeycomb")
 
 
+@pytest.mark.faults_full  # 12-17 min of shaped link: in `make faults`, not in `make test`
 def test_64_mib_over_lte_poor_with_a_flap_every_20_s_resends_at_most_10_percent(fleet, tmp_path):
     payload = blob_payload(tmp_path, "hcx-big", BIG)
     size = payload.stat().st_size
