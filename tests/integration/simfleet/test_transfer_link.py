@@ -78,7 +78,9 @@ def test_64_mib_over_lte_poor_with_a_flap_every_20_s_resends_at_most_10_percent(
     transfers = [r["transfer"] for r in runs if r["transfer"]]
     for t in transfers:  # the figures of the transfer itself, where the run's result has them
         assert t["bytes_sent"] - t["bytes_resent"] + t["bytes_resumed"] == size, figures
-        assert t["bytes_resent"] <= RESENT_LIMIT * size, figures
+        assert t["bytes_received"] == size - t["bytes_resumed"], figures  # every byte reached the node once
+        # (bytes_resent counts what was handed to ssh again after a drop; much of it never left the
+        # controller's buffers, so the limit is checked where the link is: the relay's count below)
     # what the relay carried to the node: the payload once, what was sent again, the protocol around it
     # (two layers of ssh framing, logins after each flap, module code): within 10% of the payload
     assert relay["down"] <= (1 + RESENT_LIMIT) * size, figures
