@@ -1,6 +1,7 @@
 """The node-resident engine (docs/resident-engine.md) through real ansible-playbook against a real sshd.
 
-The node's interpreter is a wrapper that logs every module run (``module`` lines in ``modules.log``) and execs
+The node's interpreter is a wrapper that logs every module run (``module`` lines in ``modules.log``; the payload
+transfer's helper, ``python -c``, is logged as ``helper``) and execs
 the real Python: the resident engine is installed for the real Python (``sys.executable`` of the module run),
 so its runs never pass through the wrapper. ``raw`` tasks (no Python) write marks between the tasks, so the
 log says which task ran a module. Speed is measured by ``make bench``, not here.
@@ -28,7 +29,10 @@ VOLATILE = ("job_id", "journal", "phases", "duration", "created", "finished", "u
 def wrapper(node, python):
     log = node.root / "modules.log"
     path = node.root / "pywrap"
-    path.write_text('#!/bin/sh\necho module >> %s\nexec %s "$@"\n' % (log, python))
+    # a module run has no arguments (pipelined) or its AnsiballZ file; ``-c`` is the payload transfer's
+    # node helper (plugin_utils/_honeycomb/transfer.py), which is not a module run
+    path.write_text('#!/bin/sh\nif [ "$1" = -c ]; then echo helper >> %s; else echo module >> %s; fi\n'
+                    'exec %s "$@"\n' % (log, log, python))
     path.chmod(0o755)
     return str(path), log
 
