@@ -298,8 +298,11 @@ class ActionModule(ActionBase):
                 return res
         if src is not None:
             lookup_args = dict(module_args, _honeycomb=dict(module_args["_honeycomb"], lookup_only=True))
-            look = self._execute_module(module_name=MODULE, module_args=lookup_args, task_vars=task_vars,
-                                        wrap_async=False)
+            if node is not None:  # the look-up installs the resident engine: a resume starts resident
+                look = node.run_module(lookup_args)
+            else:
+                look = self._execute_module(module_name=MODULE, module_args=lookup_args, task_vars=task_vars,
+                                            wrap_async=False)
             if look.get("failed"):
                 return look
             if look.get("payload_missing"):
