@@ -375,7 +375,8 @@ class ActionModule(ActionBase):
         return result
 
     def _collect(self, job):
-        """The result the node's async_wrapper wrote for the finished job (then its status file is removed)."""
+        """The result the finished job's status file holds (written by async_wrapper or the resident engine's
+        detached job; then the file is removed)."""
         path = job.get("results_file")
         if not path:
             raise AnsibleError("upgrade_info named no results file for the finished job %s" % job.get("jid"))
