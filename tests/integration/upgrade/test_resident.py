@@ -224,20 +224,23 @@ def test_node_prereqs_installs_the_engine(sshd, make_node):
 
 
 def test_python36_node_with_core216(sshd, make_node):
-    """ansible-core 2.16 and a Python 3.6 node: installed by the first run, compiled for 3.6, then resident."""
+    """ansible-core 2.16 and a Python 3.6 node: installed by the first run, compiled for 3.6, then resident (the
+    detached start of wait: true too)."""
     require_path(CORE216, "ansible-core 2.16", "run `make -C %s venv-core216`" % REPO)
     if not PY36.exists():
         pytest.skip("no Python 3.6 node interpreter at %s (pyenv install 3.6.15)" % PY36)
     node = make_node("py36")
-    py, log = wrapper(node, str(PY36))
+    py, log = module_wrapper(node, str(PY36))  # the payload transfer's helper (python -c) is not a module run
     p = payload(node)
     tasks = [mark("first", log), upgrade("first", p, node), mark("second", log), upgrade("second", p, node),
              mark("info", log), info("info", node), mark("rollback", log),
              {"name": "rollback", "waggle.honeycomb.upgrade": dict(node.opts(), state="rolled_back", peripheral="res")},
-             mark("end", log)]
-    res = run_playbook(playbook(tasks), {"node1": sshd.host_vars(python=py)}, ansible_playbook=CORE216)
+             mark("wait", log), upgrade("wait", p, node, wait=True, poll_interval=1), mark("end", log)]
+    res = run_playbook(playbook(tasks), {"node1": wait_vars(sshd, node, py)}, ansible_playbook=CORE216)
     assert res.rc == 0, res.output
-    assert modules_between(log) == {"first": 1, "second": 0, "info": 0, "rollback": 1, "end": 0}, log.read_text()
+    assert modules_between(log) == {"first": 1, "second": 0, "info": 0, "rollback": 1, "wait": 0, "end": 0}, \
+        log.read_text()
+    assert res.result("wait")["status"] == "applied", res.result("wait")  # started detached by the 3.6 engine
     assert res.result("first")["status"] == "applied"
     assert res.result("second")["status"] == "already_applied"
     assert res.result("info")["installed"]["res"]["version"] == "1.0"
