@@ -55,6 +55,7 @@ reinstall in turn."""
 RESIDENT_OPTIONS = dict(resident_engine=dict(type="bool", default=True))
 """The task option of ``upgrade``/``upgrade_info`` (the action plugin's; the modules only declare it)."""
 
+
 def imports_of(source):
     """Names of the ``_honeycomb`` modules a module's source imports (``from <pkg> import x [as y], ...``
     and ``from <pkg>.x import ...``, parenthesised lists included), read with :mod:`ast`."""
