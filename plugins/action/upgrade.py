@@ -278,14 +278,31 @@ class ActionModule(ActionBase):
         return resident.EngineRunner(self, MODULE, "upgrade", task_vars, spec, engine.ARGUMENT_CONSTRAINTS,
                                      enabled=enabled, state_dir=module_args.get("state_dir"))
 
-    def _start_detached(self, module_args, task_vars, src, time_limit=None):
+    def _start_detached(self, module_args, task_vars, src, time_limit=None, node=None, async_dir=None):
         """Start the module under async_wrapper (the task's ``async``, or ``time_limit`` seconds): a quick
         synchronous store look-up first, the payload sent when the node's store lacks it (``src`` given),
-        then the detached run. Returns the start result (``ansible_job_id``) or the look-up's failure."""
+        then the detached run. Returns the start result (``ansible_job_id``) or the look-up's failure.
+        ``node`` (an EngineRunner, with ``time_limit`` and ``async_dir``): start it with the node-resident
+        engine when the node has it, look-up included, in one exec (plugin_utils/_honeycomb/resident.py)."""
+        if node is not None:
+            res = node.try_detached(module_args, async_dir, time_limit, lookup=src is not None)
+            if res is not None and res.get("payload_missing") and not res.get("failed"):
+                self._upload(src, module_args, raw=not self._task.check_mode)
+                res = node.try_detached(module_args, async_dir, time_limit, lookup=True)
+                if res is not None and res.get("payload_missing"):
+                    res = dict(res, failed=True, msg="the payload was transferred but the node still does not find "
+                                                     "it in its store: %s" % (res.get("msg"),))
+            if res is not None:
+                if res.get("notes"):
+                    display.warning("; ".join(res.pop("notes")))
+                return res
         if src is not None:
             lookup_args = dict(module_args, _honeycomb=dict(module_args["_honeycomb"], lookup_only=True))
-            look = self._execute_module(module_name=MODULE, module_args=lookup_args, task_vars=task_vars,
-                                        wrap_async=False)
+            if node is not None:  # the look-up installs the resident engine: a resume starts resident
+                look = node.run_module(lookup_args)
+            else:
+                look = self._execute_module(module_name=MODULE, module_args=lookup_args, task_vars=task_vars,
+                                            wrap_async=False)
             if look.get("failed"):
                 return look
             if look.get("payload_missing"):
@@ -311,6 +328,7 @@ class ActionModule(ActionBase):
                 info_args[key] = module_args[key]
 
         before = {}
+        start_node = self._engine_runner(module_args, task_vars, args["resident_engine"])
         # the polls read the node with the resident engine when it has this version (one small exec each)
         info_node = resident.EngineRunner(self, INFO_MODULE, "upgrade_info", task_vars, info_options.argument_spec(),
                                           enabled=args["resident_engine"], state_dir=module_args.get("state_dir"))
@@ -320,7 +338,8 @@ class ActionModule(ActionBase):
                 info = info_node.run(dict(info_args, limit=0, async_jid=None))
                 before["installed"] = info.get("installed") or {} if not info.get("failed") else {}
                 waiter.note_boot(info.get("boot"))  # the boot slot the job starts on
-            return self._start_detached(dict(module_args), task_vars, src, time_limit=time_limit)
+            return self._start_detached(dict(module_args), task_vars, src, time_limit=time_limit, node=start_node,
+                                        async_dir=async_dir)
 
         def poll(jid):
             made_tmp = self._connection._shell.tmpdir is None
@@ -356,7 +375,8 @@ class ActionModule(ActionBase):
         return result
 
     def _collect(self, job):
-        """The result the node's async_wrapper wrote for the finished job (then its status file is removed)."""
+        """The result the finished job's status file holds (written by async_wrapper or the resident engine's
+        detached job; then the file is removed)."""
         path = job.get("results_file")
         if not path:
             raise AnsibleError("upgrade_info named no results file for the finished job %s" % job.get("jid"))

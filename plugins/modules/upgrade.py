@@ -134,8 +134,9 @@ options:
     default: 3
   wait:
     description:
-      - Start the job detached on the node (under Ansible's C(async_wrapper), so a dropped connection does not
-        kill it) and wait for it on the controller, in this one task - poll it every O(poll_interval) seconds,
+      - Start the job detached on the node (by the node-resident engine, see O(resident_engine), else under
+        Ansible's C(async_wrapper), so a dropped connection does not kill it) and wait for it on the controller,
+        in this one task - poll it every O(poll_interval) seconds,
         ride out a dropped connection (reset and reconnect with backoff for up to O(reconnect_timeout) seconds),
         start a job the node lost with its power again (the engine resumes it by the resume rules) up to
         O(max_resumes) times, and return its final result with RV(wait).

@@ -6,7 +6,9 @@ ansible.builtin.async_status only reads the job's status file. A power cut kills
 its async_wrapper, and the file, on persistent disk, keeps saying "started, not finished": polling it
 waits until the async timeout for a job that no longer exists. The wrapper's processes carry the job
 id's first part as their first argument (``async_wrapper.py <jid prefix> <time limit> ...``), which
-tells a running job from a lost one. Runs on nodes: Python 3.6, stdlib only.
+tells a running job from a lost one. A job the node-resident engine started (``detach.py``) has no
+async_wrapper: its status file names its watchdog process (pid, start time, boot id) instead. Runs on
+nodes: Python 3.6, stdlib only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +16,8 @@ __metaclass__ = type
 
 import json
 import os
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import detach
 
 WRAPPER = "async_wrapper"
 
@@ -38,8 +42,8 @@ def _wrapper_alive(prefix, proc="/proc"):
 def job_state(jid, async_dir="~/.ansible_async", proc="/proc"):
     """{jid, results_file, exists, finished, alive, lost} of async job ``jid`` (``<prefix>.<pid>``).
 
-    ``lost``: not finished and no process of the job's async_wrapper alive (killed with the node's power,
-    or its status file is gone)."""
+    ``lost``: not finished and no process of the job's async_wrapper (or of the resident engine's
+    watchdog named in the file) alive: killed with the node's power, or its status file is gone."""
     results_file = os.path.join(os.path.expanduser(async_dir), jid)
     state = {"jid": jid, "results_file": results_file, "exists": os.path.isfile(results_file),
              "finished": False, "alive": _wrapper_alive(jid.rsplit(".", 1)[0], proc)}
@@ -51,5 +55,7 @@ def job_state(jid, async_dir="~/.ansible_async", proc="/proc"):
             data = {}  # being rewritten by the wrapper right now: not finished yet
         # the wrapper writes {"started": ..., "finished": false} first and the module's result last
         state["finished"] = bool(data) and not (data.get("started") and not data.get("finished"))
+        if not state["alive"] and not state["finished"] and isinstance(data.get(detach.OWNER_KEY), dict):
+            state["alive"] = detach.owner_alive(data[detach.OWNER_KEY], proc)
     state["lost"] = not state["finished"] and not state["alive"]
     return state

@@ -37,6 +37,7 @@ import time
 import traceback
 from importlib.util import MAGIC_NUMBER
 
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import detach
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import info
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
@@ -53,6 +54,7 @@ reinstall in turn."""
 
 RESIDENT_OPTIONS = dict(resident_engine=dict(type="bool", default=True))
 """The task option of ``upgrade``/``upgrade_info`` (the action plugin's; the modules only declare it)."""
+
 
 def imports_of(source):
     """Names of the ``_honeycomb`` modules a module's source imports (``from <pkg> import x [as y], ...``
@@ -238,6 +240,31 @@ def run_upgrade(params, check_mode):
     return engine.Engine(params, check_mode=check_mode).run()
 
 
+def start_detached(params, check_mode, options):
+    """``wait: true``'s start, resident: the payload looked up in the store first (``options["lookup"]``:
+    its result is returned when the payload is missing or the look-up fails, and nothing is started),
+    then the job detached (``detach.start``: async_wrapper's status file and start result). ``options``:
+    ``async_dir``, ``time_limit``, ``lookup``, ``secrets`` (the no_log values to mask in the result)."""
+    if options.get("lookup"):
+        internal = dict(params.get("_honeycomb") or {}, lookup_only=True)
+        look = run_upgrade(dict(params, _honeycomb=internal), check_mode)
+        if look.get("failed") or look.get("payload_missing"):
+            return look
+        notes = look.get("notes")
+    else:
+        notes = None
+
+    def work():
+        runner.install_signal_handlers()
+        return run_upgrade(params, check_mode)
+
+    started = detach.start(work, options.get("async_dir") or "~/.ansible_async", int(options.get("time_limit") or 0),
+                           options.get("secrets") or ())
+    if notes:
+        started["notes"] = notes
+    return started
+
+
 def run_task(task):
     """The result of one task given to the resident engine: ``{"action": "upgrade"|"upgrade_info",
     "params": {...}, "check_mode": bool, "path_keys": [...]}``. The controller validated ``params``
@@ -248,6 +275,9 @@ def run_task(task):
         if isinstance(params.get(key), str):
             params[key] = os.path.expanduser(os.path.expandvars(params[key]))
     action = task.get("action")
+    if action == "upgrade" and isinstance(task.get("detach"), dict):
+        pop_install_request(params)
+        return start_detached(params, bool(task.get("check_mode")), task["detach"])
     if action == "upgrade":
         runner.install_signal_handlers()
         pop_install_request(params)

@@ -112,8 +112,18 @@ class EngineRunner(object):
         res = self.try_resident(module_args) if self.usable is not False else None
         return self.run_module(module_args) if res is None else res
 
-    def try_resident(self, module_args):
-        """The resident engine's result, or None when it cannot be used here (then use :meth:`run_module`)."""
+    def try_detached(self, module_args, async_dir, time_limit, lookup):
+        """``wait: true``'s start with ONE exec: the resident engine looks the payload up when ``lookup``
+        (its result comes back when the payload is missing, nothing started), then starts the job detached
+        and answers at once with async_wrapper's start result (``ansible_job_id``, ``results_file``; the
+        status file is async_wrapper's, see ``module_utils/_honeycomb/detach.py``). None when the engine
+        cannot be used here: then start the module under async_wrapper."""
+        return self.try_resident(module_args, detach={"async_dir": async_dir, "time_limit": int(time_limit),
+                                                      "lookup": bool(lookup)})
+
+    def try_resident(self, module_args, detach=None):
+        """The resident engine's result, or None when it cannot be used here (then use :meth:`run_module`).
+        ``detach``: start the task detached (see :meth:`try_detached`)."""
         if not self.enabled:
             return None
         validation = ArgumentSpecValidator(self.spec, **self.constraints).validate(
@@ -122,6 +132,8 @@ class EngineRunner(object):
             return self._unusable("the arguments do not validate: %s" % "; ".join(validation.error_messages))
         task = {"action": self.resident_action, "params": validation.validated_parameters,
                 "check_mode": bool(self.action._task.check_mode), "path_keys": self.path_keys}
+        if detach is not None:  # the job's result is read from its file: the node masks the no_log values
+            task["detach"] = dict(detach, secrets=sorted(validation._no_log_values))
         cmd = command(self.version_dir, self.version, self.action._compute_environment_string())
         out = self.action._low_level_execute_command(cmd, in_data=json.dumps(task).encode("utf-8"))
         data = parse_output(out.get("stdout"))

@@ -5,8 +5,8 @@
 :class:`JobWaiter` starts the upgrade job detached on the node, polls it and returns its final result;
 it rides out a dropped tunnel and resumes a job the node lost, all within one task:
 
-* **start**: the job runs under Ansible's ``async_wrapper`` on the node, so a connection that drops
-  does not kill it. Its time limit is what is left of ``wait_timeout``.
+* **start**: the job runs detached on the node (started by the node-resident engine, else under Ansible's
+  ``async_wrapper``; the same status file), so a connection that drops does not kill it. Its time limit is what is left of ``wait_timeout``.
 * **poll** (``waggle.honeycomb.upgrade_info`` with ``async_jid``) every ``poll_interval`` seconds (the
   first polls sooner: 1, 2, 4 ... seconds) says whether the job is alive, finished or **lost**: a power cut
   kills the job with its wrapper, and its status file keeps saying "started" for ever.

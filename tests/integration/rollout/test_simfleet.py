@@ -190,6 +190,8 @@ def test_install_cut_by_a_power_cut_is_resumed_in_the_same_task(fleet, tmp_path)
     res = run.result(UPGRADE_TASK, w2)
     assert res["status"] == "applied" and res["wait"]["losses"] == 1 and res["wait"]["resumes"] == 1, res["wait"]
     assert [e["event"] for e in res["wait"]["events"]].count("resumed") == 1
+    # started and resumed by the node-resident engine (async_wrapper's job ids begin with "j")
+    assert all(not jid.startswith("j") for jid in res["wait"]["jobs"]), res["wait"]["jobs"]
     assert run.nodes[w2]["status"] == "applied" and run.nodes[w2]["installed_version"] == "3.0.0"
     assert marker(fleet, w2) == "3.0.0"
     job = json.loads(fleet.ssh(w2, "cat /var/lib/honeycomb/jobs/%s/journal.json" % res["job_id"]).stdout)

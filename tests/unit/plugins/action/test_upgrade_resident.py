@@ -70,6 +70,7 @@ def run_task(tmp_path, node, args, check_mode=False):
             mock.patch.object(plugin, "_low_level_execute_command", side_effect=node.low_level), \
             mock.patch.object(plugin, "_compute_environment_string", return_value=""), \
             mock.patch.object(plugin, "_is_pipelining_enabled", return_value=True), \
+            mock.patch.object(plugin, "get_shell_option", side_effect=lambda name, default=None: default), \
             mock.patch.object(action.transfer, "send", side_effect=node.send):
         return plugin.run(task_vars={})
 
@@ -153,3 +154,83 @@ def test_check_mode_is_passed_on(tmp_path, args):
     node = Node([result()])
     run_task(tmp_path, node, args, check_mode=True)
     assert node.calls[0][1]["check_mode"] is True
+
+
+# -- wait: true: the detached start ------------------------------------------------------------------
+class WaitNode(Node):
+    """A node for ``wait: true``: ``starts`` answer the resident starts in order (dicts as above, or
+    ``"job"``: a started job, whose poll says finished with ``final``); upgrade_info runs answer from the
+    jobs' state; ``cat`` of a results file returns ``final``."""
+
+    def __init__(self, starts, final, modules=(), info_usable=True):
+        Node.__init__(self, starts, modules)
+        self.final = final
+        self.info_usable = info_usable
+        self.jobs = 0
+
+    def low_level(self, cmd, in_data=None, **kw):
+        if cmd.startswith("d=") and json.loads(in_data)["action"] == "upgrade_info":
+            task = json.loads(in_data)
+            self.calls.append(("info", task))
+            if not self.info_usable:
+                return {"rc": 0, "stdout": json.dumps({resident.UNUSABLE_KEY: "not installed"}), "stderr": ""}
+            jid = task["params"]["async_jid"]
+            job = {"jid": jid, "finished": True, "lost": False, "results_file": "/a/%s" % jid} if jid else None
+            return {"rc": 0, "stdout": json.dumps(result(installed={}, async_job=job)), "stderr": ""}
+        if cmd.startswith("d="):
+            answer = self.resident[0]
+            if answer == "job":
+                self.jobs += 1
+                self.resident[0] = {resident.RESULT_KEY: {"started": True, "finished": False,
+                                                          "ansible_job_id": "1.%d" % self.jobs,
+                                                          "results_file": "/a/1.%d" % self.jobs}}
+        if cmd.startswith("cat "):
+            self.calls.append(("cat", cmd.split()[1]))
+            return {"rc": 0, "stdout": json.dumps(self.final), "stderr": ""}
+        return Node.low_level(self, cmd, in_data, **kw)
+
+
+def wait_args(args):
+    return dict(args, wait=True, poll_interval=1, wait_timeout=600)
+
+
+def test_wait_starts_the_job_with_one_resident_exec(tmp_path, args):
+    node = WaitNode(["job"], {"changed": True, "status": "applied", "ansible_job_id": "1.1"})
+    with mock.patch("time.sleep"):
+        r = run_task(tmp_path, node, wait_args(args))
+    assert node.kinds() == ["info", "resident", "info", "cat", "rm"], node.calls
+    start = node.calls[1][1]
+    assert start["action"] == "upgrade" and start["detach"]["lookup"] is True
+    assert start["detach"]["time_limit"] > 0 and start["detach"]["async_dir"]
+    assert start["detach"]["secrets"] == ["hunter2-secret"]  # the node masks the job's result file
+    assert r["status"] == "applied" and r["wait"]["jobs"] == ["1.1"], r
+
+
+def test_wait_first_run_sends_the_payload_then_starts_resident(tmp_path, args):
+    node = WaitNode([result(payload_missing=True), "job"], {"changed": True, "status": "applied"})
+    with mock.patch("time.sleep"):
+        r = run_task(tmp_path, node, wait_args(args))
+    assert node.kinds() == ["info", "resident", "transfer", "resident", "info", "cat", "rm"], node.calls
+    assert r["status"] == "applied" and r["payload_transferred"] is True
+
+
+def test_wait_falls_back_to_async_wrapper_without_the_engine(tmp_path, args):
+    node = WaitNode([{resident.UNUSABLE_KEY: "not installed"}], {"changed": True, "status": "applied"},
+                    modules=[{"payload_missing": False},
+                             {"started": 1, "finished": 0, "ansible_job_id": "9.9", "results_file": "/a/9.9"}])
+    with mock.patch("time.sleep"):
+        r = run_task(tmp_path, node, wait_args(args))
+    assert node.kinds() == ["info", "resident", "module", "module", "info", "cat", "rm"], node.calls
+    assert node.calls[2][1]["_honeycomb"]["lookup_only"] is True
+    assert r["status"] == "applied" and r["wait"]["jobs"] == ["9.9"]
+
+
+def test_wait_with_resident_engine_false_is_the_async_wrapper_path(tmp_path, args):
+    node = WaitNode([], {"changed": True, "status": "applied"}, info_usable=False,
+                    modules=[{"installed": {}}, {"payload_missing": False},
+                             {"started": 1, "finished": 0, "ansible_job_id": "9.9", "results_file": "/a/9.9"},
+                             {"async_job": {"jid": "9.9", "finished": True, "results_file": "/a/9.9"}}])
+    with mock.patch("time.sleep"):
+        r = run_task(tmp_path, node, dict(wait_args(args), resident_engine=False))
+    assert "resident" not in node.kinds() and "info" not in node.kinds(), node.calls
+    assert r["status"] == "applied"
