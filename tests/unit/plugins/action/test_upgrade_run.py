@@ -9,7 +9,6 @@ import os
 from unittest import mock
 
 import pytest
-from ansible.errors import AnsibleError
 from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.waggle.honeycomb.plugins.action import upgrade as action

@@ -22,7 +22,6 @@ import tracemalloc
 import pytest
 from ansible.errors import AnsibleConnectionFailure
 
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import receive
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import transfer as tr
 

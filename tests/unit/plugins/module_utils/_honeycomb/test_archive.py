@@ -236,7 +236,6 @@ def test_limits_are_configurable(tmp_path):
     assert P.inspect_archive(arc, limits={"max_members": 5}).member_count == 5
 
 
-
 def test_extract_refuses_existing_dest_and_missing_parent(tmp_path):
     arc = make_tar(str(tmp_path / "p.tar.gz"), v2_entries())
     (tmp_path / "exists").mkdir()
