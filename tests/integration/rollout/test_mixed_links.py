@@ -84,8 +84,8 @@ def test_mixed_links_canary_and_batches_and_bytes_per_node(fleet, tmp_path):
         t = res["traffic"]
         # the payload went once, whole, under its category; the modules' code went too
         assert t["by_category"]["payload"]["sent"] >= size, (node, t)
-        # each exec of the resumable transfer also carries its node helper (~3 KB) and a chunk header
-        assert t["by_category"]["payload"]["sent"] <= size + 4096 * t["by_category"]["payload"]["execs"], (node, t)
+        # each exec of the resumable transfer also carries its node helper (~4.5 KB) and a chunk header
+        assert t["by_category"]["payload"]["sent"] <= size + 8192 * t["by_category"]["payload"]["execs"], (node, t)
         assert t["by_category"]["modules"]["sent"] > 100000 and t["failed_execs"] == 0, (node, t)
         assert t["sent"] == sum(c["sent"] for c in t["by_category"].values())
         assert t["wire_estimate"]["compression"] is True  # ansible.cfg's ssh_args have -C

@@ -108,7 +108,7 @@ def test_a_node_on_its_recovery_slot_is_refused_and_accepted_with_the_override(f
         assert not node_file(fleet, "W002", "refused", "install-started").exists()  # nothing ran
         # nothing was sent either: the refusal answered the store look-up (upgrade_info may have installed the
         # node-resident engine there; the payload store is empty)
-        assert fleet.ssh("W002", "ls -A /var/lib/honeycomb/payloads 2>/dev/null").stdout.strip() == ""
+        assert fleet.ssh("W002", "ls -A /var/lib/honeycomb/payloads 2>/dev/null || true").stdout.strip() == ""
         # playbooks/status.yml flags the node (and only it)
         st = fleet.ansible_playbook(REPO / "playbooks" / "status.yml")
         assert st.returncode == 0, st.stdout
