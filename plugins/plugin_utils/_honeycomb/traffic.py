@@ -182,13 +182,14 @@ class Meter(object):
         to ``payload``; what went through the connection was counted already and is not counted twice."""
         if not isinstance(transfer, dict):
             return
-        for key, direction in (("bytes_sent", "sent"), ("bytes_received", "received")):
-            value = transfer.get(key)
-            if isinstance(value, bool) or not isinstance(value, int):
-                continue
-            missing = value - self.counts["payload"][direction]
-            if missing > 0:
-                self.add(direction, missing, category="payload")
+        # only bytes_sent: the transfer's bytes_received are the payload bytes that reached the node (the same
+        # direction), not bytes coming back to the controller
+        value = transfer.get("bytes_sent")
+        if isinstance(value, bool) or not isinstance(value, int):
+            return
+        missing = value - self.counts["payload"]["sent"]
+        if missing > 0:
+            self.add("sent", missing, category="payload")
 
 
 class _Attached(object):

@@ -142,6 +142,10 @@ def test_a_transfer_outside_the_connection_is_added_once():
     assert res["traffic"]["by_category"]["payload"]["sent"] == 50000 + len("cat > /store/.upload") + 26
     res = Action(Connection(), transfer={"bytes_sent": True, "bytes_received": "x"}).run()
     assert res["traffic"]["by_category"]["payload"]["received"] == 2 * 5
+    # the resumable transfer's bytes_received are payload bytes that reached the node: never counted as
+    # bytes coming back to the controller
+    res = Action(Connection(), transfer={"bytes_sent": 50000, "bytes_received": 50000}).run()
+    assert res["traffic"]["by_category"]["payload"]["received"] == 2 * 5
 
 
 @pytest.mark.parametrize("args, expected", [
