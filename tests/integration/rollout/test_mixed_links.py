@@ -5,9 +5,10 @@ A payload of a few MiB (random bytes: it does not compress, as a firmware image 
 five nodes in a canary and two batches; every node applies it; the report (JSON, HTML, JUnit) gives the
 bytes of every node and the fleet total; and each node's estimate of the bytes on its link (the
 `traffic.wire_estimate` of the upgrade result) agrees with `simfleet bytes` for that node within 5%,
-on the first run (payload and modules) and on a no-op re-run (modules only, which ssh `-C` compresses:
-there the exact counts of what was handed to the connection are ~35% above what the link carried,
-which is why the estimate exists; docs/upgrade.md, "Bytes per node").
+on the first run (payload and modules). A no-op re-run goes through the node-resident engine (one exec per
+module run, a few KB per node, docs/resident-engine.md): there the fixed costs the estimate models (SSH
+channel set-up and framing per exec) are the whole figure, so it must agree within 5% or SLACK bytes, and
+stay under RERUN_MAX bytes per node towards the node (docs/upgrade.md, "Bytes per node").
 """
 
 import json
@@ -24,6 +25,8 @@ pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 LINKS = "lte:60%,lte-poor:20%,lan"
 BLOB = 3 * 1024 * 1024
 AGREEMENT = 0.05
+SLACK = 4096  # bytes: for runs of a few KB, where a 5% band is a few hundred bytes
+RERUN_MAX = 16384  # bytes per node towards the node on a no-op re-run (the upgrade task and its polls)
 
 fleet = fleet_fixture(5, devices="none", link=LINKS)
 
@@ -55,8 +58,9 @@ def assert_agrees(node, traffic, carried):
                                        100.0 * (wire["sent"] - down) / down,
                                        100.0 * (wire["sent"] + wire["received"] - both) / both,
                                        traffic["sent"], traffic["received"]))
-    assert abs(wire["sent"] - down) <= AGREEMENT * down, (node, wire, carried)
-    assert abs(wire["sent"] + wire["received"] - both) <= AGREEMENT * both, (node, wire, carried)
+    assert abs(wire["sent"] - down) <= max(AGREEMENT * down, SLACK if down < 20 * SLACK else 0), (node, wire, carried)
+    assert abs(wire["sent"] + wire["received"] - both) <= max(AGREEMENT * both, SLACK if both < 20 * SLACK else 0), \
+        (node, wire, carried)
 
 
 def test_mixed_links_canary_and_batches_and_bytes_per_node(fleet, tmp_path):
@@ -122,5 +126,5 @@ def test_mixed_links_canary_and_batches_and_bytes_per_node(fleet, tmp_path):
         t = again.result(UPGRADE_TASK, node)["traffic"]
         assert t["by_category"]["payload"]["sent"] == 0, (node, t)
         assert_agrees(node, t, carried[node])
-        # what was handed to ssh is well above what the link carried: the module code compresses
-        assert t["sent"] > 1.2 * carried[node]["down"], (node, t, carried[node])
+        # the node-resident engine: no module code, a few KB on the link
+        assert t["by_category"]["modules"]["sent"] == 0 and carried[node]["down"] <= RERUN_MAX, (node, t, carried[node])
