@@ -13,31 +13,15 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
-from hctest.fleet import REPO, fleet_fixture, recap
+from hctest.fleet import REPO, fleet_fixture
 from hctest.playbook import CALLBACKS
-from hctest.rollout import build_payload
+from hctest.rollout import UPGRADE_TASK, UpgradeRun, build_payload
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 fleet = fleet_fixture(2, name="fleet")
-UPGRADE_TASK = "Upgrade the node (detached job, waited for through dropped tunnels and power cuts)"
-
-
-class Run:
-    """One upgrade.yml run: rc, output, recap, every task result (hctest_results), the fleet report."""
-
-    def __init__(self, rc, log, results, reports):
-        self.rc, self.log, self.recap = rc, log, recap(log)
-        self.records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] \
-            if results.exists() else []
-        self.run_dir = (reports / "latest").resolve()
-        self.report = json.loads((self.run_dir / "report.json").read_text())
-        self.nodes = {n["name"]: n for n in self.report["nodes"]}
-
-    def result(self, task, host):
-        found = [r["result"] for r in self.records if r["task"] == task and r["host"] == host]
-        assert found, "no result of %r on %s:\n%s" % (task, host, self.log[-6000:])
-        return found[-1]
+class Run(UpgradeRun):
+    """One upgrade.yml run (hctest.rollout.UpgradeRun) with the task states and the JUnit outcomes."""
 
     def state(self, task, host):
         """ok / failed / unreachable ... of the task on the host, as the callbacks saw it."""
@@ -45,18 +29,10 @@ class Run:
         assert found, "no result of %r on %s" % (task, host)
         return found[-1]
 
-    @property
-    def summary(self):
-        """The playbook's fleet summary (custom stat honeycomb_rollout for AWX)."""
-        return self.result("Publish the fleet summary", "localhost")["summary"]
-
     def junit(self):
         suite = ET.parse(self.run_dir / "junit.xml").getroot().find("testsuite")
         return {case.get("name"): [c.tag for c in case if c.tag in ("failure", "error", "skipped")]
                 for case in suite.iter("testcase")}
-
-    def html(self):
-        return (self.run_dir / "report.html").read_text()
 
 
 def marker(fleet, vsn):
