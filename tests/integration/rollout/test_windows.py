@@ -20,6 +20,8 @@ from hctest.rollout import UPGRADE_TASK, UpgradeRun, build_payload
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 fleet = fleet_fixture(2, name="fleet")
+
+
 class Run(UpgradeRun):
     """One upgrade.yml run (hctest.rollout.UpgradeRun) with the task states and the JUnit outcomes."""
 
