@@ -22,6 +22,7 @@ PACKAGES=(
   passwd             # useradd/userdel: the unprivileged simulated-fleet test
   util-linux         # unshare, setpriv, nsenter: namespaces and dropping root in the unprivileged test
   tar                # the payload tests list built archives with GNU tar
+  tzdata             # IANA time zones for maintenance windows (zoneinfo on the controller)
   git make rsync     # the build, ansible-test's copy of the collection
   python3            # the simulated nodes' own interpreter (/usr/bin/python3)
   python3-requests   # node-side libraries the modules import (node_prereqs installs them on nodes)

@@ -35,7 +35,7 @@ def _packages():
 def test_list_names_every_tool_the_tests_use():
     pkgs = _packages()
     for pkg in ("openssh-server", "openssh-client", "socat", "netcat-openbsd", "iproute2", "tftp-hpa",
-                "shellcheck", "chromium", "python3-requests", "python3-pexpect", "python3-pyftpdlib"):
+                "shellcheck", "chromium", "python3-requests", "python3-pexpect", "python3-pyftpdlib", "tzdata"):
         assert pkg in pkgs
 
 
