@@ -48,15 +48,13 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import controller_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import info as info_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import receive
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import signing
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import window_options
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import deferral
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import resident
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import traffic
@@ -164,9 +162,7 @@ class ActionModule(ActionBase):
         del tmp
 
         spec = dict((k, v) for k, v in engine.argument_spec().items() if not k.startswith("_"))
-        spec.update(wait_options.WAIT_OPTIONS)
-        spec.update(window_options.WINDOW_OPTIONS)
-        spec.update(receive.TRANSFER_OPTIONS)
+        spec.update(controller_options.CONTROLLER_OPTIONS)
         spec.update(resident_engine.RESIDENT_OPTIONS)
         dummy, args = self.validate_argument_spec(argument_spec=spec, **engine.ARGUMENT_CONSTRAINTS)
         self._hc_transfer = {"args": args, "task_vars": task_vars, "stats": {}}
@@ -191,8 +187,7 @@ class ActionModule(ActionBase):
                           "set the task keywords async/poll (remove them, or set wait: false)")
             return result
         wait = args["wait"] and not self._task.check_mode  # a check-mode run is short: run it directly
-        task_args = window_options.without_window_options(
-            receive.without_transfer_options(wait_options.without_wait_options(self._task.args)))
+        task_args = controller_options.without_controller_options(self._task.args)
         try:  # outside the node's maintenance window: stage the payload, install nothing (deferral.py)
             closed = deferral.closed_window(args, host=task_vars.get("inventory_hostname", "?"))
         except ValueError as exc:

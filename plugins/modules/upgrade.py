@@ -517,22 +517,18 @@ traffic:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import controller_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import receive
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import window_options
 
 
 def main():
     # the wait, window and transfer options and resident_engine are the action plugin's
-    spec = dict(engine.argument_spec(), **dict(wait_options.WAIT_OPTIONS, **resident_engine.RESIDENT_OPTIONS))
-    spec.update(window_options.WINDOW_OPTIONS)
-    spec.update(receive.TRANSFER_OPTIONS)
+    spec = dict(engine.argument_spec(), **dict(controller_options.CONTROLLER_OPTIONS, **resident_engine.RESIDENT_OPTIONS))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **engine.ARGUMENT_CONSTRAINTS)
     runner.install_signal_handlers()
-    params = window_options.without_window_options(receive.without_transfer_options(dict(module.params)))
+    params = controller_options.without_controller_options(module.params)
     install = resident_engine.pop_install_request(params)
     result = resident_engine.run_upgrade(params, module.check_mode)
     resident_engine.install_after_run(params.get("state_dir"), install, result, check_mode=module.check_mode)

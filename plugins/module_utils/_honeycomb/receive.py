@@ -53,11 +53,6 @@ TRANSFER_OPTIONS = dict(
 """Options of the action plugin's payload transfer (never sent to the node's module)."""
 
 
-def without_transfer_options(params):
-    """``params`` without the transfer options (what the node-side module gets)."""
-    return dict((k, v) for k, v in params.items() if k not in TRANSFER_OPTIONS)
-
-
 class ReceiveError(Exception):
     pass
 

@@ -37,12 +37,12 @@ import time
 import traceback
 from importlib.util import MAGIC_NUMBER
 
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import controller_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import detach
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import info
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import wait_options
 
 FORMAT = 1
 """Version of the install format (files, manifest, bootstrap protocol); part of the engine version."""
@@ -234,7 +234,7 @@ def install_after_run(state_dir, request, result, check_mode=False):
 def run_upgrade(params, check_mode):
     """The ``upgrade`` module's work for validated ``params`` (module run and resident engine)."""
     try:
-        params = engine.engine_params(wait_options.without_wait_options(params))
+        params = engine.engine_params(controller_options.without_controller_options(params))
     except ValueError as exc:
         return {"failed": True, "msg": str(exc)}
     return engine.Engine(params, check_mode=check_mode).run()

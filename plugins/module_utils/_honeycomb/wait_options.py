@@ -20,8 +20,3 @@ WAIT_OPTIONS = dict(
     poll_interval=dict(type="int", default=15),
     reconnect_timeout=dict(type="int", default=watchdog_schedule.reconnect_deadline()),
 )
-
-
-def without_wait_options(params):
-    """``params`` without the waiting-mode options (what the node-side module gets)."""
-    return dict((k, v) for k, v in params.items() if k not in WAIT_OPTIONS)

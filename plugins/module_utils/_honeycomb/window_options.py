@@ -14,8 +14,3 @@ WINDOW_OPTIONS = dict(
     maintenance_window=dict(type="raw"),
     ignore_windows=dict(type="bool", default=False),
 )
-
-
-def without_window_options(params):
-    """``params`` without the maintenance window options (what the node-side module gets)."""
-    return dict((k, v) for k, v in params.items() if k not in WINDOW_OPTIONS)
