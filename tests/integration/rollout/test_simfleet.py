@@ -8,12 +8,11 @@ and HTML reports, while the other nodes apply."""
 import json
 import subprocess
 import time
-import xml.etree.ElementTree as ET
 
 import pytest
-from hctest.fleet import REPO, SANITY_SETTINGS, fleet_fixture, recap
+from hctest.fleet import REPO, SANITY_SETTINGS, fleet_fixture
 from hctest.playbook import CALLBACKS
-from hctest.rollout import build_payload
+from hctest.rollout import UPGRADE_TASK, UpgradeRun, build_payload
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
@@ -54,46 +53,6 @@ def test_sanity_gate_leaves_a_fatal_node_out(fleet, payload, tmp_path):
     assert fleet.ssh(w3, "test -e /var/lib/honeycomb/marker", check=False).returncode != 0
 
 
-UPGRADE_TASK = "Upgrade the node (detached job, waited for through dropped tunnels and power cuts)"
-
-
-class Run:
-    """One upgrade.yml run: rc, output, recap, every task result, the fleet report."""
-
-    def __init__(self, rc, log, results, reports):
-        self.rc, self.log, self.recap = rc, log, recap(log)
-        self.records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] \
-            if results.exists() else []
-        self.run_dir = (reports / "latest").resolve()
-        self.report = json.loads((self.run_dir / "report.json").read_text())
-        self.nodes = {n["name"]: n for n in self.report["nodes"]}
-
-    def result(self, task, host):
-        found = [r["result"] for r in self.records if r["task"] == task and r["host"] == host]
-        assert found, "no result of %r on %s:\n%s" % (task, host, self.log[-6000:])
-        return found[-1]
-
-    @property
-    def summary(self):
-        """The playbook's fleet summary (custom stat honeycomb_rollout for AWX)."""
-        return self.result("Publish the fleet summary", "localhost")["summary"]
-
-    def state(self, task, host):
-        """ok / failed / unreachable ... of the task on the host, as the callbacks saw it."""
-        found = [r["status"] for r in self.records if r["task"] == task and r["host"] == host]
-        assert found, "no result of %r on %s" % (task, host)
-        return found[-1]
-
-    def junit(self):
-        """{test case: its verdict elements (failure, error, skipped; none for a pass)}."""
-        suite = ET.parse(self.run_dir / "junit.xml").getroot().find("testsuite")
-        return {case.get("name"): [c.tag for c in case if c.tag in ("failure", "error", "skipped")]
-                for case in suite.iter("testcase")}
-
-    def html(self):
-        return (self.run_dir / "report.html").read_text()
-
-
 def wait_for(fleet, vsn, path, proc, log_path, what, timeout=180):
     deadline = time.time() + timeout
     while fleet.ssh(vsn, "test -e %s" % path, check=False).returncode != 0:
@@ -122,7 +81,7 @@ def run_upgrade(fleet, tmp_path, extra, during=None):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    return Run(rc, log_path.read_text(), results, reports)
+    return UpgradeRun(rc, log_path.read_text(), results, reports)
 
 
 def slow_install(fleet, vsn, seconds):
@@ -236,8 +195,10 @@ def test_a_job_lost_more_often_than_max_resumes_fails_the_node_everywhere(fleet,
         for n in (1, 2):
             wait_for(fleet, w2, "/var/lib/honeycomb/install-started", proc, log_path, "install %d" % n)
             fleet.power_cut(w2)
+            # removed while the node is off (its state dir on the host's disk): once it is on again, the
+            # wait may resume the job and re-create the marker before an ssh could remove it
+            (fleet.dir / "nodes" / w2 / "honeycomb" / "install-started").unlink()
             fleet.power_on(w2)
-            fleet.ssh(w2, "rm -f /var/lib/honeycomb/install-started")
 
     try:
         run = run_upgrade(fleet, tmp_path, {"payload": payload, "rollout_max_resumes": 1, "max_fail_percentage": 50},

@@ -9,8 +9,6 @@ import hashlib
 import json
 import subprocess
 
-import xml.etree.ElementTree as ET
-
 import pytest
 import yaml
 from hctest.fleet import REPO, fleet_fixture
@@ -20,21 +18,6 @@ from hctest.rollout import UPGRADE_TASK, UpgradeRun, build_payload
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 
 fleet = fleet_fixture(2, name="fleet")
-
-
-class Run(UpgradeRun):
-    """One upgrade.yml run (hctest.rollout.UpgradeRun) with the task states and the JUnit outcomes."""
-
-    def state(self, task, host):
-        """ok / failed / unreachable ... of the task on the host, as the callbacks saw it."""
-        found = [r["status"] for r in self.records if r["task"] == task and r["host"] == host]
-        assert found, "no result of %r on %s" % (task, host)
-        return found[-1]
-
-    def junit(self):
-        suite = ET.parse(self.run_dir / "junit.xml").getroot().find("testsuite")
-        return {case.get("name"): [c.tag for c in case if c.tag in ("failure", "error", "skipped")]
-                for case in suite.iter("testcase")}
 
 
 def marker(fleet, vsn):
@@ -69,7 +52,7 @@ def run_with_windows(fleet, tmp_path, name, extra, host_vars):
     with open(log_path, "w") as out:
         rc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(REPO), timeout=600,
                             check=False).returncode
-    return Run(rc, log_path.read_text(), results, reports)
+    return UpgradeRun(rc, log_path.read_text(), results, reports)
 
 
 def test_a_window_defers_and_a_later_run_inside_it_installs(fleet, tmp_path):

@@ -81,6 +81,19 @@ class UpgradeRun:
     def html(self):
         return (self.run_dir / "report.html").read_text()
 
+    def state(self, task, host):
+        """ok / failed / unreachable ... of the task on the host, as the callbacks saw it."""
+        found = [r["status"] for r in self.records if r["task"] == task and r["host"] == host]
+        assert found, "no result of %r on %s" % (task, host)
+        return found[-1]
+
+    def junit(self):
+        """{test case: its verdict elements (failure, error, skipped; none for a pass)}."""
+        import xml.etree.ElementTree as ET
+        suite = ET.parse(self.run_dir / "junit.xml").getroot().find("testsuite")
+        return {case.get("name"): [c.tag for c in case if c.tag in ("failure", "error", "skipped")]
+                for case in suite.iter("testcase")}
+
 
 def run_upgrade_yml(fleet, work, extra, timeout=900):
     """playbooks/upgrade.yml on a simulated fleet (hctest.fleet) with the extra vars ``extra`` (sanity gate
