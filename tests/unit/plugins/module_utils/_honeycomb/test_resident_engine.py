@@ -59,6 +59,25 @@ def test_imports_of_parenthesised_lists_across_lines():
     assert rn.imports_of(src) == ["manifest", "archive", "journal"]
 
 
+def test_imports_of_indented_continued_and_commented_statements():
+    src = ("try:\n"
+           "    from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import store, \\\n"
+           "        runner\n"
+           "except ImportError:  # from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import x\n"
+           "    pass\n"
+           "from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import (  # a comment (\n"
+           "    lock,  # )\n"
+           "    journal)\n"
+           "x = 'from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import fake'\n")
+    assert rn.imports_of(src) == ["store", "runner", "lock", "journal"]
+
+
+def test_imports_of_reads_only_import_statements():
+    """The scan parses the import statements, not the whole source (it runs in every task's worker)."""
+    src = "def broken(:\n" + "from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import lock\n"
+    assert rn.imports_of(src) == ["lock"]
+
+
 def test_the_bundle_holds_every_module_the_engine_imports():
     """payload.py re-exports manifest.py and archive.py: both must be in the bundle, or the engine cannot start."""
     names = dict(rn.bundle())
