@@ -273,24 +273,25 @@ class ActionModule(ActionBase):
         return resident.EngineRunner(self, MODULE, "upgrade", task_vars, spec, engine.ARGUMENT_CONSTRAINTS,
                                      enabled=enabled, state_dir=module_args.get("state_dir"))
 
-    def _start_detached(self, module_args, task_vars, src, time_limit=None, node=None, async_dir=None):
+    def _start_detached(self, module_args, task_vars, src, time_limit=None, node=None, async_dir=None, on_before=None):
         """Start the module under async_wrapper (the task's ``async``, or ``time_limit`` seconds): a quick
         synchronous store look-up first, the payload sent when the node's store lacks it (``src`` given),
         then the detached run. Returns the start result (``ansible_job_id``) or the look-up's failure.
         ``node`` (an EngineRunner, with ``time_limit`` and ``async_dir``): start it with the node-resident
-        engine when the node has it, look-up included, in one exec (plugin_utils/_honeycomb/resident.py)."""
+        engine when the node has it, look-up included, in one exec (plugin_utils/_honeycomb/resident.py).
+        ``on_before``: called once before the job starts with what ``upgrade_info`` says of the node then
+        (``installed``, ``boot``) when the resident engine's answer carries it, or with None (then the caller
+        looks itself) before the module path starts the job."""
         if node is not None:
-            res = node.try_detached(module_args, async_dir, time_limit, lookup=src is not None)
-            if res is not None and res.get("payload_missing") and not res.get("failed"):
-                self._upload(src, module_args, raw=not self._task.check_mode)
-                res = node.try_detached(module_args, async_dir, time_limit, lookup=True)
-                if res is not None and res.get("payload_missing"):
-                    res = dict(res, failed=True, msg="the payload was transferred but the node still does not find "
-                                                     "it in its store: %s" % (res.get("msg"),))
+            res = self._start_resident(node, module_args, async_dir, time_limit, src, on_before)
+            if res is None and on_before is not None:
+                if on_before(None):  # the look (a module run) installed the resident engine: start with it
+                    res = self._start_resident(node, module_args, async_dir, time_limit, src, None)
+                on_before = None
             if res is not None:
-                if res.get("notes"):
-                    display.warning("; ".join(res.pop("notes")))
                 return res
+        if on_before is not None:
+            on_before(None)
         if src is not None:
             lookup_args = dict(module_args, _honeycomb=dict(module_args["_honeycomb"], lookup_only=True))
             if node is not None:  # the look-up installs the resident engine: a resume starts resident
@@ -313,6 +314,22 @@ class ActionModule(ActionBase):
         finally:
             self._task.async_val = saved
 
+    def _start_resident(self, node, module_args, async_dir, time_limit, src, on_before):
+        """The detached start by the node-resident engine (payload sent between two tries when the node's
+        store lacks it), or None when the engine cannot be used here (see :meth:`_start_detached`)."""
+        res = node.try_detached(module_args, async_dir, time_limit, lookup=src is not None, before=on_before is not None)
+        if res is not None and on_before is not None and isinstance(res.get("before"), dict):
+            on_before(res.pop("before"))
+        if res is not None and res.get("payload_missing") and not res.get("failed"):
+            self._upload(src, module_args, raw=not self._task.check_mode)
+            res = node.try_detached(module_args, async_dir, time_limit, lookup=True)
+            if res is not None and res.get("payload_missing"):
+                res = dict(res, failed=True, msg="the payload was transferred but the node still does not find "
+                                                 "it in its store: %s" % (res.get("msg"),))
+        if res is not None and res.get("notes"):
+            display.warning("; ".join(res.pop("notes")))
+        return res
+
     def _wait(self, args, module_args, task_vars, src):
         """``wait: true``: start the job detached and wait for its end here (plugins/plugin_utils/_honeycomb/upgrade_wait.py)."""
         host = task_vars.get("inventory_hostname", "?")
@@ -328,18 +345,32 @@ class ActionModule(ActionBase):
         info_node = resident.EngineRunner(self, INFO_MODULE, "upgrade_info", task_vars, info_options.argument_spec(),
                                           enabled=args["resident_engine"], state_dir=module_args.get("state_dir"))
 
-        def start(time_limit):
-            if "installed" not in before:  # the versions before the job (and the first contact with the node)
+        def remember_before(look):
+            """What upgrade_info says before the job: the versions, and the boot slot the job starts on. With
+            None, a look of its own: then True when that look (a module run, the first contact with a node that
+            lacks this engine) installed the resident engine."""
+            installed_now = False
+            if look is None:
+                if start_node.usable is False:  # same engine, same answer: straight to the module, which installs it
+                    info_node.usable = False
                 info = info_node.run(dict(info_args, limit=0, async_jid=None))
-                before["installed"] = info.get("installed") or {} if not info.get("failed") else {}
-                waiter.note_boot(info.get("boot"))  # the boot slot the job starts on
+                installed_now = start_node.usable is False and info_node.usable is None
+                look = {"installed": {} if info.get("failed") else info.get("installed") or {}, "boot": info.get("boot")}
+            before["installed"] = look.get("installed") or {}
+            waiter.note_boot(look.get("boot"))
+            if installed_now:
+                start_node.usable = None
+            return installed_now
+
+        def start(time_limit):
             return self._start_detached(dict(module_args), task_vars, src, time_limit=time_limit, node=start_node,
-                                        async_dir=async_dir)
+                                        async_dir=async_dir,
+                                        on_before=None if "installed" in before else remember_before)
 
         def poll(jid):
             made_tmp = self._connection._shell.tmpdir is None
-            try:
-                return info_node.run(dict(info_args, async_jid=jid))
+            try:  # a finished job's result comes back with the poll (upgrade_info's async_job.result)
+                return info_node.run(dict(info_args, async_jid=jid, _honeycomb={"collect": True}))
             finally:
                 if made_tmp and self._connection._shell.tmpdir is not None:  # not pipelined: leave nothing behind
                     self._remove_tmp_path(self._connection._shell.tmpdir)
@@ -371,7 +402,17 @@ class ActionModule(ActionBase):
 
     def _collect(self, job):
         """The result the finished job's status file holds (written by async_wrapper or the resident engine's
-        detached job; then the file is removed)."""
+        detached job): the poll that found the job finished brought it (``result``; the node renamed the file
+        to ``<jid>.collected``), else it is read here and the file removed (two more execs)."""
+        data = job.get("result")
+        if not isinstance(data, dict) or not data:
+            data = self._read_status_file(job)
+        for warning in data.get("warnings") or []:
+            if isinstance(warning, str):
+                display.warning(warning)
+        return dict((k, v) for k, v in data.items() if k not in RESULT_DROP_KEYS and not k.startswith("_ansible"))
+
+    def _read_status_file(self, job):
         path = job.get("results_file")
         if not path:
             raise AnsibleError("upgrade_info named no results file for the finished job %s" % job.get("jid"))
@@ -390,10 +431,7 @@ class ActionModule(ActionBase):
             self._low_level_execute_command("rm -f %s" % shlex.quote(path))
         except AnsibleConnectionFailure as exc:  # the result is in hand; a leftover status file is harmless
             display.vvv("could not remove %s: %s" % (path, to_text(exc)))
-        for warning in data.get("warnings") or []:
-            if isinstance(warning, str):
-                display.warning(warning)
-        return dict((k, v) for k, v in data.items() if k not in RESULT_DROP_KEYS and not k.startswith("_ansible"))
+        return data
 
     def _upload(self, src, module_args, raw):
         """Send the payload for the module's next run. ``raw``: straight into the node's store by the

@@ -67,7 +67,8 @@ options:
     default: true
   _honeycomb:
     description:
-      - Internal, set by the action plugin (the resident engine to install). Do not set it.
+      - Internal, set by the action plugins (the resident engine to install, the result of a waited-for job to
+        collect). Do not set it.
     type: dict
     default: {}
 seealso:
@@ -168,6 +169,9 @@ async_job:
     - The async job O(async_jid) - C(jid), C(results_file), C(exists) (its status file), C(finished), C(alive)
       (a process of its async_wrapper runs) and C(lost) (not finished and nothing of it alive; run the upgrade
       again to resume what it left, by the resume rules).
+    - When M(waggle.honeycomb.upgrade) with O(waggle.honeycomb.upgrade#module:wait=true) polls its own job, a
+      finished job's result comes back here as C(result) and its status file is renamed to C(<jid>.collected)
+      (C(collected=true)); collected files older than a day are removed by a later such poll.
   returned: when O(async_jid) is given
   type: dict
   sample: {"jid": "j815917136440.4084", "results_file": "/root/.ansible_async/j815917136440.4084", "exists": true,

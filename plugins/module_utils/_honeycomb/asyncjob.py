@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import json
 import os
+import time
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import detach
 
@@ -39,23 +40,80 @@ def _wrapper_alive(prefix, proc="/proc"):
     return False
 
 
-def job_state(jid, async_dir="~/.ansible_async", proc="/proc"):
+COLLECTED_SUFFIX = ".collected"
+"""A finished job's status file after a poll collected its result (``collect``): renamed, not removed, so
+that a poll whose answer was lost with the connection finds the result again."""
+COLLECTED_KEEP = 24 * 3600
+"""Seconds a collected status file is kept; older ones are removed by the next collecting poll."""
+
+
+def _prune_collected(async_dir, keep, now=None):
+    now = time.time() if now is None else now
+    try:
+        names = os.listdir(async_dir)
+    except OSError:
+        return
+    for name in names:
+        if not name.endswith(COLLECTED_SUFFIX):
+            continue
+        path = os.path.join(async_dir, name)
+        try:
+            if now - os.stat(path).st_mtime > keep:
+                os.remove(path)
+        except OSError:
+            pass
+
+
+def job_state(jid, async_dir="~/.ansible_async", proc="/proc", collect=False):
     """{jid, results_file, exists, finished, alive, lost} of async job ``jid`` (``<prefix>.<pid>``).
 
     ``lost``: not finished and no process of the job's async_wrapper (or of the resident engine's
-    watchdog named in the file) alive: killed with the node's power, or its status file is gone."""
-    results_file = os.path.join(os.path.expanduser(async_dir), jid)
+    watchdog named in the file) alive: killed with the node's power, or its status file is gone.
+
+    ``collect``: a finished job's result comes back as ``result`` (the status file's JSON object) and the
+    file is renamed to ``<jid>.collected`` (:data:`COLLECTED_SUFFIX`), which later polls of the same job
+    still read (the answer of this one may be lost with the connection; without ``collect`` such a job is
+    reported finished, with ``collected: true``); collected files older than
+    :data:`COLLECTED_KEEP` are removed. This saves the controller reading and removing the file with two
+    more execs."""
+    async_dir = os.path.expanduser(async_dir)
+    results_file = os.path.join(async_dir, jid)
+    collected = results_file + COLLECTED_SUFFIX
+    if not os.path.isfile(results_file) and os.path.isfile(collected):  # a wait collected it already
+        data = _read(collected)
+        if data:
+            state = {"jid": jid, "results_file": collected, "exists": True, "finished": True, "alive": False,
+                     "lost": False, "collected": True}
+            if collect:
+                state["result"] = data
+            return state
     state = {"jid": jid, "results_file": results_file, "exists": os.path.isfile(results_file),
              "finished": False, "alive": _wrapper_alive(jid.rsplit(".", 1)[0], proc)}
+    data = {}
     if state["exists"]:
-        try:
-            with open(results_file) as f:
-                data = json.load(f)
-        except (IOError, OSError, ValueError):
-            data = {}  # being rewritten by the wrapper right now: not finished yet
+        data = _read(results_file)  # {} while being rewritten by the wrapper right now: not finished yet
         # the wrapper writes {"started": ..., "finished": false} first and the module's result last
         state["finished"] = bool(data) and not (data.get("started") and not data.get("finished"))
         if not state["alive"] and not state["finished"] and isinstance(data.get(detach.OWNER_KEY), dict):
             state["alive"] = detach.owner_alive(data[detach.OWNER_KEY], proc)
     state["lost"] = not state["finished"] and not state["alive"]
+    if collect and state["finished"]:
+        state["result"] = data
+        try:
+            os.rename(results_file, collected)
+        except OSError:
+            pass  # the controller gets the result anyway; the file stays as async_wrapper left it
+        else:
+            state["results_file"] = collected
+            state["collected"] = True
+        _prune_collected(async_dir, COLLECTED_KEEP)
     return state
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (IOError, OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -85,7 +85,8 @@ def collect(params):
               "boot": bootslot.probe(params.get("boot_slot_command", bootslot.DEFAULT_SLOT_COMMAND),
                                      params.get("recovery_slot", bootslot.DEFAULT_RECOVERY_SLOT))}
     if params.get("async_jid"):
-        result["async_job"] = asyncjob.job_state(params["async_jid"], params["async_dir"])
+        result["async_job"] = asyncjob.job_state(params["async_jid"], params["async_dir"],
+                                                 collect=bool((params.get("_honeycomb") or {}).get("collect")))
     if not state.exists():
         return result
     if not os.access(state.root, os.R_OK | os.X_OK):

@@ -271,11 +271,23 @@ def start_detached(params, check_mode, options):
     """``wait: true``'s start, resident: the payload looked up in the store first (``options["lookup"]``:
     its result is returned when the payload is missing or the look-up fails, and nothing is started),
     then the job detached (``detach.start``: async_wrapper's status file and start result). ``options``:
-    ``async_dir``, ``time_limit``, ``lookup``, ``secrets`` (the no_log values to mask in the result)."""
+    ``async_dir``, ``time_limit``, ``lookup``, ``secrets`` (the no_log values to mask in the result),
+    ``before``: add ``before`` to the answer, what ``upgrade_info`` would say before the job (``installed``,
+    ``boot``), which saves the controller a look of its own."""
+    before = None
+    if options.get("before"):
+        query = {"state_dir": params.get("state_dir") or lo.DEFAULT_STATE_DIR, "limit": 0}
+        for key in ("boot_slot_command", "recovery_slot"):
+            if params.get(key) is not None:
+                query[key] = params[key]
+        look = info.collect(query)
+        before = {"installed": {} if look.get("failed") else look.get("installed") or {}, "boot": look.get("boot")}
     if options.get("lookup"):
         internal = dict(params.get("_honeycomb") or {}, lookup_only=True)
         look = run_upgrade(dict(params, _honeycomb=internal), check_mode)
         if look.get("failed") or look.get("payload_missing"):
+            if before is not None:
+                look["before"] = before
             return look
         notes = look.get("notes")
     else:
@@ -289,6 +301,8 @@ def start_detached(params, check_mode, options):
                            options.get("secrets") or ())
     if notes:
         started["notes"] = notes
+    if before is not None:
+        started["before"] = before
     return started
 
 

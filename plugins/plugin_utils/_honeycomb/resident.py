@@ -112,14 +112,15 @@ class EngineRunner(object):
         res = self.try_resident(module_args) if self.usable is not False else None
         return self.run_module(module_args) if res is None else res
 
-    def try_detached(self, module_args, async_dir, time_limit, lookup):
+    def try_detached(self, module_args, async_dir, time_limit, lookup, before=False):
         """``wait: true``'s start with ONE exec: the resident engine looks the payload up when ``lookup``
         (its result comes back when the payload is missing, nothing started), then starts the job detached
         and answers at once with async_wrapper's start result (``ansible_job_id``, ``results_file``; the
         status file is async_wrapper's, see ``module_utils/_honeycomb/detach.py``). None when the engine
-        cannot be used here: then start the module under async_wrapper."""
+        cannot be used here: then start the module under async_wrapper. ``before``: the answer also carries
+        ``before``, what ``upgrade_info`` says before the job (``installed``, ``boot``)."""
         return self.try_resident(module_args, detach={"async_dir": async_dir, "time_limit": int(time_limit),
-                                                      "lookup": bool(lookup)})
+                                                      "lookup": bool(lookup), "before": bool(before)})
 
     def try_resident(self, module_args, detach=None):
         """The resident engine's result, or None when it cannot be used here (then use :meth:`run_module`).
@@ -172,6 +173,8 @@ class EngineRunner(object):
         res = self.action._execute_module(module_name=self.module_name, module_args=args, task_vars=self.task_vars)
         report = res.pop(INSTALL_KEY, None)
         if report:
+            if report.get("install") in ("installed", "present") and report.get("version") == self.version:
+                self.usable = None  # the next run tries the engine this run installed
             if report.get("install") == "failed":
                 display.warning("could not install the node-resident engine: %s" % report.get("msg"))
             else:

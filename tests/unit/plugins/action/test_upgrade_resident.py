@@ -162,10 +162,12 @@ class WaitNode(Node):
     ``"job"``: a started job, whose poll says finished with ``final``); upgrade_info runs answer from the
     jobs' state; ``cat`` of a results file returns ``final``."""
 
-    def __init__(self, starts, final, modules=(), info_usable=True):
+    def __init__(self, starts, final, modules=(), info_usable=True, collects=True, installed=None):
         Node.__init__(self, starts, modules)
         self.final = final
         self.info_usable = info_usable
+        self.collects = collects  # the poll that finds the job finished brings its result (else: cat and rm)
+        self.installed = installed or {}
         self.jobs = 0
 
     def low_level(self, cmd, in_data=None, **kw):
@@ -176,7 +178,9 @@ class WaitNode(Node):
                 return {"rc": 0, "stdout": json.dumps({resident.UNUSABLE_KEY: "not installed"}), "stderr": ""}
             jid = task["params"]["async_jid"]
             job = {"jid": jid, "finished": True, "lost": False, "results_file": "/a/%s" % jid} if jid else None
-            return {"rc": 0, "stdout": json.dumps(result(installed={}, async_job=job)), "stderr": ""}
+            if job and self.collects and (task["params"].get("_honeycomb") or {}).get("collect"):
+                job.update(result=dict(self.final), collected=True, results_file="/a/%s.collected" % jid)
+            return {"rc": 0, "stdout": json.dumps(result(installed=self.installed, async_job=job)), "stderr": ""}
         if cmd.startswith("d="):
             answer = self.resident[0]
             if answer == "job":
@@ -184,6 +188,11 @@ class WaitNode(Node):
                 self.resident[0] = {resident.RESULT_KEY: {"started": True, "finished": False,
                                                           "ansible_job_id": "1.%d" % self.jobs,
                                                           "results_file": "/a/1.%d" % self.jobs}}
+            detach = json.loads(in_data).get("detach") or {}
+            if detach.get("before") and isinstance(self.resident[0], dict) and resident.RESULT_KEY in self.resident[0]:
+                answer = self.resident[0]
+                self.resident[0] = {resident.RESULT_KEY: dict(answer[resident.RESULT_KEY], before={
+                    "installed": self.installed, "boot": {"slot": 0, "boot_id": "b1"}})}
         if cmd.startswith("cat "):
             self.calls.append(("cat", cmd.split()[1]))
             return {"rc": 0, "stdout": json.dumps(self.final), "stderr": ""}
@@ -198,9 +207,10 @@ def test_wait_starts_the_job_with_one_resident_exec(tmp_path, args):
     node = WaitNode(["job"], {"changed": True, "status": "applied", "ansible_job_id": "1.1"})
     with mock.patch("time.sleep"):
         r = run_task(tmp_path, node, wait_args(args))
-    assert node.kinds() == ["info", "resident", "info", "cat", "rm"], node.calls
-    start = node.calls[1][1]
-    assert start["action"] == "upgrade" and start["detach"]["lookup"] is True
+    # the versions before come with the start, the result with the poll that finds the job finished
+    assert node.kinds() == ["resident", "info"], node.calls
+    start = node.calls[0][1]
+    assert start["action"] == "upgrade" and start["detach"]["lookup"] is True and start["detach"]["before"] is True
     assert start["detach"]["time_limit"] > 0 and start["detach"]["async_dir"]
     assert start["detach"]["secrets"] == ["hunter2-secret"]  # the node masks the job's result file
     assert r["status"] == "applied" and r["wait"]["jobs"] == ["1.1"], r
@@ -210,19 +220,55 @@ def test_wait_first_run_sends_the_payload_then_starts_resident(tmp_path, args):
     node = WaitNode([result(payload_missing=True), "job"], {"changed": True, "status": "applied"})
     with mock.patch("time.sleep"):
         r = run_task(tmp_path, node, wait_args(args))
-    assert node.kinds() == ["info", "resident", "transfer", "resident", "info", "cat", "rm"], node.calls
+    assert node.kinds() == ["resident", "transfer", "resident", "info"], node.calls
+    assert node.calls[3][1]["params"]["_honeycomb"] == {"collect": True}
+    assert node.calls[2][1]["detach"]["before"] is False  # asked once, with the first start
     assert r["status"] == "applied" and r["payload_transferred"] is True
 
 
-def test_wait_falls_back_to_async_wrapper_without_the_engine(tmp_path, args):
-    node = WaitNode([{resident.UNUSABLE_KEY: "not installed"}], {"changed": True, "status": "applied"},
-                    modules=[{"payload_missing": False},
-                             {"started": 1, "finished": 0, "ansible_job_id": "9.9", "results_file": "/a/9.9"}])
+def test_wait_reports_the_versions_before_from_the_start(tmp_path, args):
+    node = WaitNode(["job"], {"changed": True, "status": "applied", "peripheral": "core"},
+                    installed={"core": {"version": "1.0.0"}})
     with mock.patch("time.sleep"):
         r = run_task(tmp_path, node, wait_args(args))
-    assert node.kinds() == ["info", "resident", "module", "module", "info", "cat", "rm"], node.calls
+    assert r["versions_before"] == {"core": "1.0.0"} and r["previous_version"] == "1.0.0"
+    assert r["wait"]["boot_slots"] == [{"slot": 0, "boot_id": "b1"}]
+
+
+def test_wait_reads_and_removes_the_status_file_when_the_poll_brings_no_result(tmp_path, args):
+    node = WaitNode(["job"], {"changed": True, "status": "applied"}, collects=False)
+    with mock.patch("time.sleep"):
+        r = run_task(tmp_path, node, wait_args(args))
+    assert node.kinds() == ["resident", "info", "cat", "rm"], node.calls
+    assert r["status"] == "applied"
+
+
+def test_wait_falls_back_to_async_wrapper_without_the_engine(tmp_path, args):
+    final = {"changed": True, "status": "applied"}
+    node = WaitNode([{resident.UNUSABLE_KEY: "not installed"}], final,
+                    modules=[{"installed": {}}, {"payload_missing": False},
+                             {"started": 1, "finished": 0, "ansible_job_id": "9.9", "results_file": "/a/9.9"},
+                             {"async_job": {"jid": "9.9", "finished": True, "results_file": "/a/9.9.collected",
+                                            "result": final}}])
+    with mock.patch("time.sleep"):
+        r = run_task(tmp_path, node, wait_args(args))
+    # the start finds no engine: the look at the versions before goes to the module at once (no resident try),
+    # which did not install it here: look-up, async_wrapper start and the polls by the module
+    assert node.kinds() == ["resident", "module", "module", "module", "module"], node.calls
     assert node.calls[2][1]["_honeycomb"]["lookup_only"] is True
+    assert node.calls[4][1]["_honeycomb"]["collect"] is True
     assert r["status"] == "applied" and r["wait"]["jobs"] == ["9.9"]
+
+
+def test_wait_first_contact_installs_the_engine_with_the_look_and_starts_resident(tmp_path, args):
+    node = WaitNode([{resident.UNUSABLE_KEY: "not installed"}, "job"], {"changed": True, "status": "applied"},
+                    modules=[{"installed": {}, resident.INSTALL_KEY: {"install": "installed",
+                                                                      "version": resident.engine_version()}}])
+    with mock.patch("time.sleep"):
+        r = run_task(tmp_path, node, wait_args(args))
+    assert node.kinds() == ["resident", "module", "resident", "info"], node.calls
+    assert node.calls[1][1]["_honeycomb"]["resident"] == {"version": resident.engine_version()}
+    assert r["status"] == "applied" and r["wait"]["jobs"] == ["1.1"]
 
 
 def test_wait_with_resident_engine_false_is_the_async_wrapper_path(tmp_path, args):

@@ -67,3 +67,47 @@ def test_the_prefix_must_follow_the_wrapper_itself(tmp_path):
 def test_this_machine_has_no_such_job(tmp_path):
     state = asyncjob.job_state("j1.1", str(tmp_path))
     assert state["alive"] is False and state["lost"] is True
+
+
+# -- collect: the poll that finds the job finished brings its result ------------------------------------
+def test_collect_returns_the_result_and_renames_the_status_file(tmp_path):
+    final = {"changed": True, "status": "applied", "ansible_job_id": JID}
+    d = _status(tmp_path, final)
+    state = asyncjob.job_state(JID, d, proc=str(_proc(tmp_path)), collect=True)
+    assert state["finished"] and not state["lost"] and state["result"] == final and state["collected"]
+    assert not (tmp_path / "async" / JID).exists()
+    assert (tmp_path / "async" / (JID + asyncjob.COLLECTED_SUFFIX)).exists()
+    # the answer was lost with the connection: the next poll of the same job finds the result again
+    again = asyncjob.job_state(JID, d, proc=str(tmp_path / "proc"), collect=True)
+    assert again["finished"] and again["result"] == final and not again["lost"]
+
+
+def test_collect_leaves_a_running_job_alone(tmp_path):
+    d = _status(tmp_path, {"started": True, "finished": False, "ansible_job_id": JID})
+    state = asyncjob.job_state(JID, d, proc=str(_proc(tmp_path, _wrapper(JID.rsplit(".", 1)[0]))), collect=True)
+    assert not state["finished"] and state["alive"] and "result" not in state
+    assert (tmp_path / "async" / JID).exists()
+
+
+def test_without_collect_a_collected_job_is_finished(tmp_path):
+    """upgrade_info without collect (an operator's poll) after the wait collected the job: finished, not lost."""
+    d = _status(tmp_path, {"changed": True})
+    asyncjob.job_state(JID, d, proc=str(_proc(tmp_path)), collect=True)
+    state = asyncjob.job_state(JID, d, proc=str(tmp_path / "proc"))
+    assert state["finished"] and not state["lost"] and state["collected"] and "result" not in state
+
+
+def test_collect_prunes_old_collected_files_only(tmp_path):
+    import os
+    import time
+    d = _status(tmp_path, {"changed": True})
+    old = tmp_path / "async" / ("1.1" + asyncjob.COLLECTED_SUFFIX)
+    young = tmp_path / "async" / ("2.2" + asyncjob.COLLECTED_SUFFIX)
+    other = tmp_path / "async" / "3.3"  # another task's async job: never ours to remove
+    for path in (old, young, other):
+        path.write_text("{}")
+    past = time.time() - asyncjob.COLLECTED_KEEP - 60
+    os.utime(str(old), (past, past))
+    os.utime(str(other), (past, past))
+    asyncjob.job_state(JID, d, proc=str(_proc(tmp_path)), collect=True)
+    assert not old.exists() and young.exists() and other.exists()
