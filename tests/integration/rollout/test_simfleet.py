@@ -122,6 +122,10 @@ def test_install_survives_a_dropped_tunnel(fleet, tmp_path):
     assert run.nodes[w1]["status"] == "applied" and run.nodes[w1]["installed_version"] == "3.0.0"
     assert run.recap[w1]["failed"] == 0 and run.recap[w1]["unreachable"] == 0
     assert marker(fleet, w1) == "3.0.0"
+    # rollout_sanity_gate false: the gate's play has no hosts, so none of its tasks runs (or costs) per node
+    gate_tasks = {"Run the sanity pre-check", "Report the nodes the sanity gate leaves out"}
+    assert not [r for r in run.records if r["task"] in gate_tasks], run.log[-3000:]
+    assert "PLAY [Run the sanity gate]" in run.log and "skipping: no hosts matched" in run.log
     # one job only: the install was not restarted after the reconnect
     jobs = fleet.ssh(w1, "ls /var/lib/honeycomb/jobs").stdout.split()
     assert len([j for j in jobs if j.endswith(res["job_id"][-4:])]) == 1
