@@ -32,6 +32,7 @@ __metaclass__ = type
 import functools
 import os
 import shlex
+import socket
 import subprocess
 import threading
 import zlib
@@ -277,11 +278,42 @@ def connection_compresses(connection):
     return compress
 
 
+def control_path(command):
+    """The ControlPath a built ssh command names (``-o ControlPath=...``, quoted or not), or None when it
+    names none or one with ``%`` tokens that only ssh expands."""
+    words = [w.decode("utf-8", "replace") if isinstance(w, bytes) else str(w) for w in command]
+    for i, word in enumerate(words):
+        option = word[2:] if word.startswith("-o") and len(word) > 2 else (
+            words[i + 1] if word == "-o" and i + 1 < len(words) else None)
+        if option is None:
+            continue
+        key, _sep, value = option.replace("=", " ", 1).partition(" ")
+        if key.strip().lower() == "controlpath":
+            value = value.strip().strip('"').strip("'")
+            return value if value and "%" not in value and value.lower() != "none" else None
+    return None
+
+
+def master_listening(path):
+    """True when a process listens on the unix socket ``path`` (a running ControlMaster), False when there is
+    no socket or a stale one; a local connect, no ssh process started."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(2)
+        sock.connect(path)
+        return True
+    except (OSError, socket.error):
+        return False
+    finally:
+        sock.close()
+
+
 def login_needed(connection):
     """True when the task's first exec will log in anew: an ssh connection with ControlPersist whose
-    ControlMaster is not running (``ssh -O check``, a local question to the master's socket, as the ssh
-    connection's own ``reset`` asks it). False when a master is up, and for other connections or when it
-    cannot be told (no login is estimated then)."""
+    ControlMaster is not running. Told by a connect to the master's socket when the ControlPath is a plain
+    path (Ansible's own), else by ``ssh -O check`` (a local question to the master, as the ssh connection's
+    own ``reset`` asks it; it costs an ssh process). False when a master is up, and for other connections
+    or when it cannot be told (no login is estimated then)."""
     if connection is None or str(getattr(connection, "_load_name", "") or "").rsplit(".", 1)[-1] != "ssh":
         return False
     try:
@@ -289,6 +321,9 @@ def login_needed(connection):
         cmd = connection._build_command(connection.get_option("ssh_executable"), "ssh", "-O", "check", host)
         if not getattr(connection, "_persistent", False):
             return True  # no ControlPersist: every exec logs in (counted once: a lower bound)
+        path = control_path(cmd)
+        if path is not None:
+            return not master_listening(path)
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               timeout=30, check=False)
     except Exception:  # an option the connection lacks, no ssh binary, a timeout: cannot be told

@@ -241,6 +241,43 @@ def test_a_new_login_is_estimated_when_no_controlmaster_runs():
     assert cold["sent"] == warm["sent"]  # the counts are not estimates
 
 
+class SocketSshConnection(SshConnection):
+    """Builds commands naming a ControlPath, as ansible.builtin.ssh does."""
+
+    def __init__(self, path, **kw):
+        super().__init__(check_rc=255, **kw)
+        self.path = path
+
+    def _build_command(self, binary, subsystem, *args):
+        self.checked.append(args)
+        return [b"ssh", b"-o", b"ControlMaster=auto", b"-o", b'ControlPath="%s"' % self.path.encode(), b"-O", b"check"]
+
+
+def test_a_running_master_is_told_by_its_socket_without_starting_ssh(tmp_path, monkeypatch):
+    import socket
+    path = str(tmp_path / "cp")
+    started = []
+    monkeypatch.setattr(traffic.subprocess, "run", lambda *a, **kw: started.append(a))
+    assert traffic.login_needed(SocketSshConnection(path)) is True  # no socket: a new login
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+        listener.listen(1)
+        assert traffic.login_needed(SocketSshConnection(path)) is False  # the master is up
+    finally:
+        listener.close()
+    assert traffic.login_needed(SocketSshConnection(path)) is True  # a stale socket: a new login
+    assert started == []
+
+
+def test_control_path_of_a_command():
+    assert traffic.control_path([b"ssh", b"-o", b'ControlPath="/x/y"', b"h"]) == "/x/y"
+    assert traffic.control_path(["ssh", "-oControlPath=/x/z", "h"]) == "/x/z"
+    assert traffic.control_path(["ssh", "-o", "ControlPath=/x/%C", "h"]) is None  # ssh's own tokens
+    assert traffic.control_path(["ssh", "-o", "ControlPath=none", "h"]) is None
+    assert traffic.control_path(["ssh", "-C", "h"]) is None
+
+
 def test_each_connection_reset_means_another_login():
     conn = SshConnection(check_rc=0)
     meter = traffic.Meter()
