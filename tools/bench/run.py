@@ -15,7 +15,8 @@ bastion sshd), then measures with the same parallelism (forks):
                   is the figure issue 13 bounds (0.30 s at N = 50)
 
 and appends a table to docs/benchmarks.md with the date, the machine and the load average. Run with
-`make bench`; `python tools/bench/run.py --nodes 10 --nodes 50` picks the sizes, `--link lte` gives every
+`make bench`; `python tools/bench/run.py --nodes 10 --nodes 50` picks the sizes, `--profile` (the default where perf can sample)
+adds where the controller's CPU goes by process (tools/bench/cpu_split.py), `--link lte` gives every
 node that simfleet link profile (or a mix, e.g. `--link lte:50%,lan`; default lan) and adds a table of the
 wall time per node and the bytes each node's link carried in the first run and the re-run, `--set NAME=VALUE`
 passes settings to the ansible runs (e.g. `--set ANSIBLE_SSH_ARGS=...`, `--set ANSIBLE_STRATEGY=free`)
@@ -47,6 +48,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cpu_split  # noqa: E402  (tools/bench/cpu_split.py)
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -303,13 +307,13 @@ def ansible_env(work: Path, results: Path, forks: int, cp_dir: Path, settings: d
 
 
 def ansible_run(inventory, payload, forks, work: Path, interpreter, cp_dir: Path, settings: dict,
-                limit=None, verbose=False, per_host=None, traffic=None):
+                limit=None, verbose=False, per_host=None, traffic=None, prefix=()):
     """The "Apply the payload" results; per_host (a dict) receives {host: seconds from the start of the
     run to that host's last task result}, traffic (a dict) {host: the upgrade result's traffic}."""
     results = work / f"results-{time.monotonic_ns()}.jsonl"
     started = time.time()
     env = ansible_env(work, results, forks, cp_dir, settings)
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK),
+    cmd = [*prefix, str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK),
            "-e", json.dumps({"payload": str(payload), "ansible_python_interpreter": str(interpreter)})]
     if limit:
         cmd += ["-l", limit]
@@ -338,7 +342,7 @@ ROLLOUT_UPGRADE_TASK = "Upgrade the node (detached job, waited for through dropp
 ROLLOUT_VARS = {"rollout_batches": ["100%"], "rollout_sanity_gate": False, "rollout_post_check": False}
 
 
-def rollout_run(inventory, payload, forks, work: Path, cp_dir: Path, settings: dict):
+def rollout_run(inventory, payload, forks, work: Path, cp_dir: Path, settings: dict, prefix=()):
     """playbooks/upgrade.yml (upgrade with wait: true) on every node, with the fleet_report callback:
     the upgrade task's results."""
     results = work / f"results-{time.monotonic_ns()}.jsonl"
@@ -346,7 +350,7 @@ def rollout_run(inventory, payload, forks, work: Path, cp_dir: Path, settings: d
     # with the fleet report, as docs/rollout.md tells users to run it
     env["ANSIBLE_CALLBACKS_ENABLED"] = env["ANSIBLE_CALLBACKS_ENABLED"] + ",waggle.honeycomb.fleet_report"
     env["HONEYCOMB_FLEET_REPORT_DIR"] = str(work / "fleet-reports")
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(ROLLOUT_PLAYBOOK),
+    cmd = [*prefix, str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(ROLLOUT_PLAYBOOK),
            "-e", json.dumps(dict(ROLLOUT_VARS, payload=str(payload), ansible_python_interpreter=NODE_PYTHON))]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
@@ -405,7 +409,7 @@ def reported_bytes(traffic: dict, carried: dict) -> dict:
             "deviation_pct": max(deviation) if deviation else None, "nodes": len(hosts)}
 
 
-def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True, link="lan"):
+def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True, link="lan", profile=False):
     fleet_dir = work / f"fleet{n}"
     # permissive bastion: the baseline opens one plain bastion login per node at `forks` at once, which the
     # production settings (MaxStartups 10:30:100) would partly drop; tools/bench/bastion.py measures those
@@ -509,6 +513,17 @@ def bench_size(n, forks, work: Path, settings: dict, count_round_trips=True, lin
         row["wait_s"], row["wait_cpu_s"], row["wait_fleet_cpu_s"] = t.marked, t.cpu, t.fleet_cpu
         row["wait_applied"] = sum(1 for r in waited if r.get("status") == "applied")
         row["wait_polls"] = _spread([int((r.get("wait") or {}).get("polls") or 0) for r in waited])
+        if profile:  # where the controller's CPU goes (cpu_split.py): a cold re-run and a rollout once more
+            data = work / "perf.data"
+            close_masters(cp_dir)
+            ansible_run(inventory, payload, forks, work, NODE_PYTHON, cp_dir, settings, prefix=cpu_split.prefix(data))
+            close_masters(cp_dir)
+            row["split_cold"] = cpu_split.split(data)
+            reset_nodes(ssh_config, hosts, forks)
+            rollout_run(inventory, payload, forks, work, cp_dir, settings, prefix=cpu_split.prefix(data))
+            close_masters(cp_dir)
+            row["split_wait"] = cpu_split.split(data)
+            data.unlink()
         row["load_after"] = os.getloadavg()[0]
         return row
     finally:
@@ -583,6 +598,18 @@ def render(rows, date, machine, label):
     for r in rows:
         lines.append(f"| {r['nodes']} | {r.get('link', 'lan')} | {_rep(r.get('reported'))} | "
                      f"{_rep(r.get('rerun_reported'))} |")
+    split_rows = [r for r in rows if "split_cold" in r]
+    if split_rows:
+        lines += ["", "Where the controller's CPU goes (`--profile`: the cold re-run and the rollout run once more under "
+                  "`perf record`, tools/bench/cpu_split.py), CPU seconds per node. The baseline's controller CPU is its "
+                  "ssh clients only (the baseline check's column above, per node).", "",
+                  "| N | run | ansible main | ansible workers | ssh clients | other | total | baseline check (ssh) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in split_rows:
+            for name, key in (("cold re-run (upgrade_one.yml)", "split_cold"), ("rollout (upgrade.yml)", "split_wait")):
+                sp, n = r[key], r["nodes"]
+                lines.append(f"| {n} | {name} | " + " | ".join(f"{sp[k] / n:.3f}" for k in cpu_split.KINDS) +
+                             f" | {sum(sp.values()) / n:.3f} | {r['baseline_check_cpu_s'] / n:.3f} |")
     by_n = {r["nodes"]: r for r in rows}
     if 50 in by_n and 100 in by_n:
         growth = by_n[100]["ansible_s"] / by_n[50]["ansible_s"]
@@ -605,7 +632,14 @@ def main(argv=None):
     parser.add_argument("--playbook", type=Path, default=REPO / "playbooks" / "upgrade_one.yml",
                         help="playbook to measure (default playbooks/upgrade_one.yml); its upgrade task must be "
                              "named 'Apply the payload' and it must take -e payload=...")
+    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
+                        help="also split the controller's CPU by process (perf record; tools/bench/cpu_split.py); "
+                             "default: when perf can sample here")
     args = parser.parse_args(argv)
+    if args.profile and not cpu_split.available():
+        parser.error("--profile needs perf (linux-perf) and permission to sample (kernel.perf_event_paranoid)")
+    if args.profile is None:
+        args.profile = cpu_split.available()
     sizes = args.nodes or [int(x) for x in os.environ.get("BENCH_NODES", "10 50 100").split()]
     if os.geteuid() != 0:
         sys.exit("make bench needs root: the simulated fleet uses network, mount and pid namespaces")
@@ -623,7 +657,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="hcb-", dir="/tmp") as tmp:
         for n in sizes:
             print(f"bench: N={n} ...", flush=True)
-            row = bench_size(n, args.forks, Path(tmp), settings, count_round_trips=not rows, link=args.link)
+            row = bench_size(n, args.forks, Path(tmp), settings, count_round_trips=not rows, link=args.link,
+                             profile=args.profile)
             print(json.dumps(row), flush=True)
             rows.append(row)
     table = render(rows, date, machine_line(), label)
