@@ -369,8 +369,12 @@ class ActionModule(ActionBase):
 
         def poll(jid):
             made_tmp = self._connection._shell.tmpdir is None
-            try:  # a finished job's result comes back with the poll (upgrade_info's async_job.result)
-                return info_node.run(dict(info_args, async_jid=jid, _honeycomb={"collect": True}))
+            internal = {"collect": True}  # a finished job's result comes back with the poll (async_job.result)
+            lost = [j for j in waiter.info["jobs"] if j != jid]
+            if lost:  # the jobs the node lost and this task resumed: their status files are removed
+                internal["forget"] = lost
+            try:
+                return info_node.run(dict(info_args, async_jid=jid, _honeycomb=internal))
             finally:
                 if made_tmp and self._connection._shell.tmpdir is not None:  # not pipelined: leave nothing behind
                     self._remove_tmp_path(self._connection._shell.tmpdir)

@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import time
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import detach
@@ -117,3 +118,24 @@ def _read(path):
     except (IOError, OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+JID_RE = re.compile(r"^[0-9]+\.[0-9]+$")
+
+
+def forget(jids, async_dir="~/.ansible_async", proc="/proc"):
+    """Remove the status files of jobs ``jids`` that are lost (a power cut killed them; a waiting upgrade task
+    resumed each as a new job, so nothing will read them again). A job that is alive or finished, a name
+    that is not a job id, or a missing file is left alone. Returns the job ids whose file was removed."""
+    removed = []
+    for jid in jids or ():
+        if not isinstance(jid, str) or not JID_RE.match(jid):
+            continue
+        state = job_state(jid, async_dir, proc)
+        if state["exists"] and state["lost"] and not state.get("collected"):
+            try:
+                os.remove(state["results_file"])
+            except OSError:
+                continue
+            removed.append(jid)
+    return removed

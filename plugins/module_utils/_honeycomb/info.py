@@ -85,8 +85,11 @@ def collect(params):
               "boot": bootslot.probe(params.get("boot_slot_command", bootslot.DEFAULT_SLOT_COMMAND),
                                      params.get("recovery_slot", bootslot.DEFAULT_RECOVERY_SLOT))}
     if params.get("async_jid"):
+        internal = params.get("_honeycomb") or {}
         result["async_job"] = asyncjob.job_state(params["async_jid"], params["async_dir"],
-                                                 collect=bool((params.get("_honeycomb") or {}).get("collect")))
+                                                 collect=bool(internal.get("collect")))
+        if internal.get("forget"):  # the task's earlier jobs, lost and resumed: their status files go
+            result["async_job"]["forgotten"] = asyncjob.forget(internal["forget"], params["async_dir"])
     if not state.exists():
         return result
     if not os.access(state.root, os.R_OK | os.X_OK):

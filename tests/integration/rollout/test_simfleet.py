@@ -159,6 +159,11 @@ def test_install_cut_by_a_power_cut_is_resumed_in_the_same_task(fleet, tmp_path)
     assert marker(fleet, w2) == "3.0.0"
     job = json.loads(fleet.ssh(w2, "cat /var/lib/honeycomb/jobs/%s/journal.json" % res["job_id"]).stdout)
     assert job["status"] == "applied" and job["resumes"] == 1, job
+    # the lost job's status file (it says "started" for ever) is removed by the poll that collected the resumed
+    # job; that one's is renamed .collected: nothing is left under a job id
+    lost, resumed = res["wait"]["jobs"]
+    left = fleet.ssh(w2, "ls -A ~/.ansible_async").stdout.split()
+    assert lost not in left and resumed not in left and resumed + ".collected" in left, left
 
 
 def assert_only_node_failed(run, bad, status, outcome="failure"):

@@ -111,3 +111,18 @@ def test_collect_prunes_old_collected_files_only(tmp_path):
     os.utime(str(other), (past, past))
     asyncjob.job_state(JID, d, proc=str(_proc(tmp_path)), collect=True)
     assert not old.exists() and young.exists() and other.exists()
+
+
+# -- forget: the status files of jobs a waiting task resumed ----------------------------------------------
+def test_forget_removes_lost_jobs_only(tmp_path):
+    d = tmp_path / "async"
+    d.mkdir()
+    started = {"started": True, "finished": False}
+    (d / "1.1").write_text(json.dumps(started))  # lost: nothing of it alive
+    (d / "2.2").write_text(json.dumps(started))  # alive: its wrapper runs
+    (d / "3.3").write_text(json.dumps({"changed": True}))  # finished: someone may still read it
+    (d / "4.4.collected").write_text("{}")
+    proc = _proc(tmp_path, _wrapper("2"))
+    removed = asyncjob.forget(["1.1", "2.2", "3.3", "4.4", "5.5", "../x", None], str(d), proc=str(proc))
+    assert removed == ["1.1"]
+    assert sorted(p.name for p in d.iterdir()) == ["2.2", "3.3", "4.4.collected"]
