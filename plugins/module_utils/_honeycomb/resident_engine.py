@@ -41,6 +41,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import detach
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import info
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import inline
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 
@@ -292,15 +293,51 @@ def start_detached(params, check_mode, options):
     return started
 
 
-def run_task(task):
+INLINE_KEY = "resident_inline"
+"""Key of the result that reports a payload received on stdin (``{"stored", "size", "msg"}``); the
+controller takes it out of the task result."""
+
+
+def store_inline(task, params, stream):
+    """Store the payload that follows the task on stdin (``task["payload"]``, see ``inline.py``) before an
+    ``upgrade`` runs, and mark ``params`` as after a transfer. Returns None when there is none, else the
+    report for :data:`INLINE_KEY` (``stored`` False: a failure, nothing left behind)."""
+    internal = dict(params.get("_honeycomb") or {})
+    try:
+        head = inline.header(task, internal.get("payload_sha256"))
+        if head is None:
+            return None
+        if task.get("action") != "upgrade" or task.get("check_mode"):
+            raise inline.InlineError("a payload on stdin is only taken by an upgrade run outside check mode")
+        size, sha = head
+        inline.receive(stream, size, sha, params.get("state_dir") or lo.DEFAULT_STATE_DIR)
+    except (inline.InlineError, IOError, OSError) as exc:
+        return {"stored": False, "msg": "the payload sent with the task could not be stored on the node: %s" % exc}
+    params["_honeycomb"] = dict(internal, payload_transferred=True, payload_bytes_sent=size)
+    return {"stored": True, "size": size}
+
+
+def run_task(task, stream=None):
     """The result of one task given to the resident engine: ``{"action": "upgrade"|"upgrade_info",
-    "params": {...}, "check_mode": bool, "path_keys": [...]}``. The controller validated ``params``
+    "params": {...}, "check_mode": bool, "path_keys": [...]}``, and ``"payload": {"size", "sha256"}``
+    when the payload's bytes follow on ``stream`` (``inline.py``). The controller validated ``params``
     against the module's argument spec; options of type ``path`` are expanded here, on the node, as
     the module does."""
     params = dict(task.get("params") or {})
     for key in task.get("path_keys") or []:
         if isinstance(params.get(key), str):
             params[key] = os.path.expanduser(os.path.expandvars(params[key]))
+    received = store_inline(task, params, stream)
+    if received is not None and not received["stored"]:
+        return {"failed": True, "changed": False, "msg": received["msg"], "payload_transferred": False,
+                "payload_bytes_sent": 0, INLINE_KEY: received}
+    result = _dispatch(task, params)
+    if received is not None:
+        result[INLINE_KEY] = received
+    return result
+
+
+def _dispatch(task, params):
     action = task.get("action")
     if action == "upgrade" and isinstance(task.get("detach"), dict):
         pop_install_request(params)
@@ -316,10 +353,11 @@ def run_task(task):
 
 
 def main(version_dir):
-    """Entry point of the bootstrap: one task as JSON on stdin, ``{"resident_result": result}`` on stdout."""
+    """Entry point of the bootstrap: one task as a JSON line on stdin (then the payload's bytes when the task
+    announces them, see ``inline.py``), ``{"resident_result": result}`` on stdout."""
     try:
-        task = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-        result = run_task(task)
+        task = inline.read_task(sys.stdin.buffer)
+        result = run_task(task, sys.stdin.buffer)
     except Exception as exc:  # pylint: disable=broad-except
         result = {"failed": True, "msg": "the node-resident engine in %s failed: %s" % (version_dir, exc),
                   "exception": traceback.format_exc()}

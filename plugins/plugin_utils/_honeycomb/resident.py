@@ -23,6 +23,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 import shlex
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -30,6 +31,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.display import Display
 
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import inline
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine as rn
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
 
@@ -85,6 +87,20 @@ def parse_output(stdout):
     return None
 
 
+def inline_payload(src, size=None, check_mode=False):
+    """The bytes of payload file ``src`` to send on the engine's stdin with its task, or None when it goes
+    by the resumable transfer instead: larger than ``inline.INLINE_MAX``, or a check-mode run (which
+    stores nothing on the node)."""
+    if check_mode:
+        return None
+    size = os.path.getsize(src) if size is None else size
+    if size > inline.INLINE_MAX:
+        return None
+    with open(src, "rb") as handle:
+        data = handle.read(inline.INLINE_MAX + 1)
+    return data if len(data) <= inline.INLINE_MAX else None
+
+
 class EngineRunner(object):
     """Runs the node side of one task of ``action`` (an ActionBase): the resident engine when it is
     usable, else module ``module_name``. ``spec``/``constraints``: the module's argument spec."""
@@ -106,24 +122,29 @@ class EngineRunner(object):
         self.usable = None
         """None: not tried yet; True: ran; False: fell back (then the module installs it)."""
         self.reason = None
+        self.inline_report = None
+        """The engine's report on the payload sent with the last resident run (None: none sent)."""
 
     def run(self, module_args):
         """The node's result: resident when usable, else the module's."""
         res = self.try_resident(module_args) if self.usable is not False else None
         return self.run_module(module_args) if res is None else res
 
-    def try_detached(self, module_args, async_dir, time_limit, lookup):
+    def try_detached(self, module_args, async_dir, time_limit, lookup, payload=None):
         """``wait: true``'s start with ONE exec: the resident engine looks the payload up when ``lookup``
         (its result comes back when the payload is missing, nothing started), then starts the job detached
         and answers at once with async_wrapper's start result (``ansible_job_id``, ``results_file``; the
         status file is async_wrapper's, see ``module_utils/_honeycomb/detach.py``). None when the engine
-        cannot be used here: then start the module under async_wrapper."""
+        cannot be used here: then start the module under async_wrapper. ``payload``: as for :meth:`try_resident`."""
         return self.try_resident(module_args, detach={"async_dir": async_dir, "time_limit": int(time_limit),
-                                                      "lookup": bool(lookup)})
+                                                      "lookup": bool(lookup)}, payload=payload)
 
-    def try_resident(self, module_args, detach=None):
+    def try_resident(self, module_args, detach=None, payload=None):
         """The resident engine's result, or None when it cannot be used here (then use :meth:`run_module`).
-        ``detach``: start the task detached (see :meth:`try_detached`)."""
+        ``detach``: start the task detached (see :meth:`try_detached`). ``payload``: the payload's bytes,
+        sent on the engine's stdin after the task (``module_utils/_honeycomb/inline.py``), which stores them
+        before it runs the task; its report is then :attr:`inline_report` (``{"stored", "size", "msg"}``)."""
+        self.inline_report = None
         if not self.enabled:
             return None
         validation = ArgumentSpecValidator(self.spec, **self.constraints).validate(
@@ -135,7 +156,7 @@ class EngineRunner(object):
         if detach is not None:  # the job's result is read from its file: the node masks the no_log values
             task["detach"] = dict(detach, secrets=sorted(validation._no_log_values))
         cmd = command(self.version_dir, self.version, self.action._compute_environment_string())
-        out = self.action._low_level_execute_command(cmd, in_data=json.dumps(task).encode("utf-8"))
+        out = self.action._low_level_execute_command(cmd, in_data=inline.frame(task, payload))
         data = parse_output(out.get("stdout"))
         if data is not None and UNUSABLE_KEY in data:
             return self._unusable(data[UNUSABLE_KEY])
@@ -143,6 +164,7 @@ class EngineRunner(object):
             self.usable = True
             display.vvv("honeycomb: node-resident engine %s ran %s" % (self.version[:12], self.resident_action))
             result = dict(data[RESULT_KEY])
+            self.inline_report = result.pop(rn.INLINE_KEY, None)
             if result.get("failed"):
                 result["failed"] = True
             return remove_values(result, validation._no_log_values)

@@ -12,7 +12,8 @@ goes through one of them) and counts, per direction and category,
 - received: the standard output and error of every exec, the size of every file fetched.
 
 The category is that of the outermost action method running at the time: ``payload`` inside the
-plugin's ``_upload``, ``modules`` inside ``_execute_module`` (the module's code, its arguments and its
+plugin's ``_upload`` (and ``_send_inline``: the resident engine's exec that carries a small payload with its
+task), ``modules`` inside ``_execute_module`` (the module's code, its arguments and its
 JSON result, and a non-pipelined run's tmp dir commands), ``commands`` for everything else (the store
 look-up, reading a job's result, clean-ups).
 
@@ -38,7 +39,7 @@ import zlib
 
 CATEGORIES = ("payload", "modules", "commands")
 """Categories of the counts; every count has all three."""
-CATEGORY_OF_METHOD = (("_upload", "payload"), ("_execute_module", "modules"))
+CATEGORY_OF_METHOD = (("_upload", "payload"), ("_send_inline", "payload"), ("_execute_module", "modules"))
 """Action plugin methods whose connection traffic is counted under a category (outermost call wins)."""
 DEFAULT_CATEGORY = "commands"
 

@@ -2,6 +2,8 @@
 the node replaced by a recorder: which execs and module runs happen, and what the task returns.
 (Against real sshd and Python 3.6: tests/integration/upgrade/test_resident.py.)"""
 
+import hashlib
+import io
 import json
 import os
 from unittest import mock
@@ -10,6 +12,8 @@ import pytest
 from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.waggle.honeycomb.plugins.action import upgrade as action
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import inline
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine as rn
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import resident
 
 from hctest.upgrade import make_payload
@@ -17,15 +21,24 @@ from hctest.upgrade import make_payload
 STATE_DIR = "/srv/hc"
 
 
+def parse_stdin(in_data):
+    """The task the engine reads from its stdin, and the payload bytes after it (inline.py's framing)."""
+    stream = io.BytesIO(in_data)
+    task = inline.read_task(stream)
+    return task, stream.read()
+
+
 class Node:
     """``resident``: answers of the resident exec, in order (a dict: its JSON output; an int: rc without
-    output); ``modules``: module results, in order."""
+    output); ``modules``: module results, in order. A resident exec that carries the payload on its stdin
+    stores it when its SHA-256 matches (its answer gets the engine's report); ``payloads``: what came."""
 
     def __init__(self, resident_answers=(), modules=(), store_has_payload=True):
         self.resident = list(resident_answers)
         self.modules = list(modules)
         self.store_has_payload = store_has_payload
         self.calls = []
+        self.payloads = []
 
     def execute_module(self, module_name=None, module_args=None, task_vars=None, wrap_async=False, **kw):
         self.calls.append(("module", module_args))
@@ -33,10 +46,17 @@ class Node:
 
     def low_level(self, cmd, in_data=None, **kw):
         if cmd.startswith("d="):
-            self.calls.append(("resident", json.loads(in_data)))
+            task, data = parse_stdin(in_data)
+            self.calls.append(("resident+payload" if inline.HEADER_KEY in task else "resident", task))
             answer = self.resident.pop(0)
             if isinstance(answer, int):
                 return {"rc": answer, "stdout": "", "stderr": "Killed"}
+            if inline.HEADER_KEY in task and resident.RESULT_KEY in answer:
+                head = task[inline.HEADER_KEY]
+                stored = head["size"] == len(data) and head["sha256"] == hashlib.sha256(data).hexdigest()
+                self.payloads.append(data)
+                answer = {resident.RESULT_KEY: dict(answer[resident.RESULT_KEY], **{
+                    rn.INLINE_KEY: {"stored": stored, "size": len(data)}})}
             return {"rc": 0, "stdout": json.dumps(answer), "stderr": ""}
         self.calls.append((cmd.split()[0], None))
         if cmd.startswith("test -f"):
@@ -97,13 +117,58 @@ def test_rerun_is_one_resident_exec(tmp_path, args):
     assert "state_dir" in task["path_keys"]  # expanded on the node
 
 
-def test_first_run_sends_the_payload_and_runs_the_engine_again(tmp_path, args):
-    node = Node([result(payload_missing=True), result(status="applied", changed=True)])
+def test_first_run_sends_a_small_payload_with_the_task_in_one_exec(tmp_path, args):
+    """Look-up, then ONE exec: the task and the payload's bytes on the engine's stdin (inline.py)."""
+    node = Node([result(payload_missing=True), result(status="applied", changed=True, payload_transferred=True)])
     r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "resident+payload"]
+    with open(args["src"], "rb") as handle:
+        assert node.payloads == [handle.read()]
+    head = node.calls[1][1][inline.HEADER_KEY]
+    assert head["sha256"] == node.calls[1][1]["params"]["_honeycomb"]["payload_sha256"]
+    assert r["status"] == "applied" and r["payload_transferred"] is True
+    assert r["payload_bytes_sent"] == head["size"] == os.path.getsize(args["src"])
+    assert r["transfer"]["inline"] is True and r["transfer"]["chunks"] == 1 and r["transfer"]["stored"], r
+    assert rn.INLINE_KEY not in r  # the engine's report is taken out of the task result
+
+
+def test_first_run_sends_a_large_payload_by_the_transfer_and_runs_the_engine_again(tmp_path, args):
+    node = Node([result(payload_missing=True), result(status="applied", changed=True)])
+    with mock.patch.object(inline, "INLINE_MAX", os.path.getsize(args["src"]) - 1):
+        r = run_task(tmp_path, node, args)
     assert node.kinds() == ["resident", "transfer", "resident"]
     assert r["status"] == "applied" and r["payload_transferred"] is True
     assert node.calls[1][1][2] == STATE_DIR + "/payloads"  # straight into the node's store
     assert "payload_upload" not in node.calls[2][1]["params"]["_honeycomb"]  # the engine finds it in the store
+
+
+def test_payload_the_node_could_not_store_fails_clearly(tmp_path, args):
+    """The engine stored nothing (e.g. a wrong SHA-256): its error is the result, no transfer stats."""
+    node = Node([result(payload_missing=True),
+                 {resident.RESULT_KEY: {"failed": True, "changed": False, "msg": "the payload sent with the task "
+                                        "could not be stored on the node: ... sha256 x, not y",
+                                        rn.INLINE_KEY: {"stored": False, "msg": "..."}}}])
+    node.payloads = []
+
+    def corrupt(cmd, in_data=None, **kw):  # the engine's answer for a payload that did not verify
+        return Node.low_level(node, cmd, in_data[:-1] + b"X" if in_data and b'"payload"' in in_data else in_data)
+    node.low_level = corrupt
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "resident+payload"]
+    assert r["failed"] and "could not be stored" in r["msg"], r
+    assert "transfer" not in r and rn.INLINE_KEY not in r, r
+
+
+def test_check_mode_never_sends_the_payload_with_the_task(tmp_path, args):
+    """Check mode stores nothing on the node: the payload goes to the remote tmp dir as before."""
+    node = Node([result(payload_missing=True), result(status="needed", changed=True)])
+    with mock.patch.object(action.ActionModule, "_transfer_file"), \
+            mock.patch.object(action.ActionModule, "_fixup_perms2"), \
+            mock.patch.object(action.ActionModule, "_make_tmp_path", return_value="/tmp/x"):
+        r = run_task(tmp_path, node, args, check_mode=True)
+    assert node.kinds() == ["resident", "resident"], node.calls
+    assert node.calls[1][1]["params"]["_honeycomb"]["payload_upload"] == "/tmp/x/honeycomb-payload.tar.gz"
+    assert r["status"] == "needed"
 
 
 def test_not_installed_falls_back_to_the_module_which_installs_it(tmp_path, args):
@@ -169,8 +234,8 @@ class WaitNode(Node):
         self.jobs = 0
 
     def low_level(self, cmd, in_data=None, **kw):
-        if cmd.startswith("d=") and json.loads(in_data)["action"] == "upgrade_info":
-            task = json.loads(in_data)
+        if cmd.startswith("d=") and parse_stdin(in_data)[0]["action"] == "upgrade_info":
+            task = parse_stdin(in_data)[0]
             self.calls.append(("info", task))
             if not self.info_usable:
                 return {"rc": 0, "stdout": json.dumps({resident.UNUSABLE_KEY: "not installed"}), "stderr": ""}
@@ -206,9 +271,20 @@ def test_wait_starts_the_job_with_one_resident_exec(tmp_path, args):
     assert r["status"] == "applied" and r["wait"]["jobs"] == ["1.1"], r
 
 
-def test_wait_first_run_sends_the_payload_then_starts_resident(tmp_path, args):
+def test_wait_first_run_starts_with_the_payload_on_the_engines_stdin(tmp_path, args):
+    """A small payload missing from the store: the detached start carries it (2 execs: look-up, start)."""
     node = WaitNode([result(payload_missing=True), "job"], {"changed": True, "status": "applied"})
     with mock.patch("time.sleep"):
+        r = run_task(tmp_path, node, wait_args(args))
+    assert node.kinds() == ["info", "resident", "resident+payload", "info", "cat", "rm"], node.calls
+    start = node.calls[2][1]
+    assert start["detach"]["lookup"] is True and start[inline.HEADER_KEY]["size"] == os.path.getsize(args["src"])
+    assert r["status"] == "applied" and r["payload_transferred"] is True and r["transfer"]["inline"], r
+
+
+def test_wait_first_run_sends_a_large_payload_then_starts_resident(tmp_path, args):
+    node = WaitNode([result(payload_missing=True), "job"], {"changed": True, "status": "applied"})
+    with mock.patch("time.sleep"), mock.patch.object(inline, "INLINE_MAX", 10):
         r = run_task(tmp_path, node, wait_args(args))
     assert node.kinds() == ["info", "resident", "transfer", "resident", "info", "cat", "rm"], node.calls
     assert r["status"] == "applied" and r["payload_transferred"] is True

@@ -1,0 +1,156 @@
+"""A small payload on the resident engine's stdin with its task (inline.py): the framing, the store it goes
+into, and that nothing is left behind when it does not verify. The engine is run as the action plugin runs
+it (its bootstrap, ``python -I -S -c``, the framed stdin) for the end-to-end cases."""
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import inline
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine as rn
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.layout import StateLayout
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import resident
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import transfer
+
+DATA = b"\x1f\x8b payload bytes \n with newlines \x00\xff" * 100
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+def store_entries(state):
+    payloads = state / "payloads"
+    return sorted(os.listdir(str(payloads))) if payloads.is_dir() else []
+
+
+@pytest.fixture
+def state(tmp_path):
+    path = tmp_path / "state"
+    path.mkdir()
+    return path
+
+
+def test_frame_is_a_json_line_then_the_bytes():
+    framed = inline.frame({"action": "upgrade", "params": {"x": "a\nb"}}, DATA)
+    stream = io.BytesIO(framed)
+    task = inline.read_task(stream)
+    assert task["payload"] == {"size": len(DATA), "sha256": SHA}
+    assert task["params"]["x"] == "a\nb"  # a newline inside the task never ends its line
+    assert stream.read() == DATA
+    plain = inline.frame({"action": "upgrade_info"}, None)
+    assert plain.endswith(b"\n") and plain.count(b"\n") == 1 and "payload" not in json.loads(plain)
+
+
+def test_the_bound_is_the_transfers_first_chunk():
+    """A drop mid-exec costs no more than the resumable transfer's first chunk would."""
+    assert inline.INLINE_MAX == transfer.CHUNK_FIRST
+
+
+def test_good_payload_goes_into_the_store(state):
+    stream = io.BytesIO(inline.frame({"action": "upgrade"}, DATA))
+    task = inline.read_task(stream)
+    size, sha = inline.header(task, SHA.upper())
+    path = inline.receive(stream, size, sha, str(state))
+    assert path == StateLayout(str(state)).payload_path(SHA)
+    assert store_entries(state) == [SHA + ".tar.gz"]
+    assert open(path, "rb").read() == DATA and os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_wrong_hash_leaves_nothing(state):
+    with pytest.raises(inline.InlineError, match="corrupted on the way; nothing was stored"):
+        inline.receive(io.BytesIO(DATA[:-1] + b"X"), len(DATA), SHA, str(state))
+    assert store_entries(state) == []
+
+
+def test_short_read_leaves_nothing(state):
+    with pytest.raises(inline.InlineError, match=r"ended after %d of %d bytes" % (len(DATA) - 7, len(DATA))):
+        inline.receive(io.BytesIO(DATA[:-7]), len(DATA), SHA, str(state))
+    assert store_entries(state) == []
+
+
+def test_missing_state_dir_is_an_error_not_a_new_dir(tmp_path):
+    with pytest.raises(inline.InlineError, match="does not exist"):
+        inline.receive(io.BytesIO(DATA), len(DATA), SHA, str(tmp_path / "nope"))
+    assert not (tmp_path / "nope").exists()
+
+
+@pytest.mark.parametrize("head, match", [
+    ({"size": -1, "sha256": SHA}, "malformed"), ({"size": True, "sha256": SHA}, "malformed"),
+    ({"size": 3}, "malformed"), ("x", "malformed"), ({"size": 3, "sha256": "0" * 64}, "task is about payload")])
+def test_bad_headers(head, match):
+    with pytest.raises(inline.InlineError, match=match):
+        inline.header({"payload": head}, SHA)
+
+
+def test_no_header_is_no_payload():
+    assert inline.header({"action": "upgrade"}, SHA) is None
+
+
+def test_controller_sends_only_small_payloads_outside_check_mode(tmp_path):
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.write_bytes(DATA)
+    large.write_bytes(b"x" * (inline.INLINE_MAX + 1))
+    assert resident.inline_payload(str(small)) == DATA
+    assert resident.inline_payload(str(large)) is None  # the chunked, resumable transfer
+    assert resident.inline_payload(str(small), check_mode=True) is None  # check mode stores nothing
+
+
+# -- through the engine, as the action plugin runs it ---------------------------------------------------
+@pytest.fixture(scope="module")
+def version():
+    return rn.bundle_hash(rn.bundle())
+
+
+def lookup_task(state, sha=SHA, check_mode=False):
+    spec, path_keys = resident.node_spec(engine.argument_spec())
+    params = ArgumentSpecValidator(spec).validate({
+        "src": "/nowhere.tar.gz", "state_dir": str(state), "node_id_file": os.devnull, "vsn_file": os.devnull,
+        "_honeycomb": {"payload_sha256": sha, "lookup_only": True}}).validated_parameters
+    return {"action": "upgrade", "params": params, "check_mode": check_mode, "path_keys": path_keys}
+
+
+def engine_run(state, version, stdin):
+    rn.install(str(state), version)
+    vdir = StateLayout(str(state)).engine_version_dir(version)
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", rn.BOOTSTRAP, vdir, version], input=stdin,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.decode())["resident_result"]
+
+
+def test_engine_stores_the_payload_then_runs_the_task(state, version):
+    res = engine_run(state, version, inline.frame(lookup_task(state), DATA))
+    assert res["payload_missing"] is False and "is in the node's store" in res["msg"], res
+    assert res[rn.INLINE_KEY] == {"stored": True, "size": len(DATA)}
+    assert store_entries(state) == [SHA + ".tar.gz"]
+
+
+def test_engine_refuses_a_corrupted_payload_and_leaves_nothing(state, version):
+    framed = inline.frame(lookup_task(state), DATA)
+    res = engine_run(state, version, framed[:-1] + b"X")
+    assert res["failed"] and "could not be stored on the node" in res["msg"] and "corrupted" in res["msg"], res
+    assert res[rn.INLINE_KEY]["stored"] is False and res["payload_transferred"] is False
+    assert store_entries(state) == []
+
+
+def test_engine_refuses_a_short_payload_and_leaves_nothing(state, version):
+    framed = inline.frame(lookup_task(state), DATA)
+    res = engine_run(state, version, framed[:-100])
+    assert res["failed"] and "ended after %d of %d bytes" % (len(DATA) - 100, len(DATA)) in res["msg"], res
+    assert store_entries(state) == []
+
+
+def test_engine_takes_no_payload_in_check_mode(state, version):
+    res = engine_run(state, version, inline.frame(lookup_task(state, check_mode=True), DATA))
+    assert res["failed"] and "outside check mode" in res["msg"], res
+    assert store_entries(state) == []
+
+
+def test_engine_without_payload_reads_the_task_line_alone(state, version):
+    res = engine_run(state, version, inline.frame(lookup_task(state), None))
+    assert res["payload_missing"] is True and rn.INLINE_KEY not in res, res
