@@ -86,10 +86,12 @@ def receive(stream, size, sha256, state_dir):
     """Read ``size`` bytes from ``stream`` into the store of ``state_dir`` as payload ``sha256``; returns
     the store path. Raises InlineError (nothing left behind) on a short read or a wrong SHA-256."""
     layout = lo.StateLayout(state_dir)
-    if not os.path.isdir(layout.root):
-        raise InlineError("the state dir %s does not exist" % layout.root)
-    if not os.path.isdir(layout.payloads_dir):
-        os.mkdir(layout.payloads_dir, 0o700)
+    if not os.path.isdir(layout.payloads_dir):  # made as the resumable transfer makes it (receive.py): private
+        mask = os.umask(0o077)
+        try:
+            os.makedirs(layout.payloads_dir, 0o700)
+        finally:
+            os.umask(mask)
     store = layout.payload_path(sha256)
     tmp = layout.partial_path(sha256)
     digest = hashlib.sha256()

@@ -35,6 +35,7 @@ import shutil
 import sys
 import time
 import traceback
+import zlib
 from importlib.util import MAGIC_NUMBER
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import controller_options
@@ -170,14 +171,15 @@ def _write(path, data):
         os.fsync(handle.fileno())
 
 
-def install(state_dir, version, sources=None, python=None):
+def install(state_dir, version, sources=None, python=None, codes=None):
     """Install the engine of ``version`` under ``state_dir`` unless an intact one is there.
 
     ``sources`` default to :func:`bundle` (what this process runs); their hash must be ``version`` (a
     module run of another collection version never installs under a name that is not its own). Written
     into a temporary dir, fsynced and renamed into place; a damaged install of the same version is
-    replaced. Returns ``{"install": "present"|"installed", "version", "path"}``; raises ValueError or
-    OSError when it cannot."""
+    replaced. ``codes``: the sources compiled already, as this function compiles them (the first-contact
+    bootstrap ran the task with them). Returns ``{"install": "present"|"installed", "version", "path"}``;
+    raises ValueError or OSError when it cannot."""
     python = python or sys.executable
     layout = lo.StateLayout(state_dir)
     target = layout.engine_version_dir(version)
@@ -188,9 +190,10 @@ def install(state_dir, version, sources=None, python=None):
         raise ValueError("the engine code of this module run is version %s, not %s" % (bundle_hash(sources), version))
     if not os.path.isdir(layout.root):
         raise ValueError("the state dir %s does not exist" % layout.root)
-    codes = dict(("%s.%s" % (PACKAGE, name), compile(source, os.path.join(target, name + ".py"), "exec",
-                                                     dont_inherit=True))
-                 for name, source in sources)
+    if codes is None:
+        codes = dict(("%s.%s" % (PACKAGE, name), compile(source, os.path.join(target, name + ".py"), "exec",
+                                                         dont_inherit=True))
+                     for name, source in sources)
     blob = marshal.dumps(codes)
     if not os.path.isdir(layout.engine_dir):
         os.mkdir(layout.engine_dir, 0o700)
@@ -246,14 +249,15 @@ def pop_install_request(params):
     return request if isinstance(request, dict) and request.get("version") else None
 
 
-def install_after_run(state_dir, request, result, check_mode=False):
-    """After a module run: install the engine the action plugin asked for when the run did not fail and
-    the state dir exists (a refused run or a check-mode run leaves nothing new behind). The outcome goes
-    into ``result["resident_install"]``, which the action plugin takes out of the task result."""
+def install_after_run(state_dir, request, result, check_mode=False, sources=None, codes=None):
+    """After a module run (or a first-contact run, :func:`main_first`): install the engine the action plugin
+    asked for when the run did not fail and the state dir exists (a refused run or a check-mode run leaves
+    nothing new behind). The outcome goes into ``result["resident_install"]``, which the action plugin takes
+    out of the task result. ``sources``/``codes``: as for :func:`install`."""
     if not request or check_mode or result.get("failed") or not state_dir or not os.path.isdir(state_dir):
         return
     try:
-        result["resident_install"] = install(state_dir, request["version"])
+        result["resident_install"] = install(state_dir, request["version"], sources=sources, codes=codes)
     except (IOError, OSError, ValueError, SyntaxError) as exc:
         result["resident_install"] = {"install": "failed", "version": request["version"], "msg": str(exc)}
 
@@ -365,7 +369,35 @@ def main(version_dir):
     sys.stdout.flush()
 
 
-BOOTSTRAP = r"""
+def main_first(version_dir, version, sources, codes):
+    """Entry point of :data:`FIRST_BOOTSTRAP` (first contact: the engine's sources came on stdin and run from
+    memory): the task as :func:`main` reads it, then the install of this version as after a module run
+    (:func:`install_after_run`, the same checks, format and manifest), its outcome in the result's
+    ``resident_install``."""
+    try:
+        task = inline.read_task(sys.stdin.buffer)
+        result = run_task(task, sys.stdin.buffer)
+        params = task.get("params") or {}
+        install_after_run(params.get("state_dir"), {"version": version}, result,
+                          check_mode=bool(task.get("check_mode")), sources=sources, codes=codes)
+    except Exception as exc:  # pylint: disable=broad-except
+        result = {"failed": True, "msg": "the node-resident engine %s (first contact) failed: %s" % (version_dir, exc),
+                  "exception": traceback.format_exc()}
+    sys.stdout.write(json.dumps({"resident_result": result}, default=str))
+    sys.stdout.flush()
+
+
+def first_contact_stdin(sources):
+    """What :data:`FIRST_BOOTSTRAP` reads first from its stdin: a JSON line ``{"size", "sha256"}``, then that
+    many bytes, the engine's sources (:func:`bundle`) as zlib-compressed JSON ``{name: source text}``. The
+    task (``inline.frame``) follows."""
+    blob = zlib.compress(json.dumps(dict((name, source.decode("utf-8")) for name, source in sources),
+                                    sort_keys=True).encode("utf-8"), 9)
+    head = {"size": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}
+    return json.dumps(head).encode("utf-8") + b"\n" + blob
+
+
+_BOOTSTRAP_HEAD = r"""
 import sys, json, hashlib, marshal
 import _frozen_importlib_external as ext
 from importlib.machinery import ModuleSpec
@@ -373,20 +405,8 @@ d, v = sys.argv[1], sys.argv[2]
 def unusable(why):
     sys.stdout.write(json.dumps({"resident_unusable": why}))
     sys.exit(0)
-try:
-    with open(d + "/manifest.json") as f:
-        m = json.load(f)
-    with open(d + "/engine.bin", "rb") as f:
-        b = f.read()
-except (OSError, ValueError) as e:
-    unusable("unreadable: %%s" %% e)
-if not isinstance(m, dict) or m.get("format") != %(format)d or m.get("version") != v:
-    unusable("another format or version")
-if m.get("python") != sys.executable or m.get("magic") != ext.MAGIC_NUMBER.hex():
-    unusable("compiled for another interpreter")
-if hashlib.sha256(b).hexdigest() != m.get("sha256"):
-    unusable("engine.bin does not match its manifest")
-code = marshal.loads(b)
+"""
+_BOOTSTRAP_LOAD = r"""
 P = "%(package)s"
 class Finder(object):
     def find_spec(self, name, path=None, target=None):
@@ -402,8 +422,56 @@ class Finder(object):
         if c is not None:
             exec(c, module.__dict__)
 sys.meta_path.insert(0, Finder())
-__import__(P + ".%(entry)s")
+""" % {"package": PACKAGE}
+
+BOOTSTRAP = _BOOTSTRAP_HEAD + r"""try:
+    with open(d + "/manifest.json") as f:
+        m = json.load(f)
+    with open(d + "/engine.bin", "rb") as f:
+        b = f.read()
+except (OSError, ValueError) as e:
+    unusable("unreadable: %%s" %% e)
+if not isinstance(m, dict) or m.get("format") != %(format)d or m.get("version") != v:
+    unusable("another format or version")
+if m.get("python") != sys.executable or m.get("magic") != ext.MAGIC_NUMBER.hex():
+    unusable("compiled for another interpreter")
+if hashlib.sha256(b).hexdigest() != m.get("sha256"):
+    unusable("engine.bin does not match its manifest")
+code = marshal.loads(b)
+""" % {"format": FORMAT} + _BOOTSTRAP_LOAD + r"""__import__(P + ".%(entry)s")
 sys.modules[P + ".%(entry)s"].main(d)
-""" % {"format": FORMAT, "package": PACKAGE, "entry": ENTRY}
+""" % {"entry": ENTRY}
 """Run on the node with ``python -I -S -c BOOTSTRAP <version dir> <version>`` (the controller builds the
 command: ``plugins/plugin_utils/_honeycomb/resident.py``)."""
+
+FIRST_BOOTSTRAP = r"""
+import sys, json
+def unusable(why):
+    sys.stdout.write(json.dumps({"resident_unusable": why}))
+    sys.exit(0)
+if sys.version_info < (3, 6):
+    unusable("Python %%d.%%d is older than 3.6" %% sys.version_info[:2])
+import hashlib, os, zlib
+from importlib.machinery import ModuleSpec
+d, v = sys.argv[1], sys.argv[2]
+try:
+    i = sys.stdin.buffer
+    h = json.loads(i.readline().decode("utf-8"))
+    z = i.read(h["size"])
+    if len(z) != h["size"] or hashlib.sha256(z).hexdigest() != h["sha256"]:
+        raise ValueError("they arrived incomplete or altered")
+    S = sorted((n, t.encode("utf-8")) for n, t in json.loads(zlib.decompress(z).decode("utf-8")).items())
+    P = "%(package)s"
+    code = dict((P + "." + n, compile(t, os.path.join(d, n + ".py"), "exec", dont_inherit=True)) for n, t in S)
+except Exception as e:
+    unusable("the engine's sources sent with the task could not be loaded: %%s" %% e)
+""" % {"package": PACKAGE} + _BOOTSTRAP_LOAD + r"""try:
+    __import__(P + ".%(entry)s")
+except Exception as e:
+    unusable("the engine sent with the task could not be loaded: %%s" %% e)
+sys.modules[P + ".%(entry)s"].main_first(d, v, S, code)
+""" % {"entry": ENTRY}
+"""First contact (no install of this version on the node): run with ``python -I -S -c FIRST_BOOTSTRAP
+<version dir> <version>``, stdin :func:`first_contact_stdin` then the task. It compiles the engine from the
+sources it was sent, runs the task from memory and installs the engine (:func:`main_first`); nothing of
+Ansible is needed on the node."""

@@ -73,10 +73,12 @@ def test_short_read_leaves_nothing(state):
     assert store_entries(state) == []
 
 
-def test_missing_state_dir_is_an_error_not_a_new_dir(tmp_path):
-    with pytest.raises(inline.InlineError, match="does not exist"):
-        inline.receive(io.BytesIO(DATA), len(DATA), SHA, str(tmp_path / "nope"))
-    assert not (tmp_path / "nope").exists()
+def test_missing_state_dir_is_made_private_as_the_transfer_makes_it(tmp_path):
+    state = tmp_path / "new" / "state"
+    inline.receive(io.BytesIO(DATA), len(DATA), SHA, str(state))
+    assert store_entries(state) == [SHA + ".tar.gz"]
+    for path in (state, state / "payloads"):
+        assert os.stat(str(path)).st_mode & 0o777 == 0o700, path
 
 
 @pytest.mark.parametrize("head, match", [
