@@ -244,13 +244,14 @@ class ActionModule(ActionBase):
             # (plugins/plugin_utils/_honeycomb/resident.py); else the module, which installs it.
             node = self._engine_runner(module_args, task_vars, args["resident_engine"])
             res = node.try_resident(module_args)
-            store = self._store_path(module_args) if res is None else None
-            if store is not None:
-                look = self._low_level_execute_command("test -f %s" % shlex.quote(store))
-                if look["rc"] != 0:
-                    res = {"payload_missing": True}
+            if res is None and node.first_contact_ok:  # the engine's sources with the task, not the module
+                res = self._first_contact(node, module_args, src)
             if res is None:
-                res = node.run_module(module_args)
+                stored = node.payload_stored  # the shell's answer, when it said "not installed"
+                store = self._store_path(module_args) if stored is None else None
+                if store is not None:
+                    stored = self._low_level_execute_command("test -f %s" % shlex.quote(store))["rc"] == 0
+                res = {"payload_missing": True} if stored is False else node.run(module_args)
             if res.get("payload_missing") and not res.get("failed"):
                 notes = res.get("notes") or []
                 res = self._send_payload(node, module_args, src)
@@ -281,6 +282,8 @@ class ActionModule(ActionBase):
         engine when the node has it, look-up included, in one exec (plugin_utils/_honeycomb/resident.py)."""
         if node is not None:
             res = node.try_detached(module_args, async_dir, time_limit, lookup=src is not None)
+            if res is None and node.first_contact_ok:  # the engine's sources with the start, not the module
+                res = self._first_contact(node, module_args, src, detach=(async_dir, time_limit))
             if res is not None and res.get("payload_missing") and not res.get("failed"):
                 res = self._send_payload(node, module_args, src, detach=(async_dir, time_limit))
                 if res is not None and res.get("payload_missing"):
@@ -411,14 +414,33 @@ class ActionModule(ActionBase):
             return node.try_detached(module_args, detach[0], detach[1], lookup=True)
         return node.run(module_args)
 
-    def _send_inline(self, node, module_args, data, detach):
+    def _first_contact(self, node, module_args, src, detach=None):
+        """No engine of this version on the node (the shell said so, and whether the payload is in the
+        store): one exec sends the engine's sources with the task (resident.EngineRunner.try_first_contact),
+        and a small missing payload with them; a larger one goes by the resumable transfer first, as on the
+        module path. None when that cannot be used (then the module path). Check mode with the payload
+        missing keeps the module path's order (look-up, copy to the remote tmp dir, run)."""
+        missing = src is not None and node.payload_stored is False
+        if missing and (self._task.check_mode or self._layout(module_args) is None):
+            return None
+        data = resident.inline_payload(src) if missing else None
+        if missing and data is None:
+            self._upload(src, module_args, raw=True)
+        if data is not None:
+            return self._send_inline(node, module_args, data, detach, first=True)
+        options = None if detach is None else node.detach_options(detach[0], detach[1], src is not None)
+        return node.try_first_contact(module_args, detach=options)
+
+    def _send_inline(self, node, module_args, data, detach, first=False):
         """One resident exec with the payload on its stdin (counted as payload traffic: traffic.py); its
-        figures are the result's ``transfer`` (``inline: true``), as the resumable transfer's are."""
+        figures are the result's ``transfer`` (``inline: true``), as the resumable transfer's are.
+        ``first``: the first-contact exec, which carries the engine's sources as well."""
         t0 = time.monotonic()
-        if detach is not None:
-            res = node.try_detached(module_args, detach[0], detach[1], lookup=True, payload=data)
+        options = None if detach is None else node.detach_options(detach[0], detach[1], True)
+        if first:
+            res = node.try_first_contact(module_args, detach=options, payload=data)
         else:
-            res = node.try_resident(module_args, payload=data)
+            res = node.try_resident(module_args, detach=options, payload=data)
         report = node.inline_report or {}
         if res is not None and report.get("stored"):
             size = len(data)

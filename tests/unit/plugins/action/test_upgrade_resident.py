@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import zlib
 from unittest import mock
 
 import pytest
@@ -21,9 +22,16 @@ from hctest.upgrade import make_payload
 STATE_DIR = "/srv/hc"
 
 
-def parse_stdin(in_data):
-    """The task the engine reads from its stdin, and the payload bytes after it (inline.py's framing)."""
+def parse_stdin(in_data, first=False):
+    """The task the engine reads from its stdin, and the payload bytes after it (inline.py's framing);
+    ``first``: the first-contact bootstrap's stdin, the engine's sources before the task (checked here)."""
     stream = io.BytesIO(in_data)
+    if first:
+        head = json.loads(stream.readline())
+        blob = stream.read(head["size"])
+        assert hashlib.sha256(blob).hexdigest() == head["sha256"]
+        sources = json.loads(zlib.decompress(blob))
+        assert "resident_engine" in sources and "inline" in sources
     task = inline.read_task(stream)
     return task, stream.read()
 
@@ -33,7 +41,8 @@ class Node:
     output); ``modules``: module results, in order. A resident exec that carries the payload on its stdin
     stores it when its SHA-256 matches (its answer gets the engine's report); ``payloads``: what came."""
 
-    def __init__(self, resident_answers=(), modules=(), store_has_payload=True):
+    def __init__(self, resident_answers=(), modules=(), store_has_payload=True, first=()):
+        self.first = list(first)
         self.resident = list(resident_answers)
         self.modules = list(modules)
         self.store_has_payload = store_has_payload
@@ -45,12 +54,16 @@ class Node:
         return dict(self.modules.pop(0))
 
     def low_level(self, cmd, in_data=None, **kw):
-        if cmd.startswith("d="):
-            task, data = parse_stdin(in_data)
-            self.calls.append(("resident+payload" if inline.HEADER_KEY in task else "resident", task))
-            answer = self.resident.pop(0)
+        first = " -I -S -c " in cmd and not cmd.startswith("d=")
+        if cmd.startswith("d=") or first:
+            task, data = parse_stdin(in_data, first)
+            kind = "first" if first else "resident"
+            self.calls.append((kind + "+payload" if inline.HEADER_KEY in task else kind, task))
+            answer = (self.first if first else self.resident).pop(0)
             if isinstance(answer, int):
                 return {"rc": answer, "stdout": "", "stderr": "Killed"}
+            if "rc" in answer:  # the exec's own output
+                return answer
             if inline.HEADER_KEY in task and resident.RESULT_KEY in answer:
                 head = task[inline.HEADER_KEY]
                 stored = head["size"] == len(data) and head["sha256"] == hashlib.sha256(data).hexdigest()
@@ -172,12 +185,101 @@ def test_check_mode_never_sends_the_payload_with_the_task(tmp_path, args):
 
 
 def test_not_installed_falls_back_to_the_module_which_installs_it(tmp_path, args):
+    """(No store answer from the shell, and a first contact that cannot run: the look-up, then the module.)"""
     node = Node([{resident.UNUSABLE_KEY: "not installed"}], [{"changed": False, "status": "already_applied",
-                                                             resident.INSTALL_KEY: {"install": "installed"}}])
+                                                             resident.INSTALL_KEY: {"install": "installed"}}],
+                first=[{resident.UNUSABLE_KEY: "Python 3.5 is older than 3.6"}])
     r = run_task(tmp_path, node, args)
-    assert node.kinds() == ["resident", "test", "module"]
-    assert node.calls[2][1]["_honeycomb"]["resident"] == {"version": resident.engine_version()}
+    assert node.kinds() == ["resident", "first", "test", "module"]
+    assert node.calls[3][1]["_honeycomb"]["resident"] == {"version": resident.engine_version()}
     assert resident.INSTALL_KEY not in r and r["status"] == "already_applied"
+
+
+def not_installed(stored):
+    return {resident.UNUSABLE_KEY: resident.NOT_INSTALLED, "payload_stored": stored}
+
+
+def installed(res):
+    res[resident.RESULT_KEY][resident.INSTALL_KEY] = {"install": "installed", "version": resident.engine_version()}
+    return res
+
+
+def test_first_contact_sends_the_engine_with_the_task_not_the_module(tmp_path, args):
+    """The shell said "not installed" (and that the store has the payload): one exec of the first-contact
+    bootstrap with the engine's sources and the task; it installs the engine; no module, no look-up."""
+    node = Node([not_installed(True)], first=[installed(result(msg="token=hunter2-secret"))])
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "first"], node.calls
+    assert r["status"] == "already_applied" and "hunter2-secret" not in json.dumps(r)
+    assert resident.INSTALL_KEY not in r and "transfer" not in r
+    assert node.calls[1][1]["params"]["_honeycomb"]["payload_sha256"]
+
+
+def test_first_contact_with_a_small_missing_payload_is_two_execs(tmp_path, args):
+    node = Node([not_installed(False)], first=[installed(result(status="applied", changed=True, payload_transferred=True))])
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "first+payload"], node.calls
+    with open(args["src"], "rb") as handle:
+        assert node.payloads == [handle.read()]
+    assert r["status"] == "applied" and r["transfer"]["inline"] and r["payload_transferred"], r
+
+
+def test_first_contact_with_a_large_missing_payload_transfers_it_first(tmp_path, args):
+    node = Node([not_installed(False)], first=[installed(result(status="applied", changed=True))])
+    with mock.patch.object(inline, "INLINE_MAX", 10):
+        r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "transfer", "first"], node.calls
+    assert node.calls[2][1]["params"]["_honeycomb"]["payload_transferred"] is True
+    assert r["status"] == "applied"
+
+
+def test_first_contact_that_cannot_run_falls_back_to_the_module(tmp_path, args):
+    """E.g. the node's python3 is too old: the bootstrap says so before it runs anything; the module runs."""
+    node = Node([not_installed(True)], [{"changed": False, "status": "already_applied"}],
+                first=[{resident.UNUSABLE_KEY: "Python 3.5 is older than 3.6"}])
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "first", "module"], node.calls
+    assert node.calls[2][1]["_honeycomb"]["resident"] == {"version": resident.engine_version()}  # it installs
+    assert r["status"] == "already_applied"
+
+
+def test_first_contact_without_python_falls_back_and_sends_the_payload_once_more(tmp_path, args):
+    node = Node([not_installed(False)], [{"changed": True, "status": "applied"}], first=[127])
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "first+payload", "transfer", "module"], node.calls
+    assert r["status"] == "applied"
+
+
+def test_first_contact_under_python2_falls_back_to_the_module(tmp_path, args):
+    node = Node([not_installed(True)], [{"changed": False, "status": "already_applied"}])
+    node.first = [{"rc": 2, "stdout": "", "stderr": "Unknown option: -I\nusage: python [option] ..."}]
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "first", "module"] and r["status"] == "already_applied", node.calls
+
+
+def test_first_contact_that_dies_is_never_run_again(tmp_path, args):
+    node = Node([not_installed(True)], first=[137])
+    r = run_task(tmp_path, node, args)
+    assert node.kinds() == ["resident", "first"]
+    assert r["failed"] and "(first contact) failed without a result" in r["msg"], r
+
+
+def test_first_contact_in_check_mode_copies_a_missing_payload_to_the_tmp_dir(tmp_path, args):
+    node = Node([not_installed(False)], first=[result(status="needed", changed=True)])
+    with mock.patch.object(action.ActionModule, "_transfer_file"), \
+            mock.patch.object(action.ActionModule, "_fixup_perms2"), \
+            mock.patch.object(action.ActionModule, "_make_tmp_path", return_value="/tmp/x"):
+        r = run_task(tmp_path, node, args, check_mode=True)
+    assert node.kinds() == ["resident", "first"], node.calls
+    assert node.calls[1][1]["check_mode"] is True
+    assert node.calls[1][1]["params"]["_honeycomb"]["payload_upload"] == "/tmp/x/honeycomb-payload.tar.gz"
+    assert r["status"] == "needed"
+
+
+def test_shell_answers_whether_the_store_has_the_payload():
+    cmd = resident.command("/s/engine/v", "v", store_path="/s/payloads/abc.tar.gz")
+    assert "test -f /s/payloads/abc.tar.gz" in cmd and '"payload_stored": true' in cmd
+    assert "test -f" not in resident.command("/s/engine/v", "v")
 
 
 def test_unusable_install_first_run_uses_the_module_for_both_runs(tmp_path, args):
@@ -227,8 +329,8 @@ class WaitNode(Node):
     ``"job"``: a started job, whose poll says finished with ``final``); upgrade_info runs answer from the
     jobs' state; ``cat`` of a results file returns ``final``."""
 
-    def __init__(self, starts, final, modules=(), info_usable=True):
-        Node.__init__(self, starts, modules)
+    def __init__(self, starts, final, modules=(), info_usable=True, first=()):
+        Node.__init__(self, starts, modules, first=first)
         self.final = final
         self.info_usable = info_usable
         self.jobs = 0
@@ -290,14 +392,28 @@ def test_wait_first_run_sends_a_large_payload_then_starts_resident(tmp_path, arg
     assert r["status"] == "applied" and r["payload_transferred"] is True
 
 
-def test_wait_falls_back_to_async_wrapper_without_the_engine(tmp_path, args):
-    node = WaitNode([{resident.UNUSABLE_KEY: "not installed"}], {"changed": True, "status": "applied"},
-                    modules=[{"payload_missing": False},
-                             {"started": 1, "finished": 0, "ansible_job_id": "9.9", "results_file": "/a/9.9"}])
+def test_wait_first_contact_starts_the_job_with_the_engines_sources_and_the_payload(tmp_path, args):
+    node = WaitNode([not_installed(False)], {"changed": True, "status": "applied"},
+                    first=[installed({resident.RESULT_KEY: {"started": True, "finished": False,
+                                                             "ansible_job_id": "1.1", "results_file": "/a/1.1"}})])
     with mock.patch("time.sleep"):
         r = run_task(tmp_path, node, wait_args(args))
-    assert node.kinds() == ["info", "resident", "module", "module", "info", "cat", "rm"], node.calls
-    assert node.calls[2][1]["_honeycomb"]["lookup_only"] is True
+    assert node.kinds() == ["info", "resident", "first+payload", "info", "cat", "rm"], node.calls
+    start = node.calls[2][1]
+    assert start["detach"]["lookup"] is True and start["detach"]["secrets"] == ["hunter2-secret"]
+    assert r["status"] == "applied" and r["wait"]["jobs"] == ["1.1"] and r["transfer"]["inline"], r
+
+
+def test_wait_falls_back_to_async_wrapper_without_the_engine(tmp_path, args):
+    """Neither the engine nor a first contact can run (the node's python3 is too old): async_wrapper."""
+    node = WaitNode([{resident.UNUSABLE_KEY: "not installed"}], {"changed": True, "status": "applied"},
+                    modules=[{"payload_missing": False},
+                             {"started": 1, "finished": 0, "ansible_job_id": "9.9", "results_file": "/a/9.9"}],
+                    first=[{resident.UNUSABLE_KEY: "Python 3.5 is older than 3.6"}])
+    with mock.patch("time.sleep"):
+        r = run_task(tmp_path, node, wait_args(args))
+    assert node.kinds() == ["info", "resident", "first", "module", "module", "info", "cat", "rm"], node.calls
+    assert node.calls[3][1]["_honeycomb"]["lookup_only"] is True
     assert r["status"] == "applied" and r["wait"]["jobs"] == ["9.9"]
 
 

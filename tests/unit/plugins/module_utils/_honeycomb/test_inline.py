@@ -156,3 +156,72 @@ def test_engine_takes_no_payload_in_check_mode(state, version):
 def test_engine_without_payload_reads_the_task_line_alone(state, version):
     res = engine_run(state, version, inline.frame(lookup_task(state), None))
     assert res["payload_missing"] is True and rn.INLINE_KEY not in res, res
+
+
+# -- first contact: the engine's sources on stdin (resident_engine.FIRST_BOOTSTRAP) ---------------------
+PY36 = "/root/.pyenv/versions/3.6.15/bin/python3"
+PYTHONS = [sys.executable] + ([PY36] if os.path.exists(PY36) else [])
+
+
+def first_contact(state, version, stdin, python=sys.executable):
+    vdir = StateLayout(str(state)).engine_version_dir(version)
+    proc = subprocess.run([python, "-I", "-S", "-c", rn.FIRST_BOOTSTRAP, vdir, version], input=stdin,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.decode()), vdir
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_first_contact_runs_the_task_and_installs_as_a_module_run_would(state, version, python):
+    stdin = resident.first_contact_stdin() + inline.frame(lookup_task(state), DATA)
+    out, vdir = first_contact(state, version, stdin, python)
+    res = out["resident_result"]
+    assert res["payload_missing"] is False and res[rn.INLINE_KEY]["stored"], res
+    assert res[resident.INSTALL_KEY] == {"install": "installed", "version": version, "path": vdir}
+    manifest = json.loads(open(os.path.join(vdir, "manifest.json")).read())
+    assert manifest["modules"] == [name for name, dummy in rn.bundle()] and manifest["python"] == python
+    if python == sys.executable:
+        assert rn.verify(vdir, version) is None  # the same checks the bootstrap makes
+    else:
+        assert manifest["magic"] == "330d0d0a", manifest  # compiled by the node's 3.6
+    # and the installed engine now runs the next task (the resident bootstrap, one exec)
+    proc = subprocess.run([python, "-I", "-S", "-c", rn.BOOTSTRAP, vdir, version],
+                          input=inline.frame(lookup_task(state), None), stdout=subprocess.PIPE, timeout=120, check=False)
+    assert json.loads(proc.stdout.decode())["resident_result"]["payload_missing"] is False
+
+
+def test_first_contact_check_mode_installs_nothing(state, version):
+    out, vdir = first_contact(state, version, resident.first_contact_stdin() + inline.frame(
+        lookup_task(state, check_mode=True), None))
+    assert out["resident_result"]["payload_missing"] is True and resident.INSTALL_KEY not in out["resident_result"]
+    assert not os.path.exists(vdir)
+
+
+def test_first_contact_refuses_damaged_sources_before_running_anything(state, version):
+    stdin = bytearray(resident.first_contact_stdin())
+    stdin[len(stdin) // 2] ^= 0xFF
+    out, vdir = first_contact(state, version, bytes(stdin) + inline.frame(lookup_task(state), DATA))
+    assert out == {"resident_unusable": out["resident_unusable"]} and "altered" in out["resident_unusable"], out
+    assert store_entries(state) == [] and not os.path.exists(vdir)
+
+
+def test_first_contact_with_sources_of_another_version_runs_but_installs_nothing(state):
+    """The install checks the sources' hash against the version it is asked for, as after a module run."""
+    out, vdir = first_contact(state, "0" * 64, resident.first_contact_stdin() + inline.frame(lookup_task(state), None))
+    report = out["resident_result"][resident.INSTALL_KEY]
+    assert report["install"] == "failed" and "not " + "0" * 64 in report["msg"], report
+    assert not os.path.exists(vdir)
+
+
+PY27 = "/root/.pyenv/versions/2.7.18/bin/python"
+
+
+@pytest.mark.skipif(not os.path.exists(PY27), reason="no Python 2.7 at %s" % PY27)
+def test_first_contact_under_python2_is_refused_before_anything_runs(tmp_path, version):
+    """A node whose python is a Python 2 refuses ``-I`` (rc 2): the controller takes that as "cannot be
+    used" (tests/unit/plugins/action/test_upgrade_resident.py) and runs the module."""
+    cmd = resident.first_command(str(tmp_path / "engine" / version), version, PY27)
+    proc = subprocess.run(["/bin/sh", "-c", cmd], input=resident.first_contact_stdin(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60, check=False)
+    assert proc.returncode == 2 and b"Unknown option: -I" in proc.stderr and proc.stdout == b""
+    assert not (tmp_path / "engine").exists()
