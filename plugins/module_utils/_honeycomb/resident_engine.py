@@ -50,6 +50,10 @@ FORMAT = 1
 """Version of the install format (files, manifest, bootstrap protocol); part of the engine version."""
 PACKAGE = "ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb"
 ENTRY = "resident_engine"
+MARSHAL_VERSION = 2
+"""marshal format of ``engine.bin``: version 2 writes no back-references, whose use depends on the reference
+counts in the writing process, so the bytes are the same whether a module run or the first-contact bootstrap
+compiled them (about 20 % larger than version 4, loaded 0.5 ms slower)."""
 KEEP_VERSIONS = 3
 """Installed versions kept (the newest by install time): controllers of two collection versions do not
 reinstall in turn."""
@@ -142,6 +146,14 @@ def python_magic():
 
 
 # ---------------------------------------------------------------------------------------------- install
+def compile_sources(sources, version_dir):
+    """{module name: code} of ``sources`` as installed in ``version_dir`` (FIRST_BOOTSTRAP compiles the same
+    way)."""
+    return dict(("%s.%s" % (PACKAGE, name), compile(source, os.path.join(version_dir, name + ".py"), "exec",
+                                                    dont_inherit=True))
+                for name, source in sources)
+
+
 def verify(version_dir, version, python=None):
     """None when the install in ``version_dir`` is complete and intact for ``version`` and interpreter
     ``python`` (default: this one), else why not. The bootstrap makes the same checks before each run."""
@@ -171,15 +183,16 @@ def _write(path, data):
         os.fsync(handle.fileno())
 
 
-def install(state_dir, version, sources=None, python=None, codes=None):
+def install(state_dir, version, sources=None, python=None, blob=None):
     """Install the engine of ``version`` under ``state_dir`` unless an intact one is there.
 
     ``sources`` default to :func:`bundle` (what this process runs); their hash must be ``version`` (a
     module run of another collection version never installs under a name that is not its own). Written
     into a temporary dir, fsynced and renamed into place; a damaged install of the same version is
-    replaced. ``codes``: the sources compiled already, as this function compiles them (the first-contact
-    bootstrap ran the task with them). Returns ``{"install": "present"|"installed", "version", "path"}``;
-    raises ValueError or OSError when it cannot."""
+    replaced. ``blob``: ``engine.bin`` made already from ``sources`` as this function makes it (compiled
+    with the same file names, marshalled with :data:`MARSHAL_VERSION`, so the bytes are the same; the
+    first-contact bootstrap ran the task with those codes). Returns ``{"install": "present"|"installed",
+    "version", "path"}``; raises ValueError or OSError when it cannot."""
     python = python or sys.executable
     layout = lo.StateLayout(state_dir)
     target = layout.engine_version_dir(version)
@@ -190,11 +203,8 @@ def install(state_dir, version, sources=None, python=None, codes=None):
         raise ValueError("the engine code of this module run is version %s, not %s" % (bundle_hash(sources), version))
     if not os.path.isdir(layout.root):
         raise ValueError("the state dir %s does not exist" % layout.root)
-    if codes is None:
-        codes = dict(("%s.%s" % (PACKAGE, name), compile(source, os.path.join(target, name + ".py"), "exec",
-                                                         dont_inherit=True))
-                     for name, source in sources)
-    blob = marshal.dumps(codes)
+    if blob is None:
+        blob = marshal.dumps(compile_sources(sources, target), MARSHAL_VERSION)
     if not os.path.isdir(layout.engine_dir):
         os.mkdir(layout.engine_dir, 0o700)
     tmp = layout.engine_install_dir(version)
@@ -249,15 +259,15 @@ def pop_install_request(params):
     return request if isinstance(request, dict) and request.get("version") else None
 
 
-def install_after_run(state_dir, request, result, check_mode=False, sources=None, codes=None):
+def install_after_run(state_dir, request, result, check_mode=False, sources=None, blob=None):
     """After a module run (or a first-contact run, :func:`main_first`): install the engine the action plugin
     asked for when the run did not fail and the state dir exists (a refused run or a check-mode run leaves
     nothing new behind). The outcome goes into ``result["resident_install"]``, which the action plugin takes
-    out of the task result. ``sources``/``codes``: as for :func:`install`."""
+    out of the task result. ``sources``/``blob``: as for :func:`install`."""
     if not request or check_mode or result.get("failed") or not state_dir or not os.path.isdir(state_dir):
         return
     try:
-        result["resident_install"] = install(state_dir, request["version"], sources=sources, codes=codes)
+        result["resident_install"] = install(state_dir, request["version"], sources=sources, blob=blob)
     except (IOError, OSError, ValueError, SyntaxError) as exc:
         result["resident_install"] = {"install": "failed", "version": request["version"], "msg": str(exc)}
 
@@ -369,7 +379,7 @@ def main(version_dir):
     sys.stdout.flush()
 
 
-def main_first(version_dir, version, sources, codes):
+def main_first(version_dir, version, sources, blob):
     """Entry point of :data:`FIRST_BOOTSTRAP` (first contact: the engine's sources came on stdin and run from
     memory): the task as :func:`main` reads it, then the install of this version as after a module run
     (:func:`install_after_run`, the same checks, format and manifest), its outcome in the result's
@@ -379,7 +389,7 @@ def main_first(version_dir, version, sources, codes):
         result = run_task(task, sys.stdin.buffer)
         params = task.get("params") or {}
         install_after_run(params.get("state_dir"), {"version": version}, result,
-                          check_mode=bool(task.get("check_mode")), sources=sources, codes=codes)
+                          check_mode=bool(task.get("check_mode")), sources=sources, blob=blob)
     except Exception as exc:  # pylint: disable=broad-except
         result = {"failed": True, "msg": "the node-resident engine %s (first contact) failed: %s" % (version_dir, exc),
                   "exception": traceback.format_exc()}
@@ -451,7 +461,7 @@ def unusable(why):
     sys.exit(0)
 if sys.version_info < (3, 6):
     unusable("Python %%d.%%d is older than 3.6" %% sys.version_info[:2])
-import hashlib, os, zlib
+import hashlib, marshal, os, zlib
 from importlib.machinery import ModuleSpec
 d, v = sys.argv[1], sys.argv[2]
 try:
@@ -463,13 +473,14 @@ try:
     S = sorted((n, t.encode("utf-8")) for n, t in json.loads(zlib.decompress(z).decode("utf-8")).items())
     P = "%(package)s"
     code = dict((P + "." + n, compile(t, os.path.join(d, n + ".py"), "exec", dont_inherit=True)) for n, t in S)
+    B = marshal.dumps(code, %(marshal)d)
 except Exception as e:
     unusable("the engine's sources sent with the task could not be loaded: %%s" %% e)
-""" % {"package": PACKAGE} + _BOOTSTRAP_LOAD + r"""try:
+""" % {"package": PACKAGE, "marshal": MARSHAL_VERSION} + _BOOTSTRAP_LOAD + r"""try:
     __import__(P + ".%(entry)s")
 except Exception as e:
     unusable("the engine sent with the task could not be loaded: %%s" %% e)
-sys.modules[P + ".%(entry)s"].main_first(d, v, S, code)
+sys.modules[P + ".%(entry)s"].main_first(d, v, S, B)
 """ % {"entry": ENTRY}
 """First contact (no install of this version on the node): run with ``python -I -S -c FIRST_BOOTSTRAP
 <version dir> <version>``, stdin :func:`first_contact_stdin` then the task. It compiles the engine from the

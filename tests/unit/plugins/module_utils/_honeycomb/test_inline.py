@@ -5,6 +5,7 @@ it (its bootstrap, ``python -I -S -c``, the framed stdin) for the end-to-end cas
 import hashlib
 import io
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -182,6 +183,9 @@ def test_first_contact_runs_the_task_and_installs_as_a_module_run_would(state, v
     assert manifest["modules"] == [name for name, dummy in rn.bundle()] and manifest["python"] == python
     if python == sys.executable:
         assert rn.verify(vdir, version) is None  # the same checks the bootstrap makes
+        # byte for byte what a module run installs (compiled alike, marshal without back-references)
+        blob = open(os.path.join(vdir, "engine.bin"), "rb").read()
+        assert blob == marshal.dumps(rn.compile_sources(rn.bundle(), vdir), rn.MARSHAL_VERSION)
     else:
         assert manifest["magic"] == "330d0d0a", manifest  # compiled by the node's 3.6
     # and the installed engine now runs the next task (the resident bootstrap, one exec)
