@@ -431,6 +431,12 @@ class ActionModule(ActionBase):
         options = None if detach is None else node.detach_options(detach[0], detach[1], src is not None)
         return node.try_first_contact(module_args, detach=options)
 
+    def _execute_first_contact(self, cmd, in_data):
+        """The first-contact exec (resident.EngineRunner.try_first_contact): the engine's code and the task go
+        as a module run's do, and are counted so (``modules``, traffic.py), unless a payload goes with them
+        (then inside :meth:`_send_inline`: ``payload``)."""
+        return self._low_level_execute_command(cmd, in_data=in_data)
+
     def _send_inline(self, node, module_args, data, detach, first=False):
         """One resident exec with the payload on its stdin (counted as payload traffic: traffic.py); its
         figures are the result's ``transfer`` (``inline: true``), as the resumable transfer's are.

@@ -217,7 +217,10 @@ class EngineRunner(object):
             return None
         python = transfer.node_python(self.task_vars, getattr(self.action, "_templar", None))
         cmd = first_command(self.version_dir, self.version, python, self.action._compute_environment_string())
-        out = self.action._low_level_execute_command(cmd, in_data=first_contact_stdin() + inline.frame(task, payload))
+        # through the action's _execute_first_contact when it has one (upgrade's: traffic.py counts the engine's
+        # code there as it counts a module's)
+        execute = getattr(self.action, "_execute_first_contact", self.action._low_level_execute_command)
+        out = execute(cmd, in_data=first_contact_stdin() + inline.frame(task, payload))
         return self._result(out, validation, first=True)
 
     def _task(self, module_args, detach):
