@@ -12,11 +12,14 @@ Framing of the engine's stdin::
 A task without ``"payload"`` is the JSON line alone (the plain resident run). JSON never holds a raw
 newline, so the first line is the whole task.
 
-The bytes go into the node's payload store the way the store moves an upload in (``store.PayloadStore``):
-written to ``payloads/.<sha256>.partial.<pid>`` (mode 0600), their SHA-256 computed while they are read,
-then fsynced and renamed to ``payloads/<sha256>.tar.gz``. A short read (the connection dropped) or a
-wrong SHA-256 removes the partial file and raises :class:`InlineError`: nothing is left behind. A
-partial file of an engine killed mid-read is removed by the store's pruning once its process is gone.
+The bytes are written next to the store as an upload of the action plugin would be
+(``payloads/.upload-<sha256>-<random>``, mode 0600), their SHA-256 computed while they are read, and
+fsynced. A short read (the connection dropped) or a wrong SHA-256 removes the file and raises
+:class:`InlineError`: nothing is left behind. The engine's run then takes the upload into the store as it
+takes any upload (``store.PayloadStore.lookup``: checked again, renamed into place) once the run is admitted;
+a run refused before that (a recovery boot slot, bad options) leaves no payload on the node, the engine
+removes the upload (``resident_engine.run_task``). A file of an engine killed mid-read is removed by the
+store's pruning of stale uploads.
 
 Payloads larger than :data:`INLINE_MAX` go by the resumable chunked transfer
 (``plugins/plugin_utils/_honeycomb/transfer.py``): an inline payload is not resumable.
@@ -25,11 +28,11 @@ Payloads larger than :data:`INLINE_MAX` go by the resumable chunked transfer
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import binascii
 import hashlib
 import json
 import os
 
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
 
 INLINE_MAX = 256 * 1024
@@ -83,8 +86,9 @@ def header(task, expected_sha256):
 
 
 def receive(stream, size, sha256, state_dir):
-    """Read ``size`` bytes from ``stream`` into the store of ``state_dir`` as payload ``sha256``; returns
-    the store path. Raises InlineError (nothing left behind) on a short read or a wrong SHA-256."""
+    """Read ``size`` bytes from ``stream`` into an upload file next to the store of ``state_dir`` for
+    payload ``sha256``; returns its path (the engine's run moves it into the store). Raises InlineError
+    (nothing left behind) on a short read or a wrong SHA-256."""
     layout = lo.StateLayout(state_dir)
     if not os.path.isdir(layout.payloads_dir):  # made as the resumable transfer makes it (receive.py): private
         mask = os.umask(0o077)
@@ -92,11 +96,10 @@ def receive(stream, size, sha256, state_dir):
             os.makedirs(layout.payloads_dir, 0o700)
         finally:
             os.umask(mask)
-    store = layout.payload_path(sha256)
-    tmp = layout.partial_path(sha256)
+    path = layout.upload_path(sha256, "inline%s" % binascii.hexlify(os.urandom(6)).decode("ascii"))
     digest = hashlib.sha256()
     received = 0
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
             while received < size:
@@ -113,17 +116,21 @@ def receive(stream, size, sha256, state_dir):
             if actual != sha256:
                 raise InlineError("the payload on stdin has sha256 %s, not %s as the controller sent: it was "
                                   "corrupted on the way; nothing was stored, run the task again" % (actual, sha256))
-            os.fchmod(fd, 0o600)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.rename(tmp, store)
     except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+        discard(path)
         raise
-    jr.fsync_dir(layout.payloads_dir)
-    return store
+    return path
+
+
+def discard(path):
+    """Remove an upload :func:`receive` wrote that the run did not take into the store (if it is still there)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _write_all(fd, data):

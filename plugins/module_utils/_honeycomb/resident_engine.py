@@ -313,9 +313,10 @@ controller takes it out of the task result."""
 
 
 def store_inline(task, params, stream):
-    """Store the payload that follows the task on stdin (``task["payload"]``, see ``inline.py``) before an
-    ``upgrade`` runs, and mark ``params`` as after a transfer. Returns None when there is none, else the
-    report for :data:`INLINE_KEY` (``stored`` False: a failure, nothing left behind)."""
+    """Take the payload that follows the task on stdin (``task["payload"]``, see ``inline.py``) before an
+    ``upgrade`` runs: an upload next to the store that the run moves into it (``params`` say so, as after a
+    transfer). Returns None when there is none, else the report for :data:`INLINE_KEY` (``stored`` False:
+    a failure, nothing left behind) with the upload's ``path``."""
     internal = dict(params.get("_honeycomb") or {})
     try:
         head = inline.header(task, internal.get("payload_sha256"))
@@ -324,11 +325,13 @@ def store_inline(task, params, stream):
         if task.get("action") != "upgrade" or task.get("check_mode"):
             raise inline.InlineError("a payload on stdin is only taken by an upgrade run outside check mode")
         size, sha = head
-        inline.receive(stream, size, sha, params.get("state_dir") or lo.DEFAULT_STATE_DIR)
+        path = inline.receive(stream, size, sha, params.get("state_dir") or lo.DEFAULT_STATE_DIR)
     except (inline.InlineError, IOError, OSError) as exc:
         return {"stored": False, "msg": "the payload sent with the task could not be stored on the node: %s" % exc}
-    params["_honeycomb"] = dict(internal, payload_transferred=True, payload_bytes_sent=size)
-    return {"stored": True, "size": size}
+    params["_honeycomb"] = dict(internal, payload_upload=path, payload_transferred=True, payload_bytes_sent=size)
+    if isinstance(task.get("detach"), dict):  # the start's look-up takes it into the store, before the job runs
+        task["detach"] = dict(task["detach"], lookup=True)
+    return {"stored": True, "size": size, "path": path}
 
 
 def run_task(task, stream=None):
@@ -345,7 +348,11 @@ def run_task(task, stream=None):
     if received is not None and not received["stored"]:
         return {"failed": True, "changed": False, "msg": received["msg"], "payload_transferred": False,
                 "payload_bytes_sent": 0, INLINE_KEY: received}
-    result = _dispatch(task, params)
+    try:
+        result = _dispatch(task, params)
+    finally:
+        if received is not None:  # a run refused before it took the upload into the store leaves no payload
+            inline.discard(received.pop("path"))
     if received is not None:
         result[INLINE_KEY] = received
     return result

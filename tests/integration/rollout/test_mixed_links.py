@@ -86,11 +86,12 @@ def test_mixed_links_canary_and_batches_and_bytes_per_node(fleet, tmp_path):
     for node in nodes:
         res = first.result(UPGRADE_TASK, node)
         t = res["traffic"]
-        # the payload went once, whole, under its category; the modules' code went too
+        # the payload went once, whole, under its category; the engine's code went too
         assert t["by_category"]["payload"]["sent"] >= size, (node, t)
         # each exec of the resumable transfer also carries its node helper (~4.5 KB) and a chunk header
         assert t["by_category"]["payload"]["sent"] <= size + 8192 * t["by_category"]["payload"]["execs"], (node, t)
-        assert t["by_category"]["modules"]["sent"] > 100000 and t["failed_execs"] == 0, (node, t)
+        # (the first contact sends the node-resident engine's code, ~75 KB compressed, instead of a module)
+        assert t["by_category"]["modules"]["sent"] > 50000 and t["failed_execs"] == 0, (node, t)
         assert t["sent"] == sum(c["sent"] for c in t["by_category"].values())
         assert t["wire_estimate"]["compression"] is True  # ansible.cfg's ssh_args have -C
         assert_agrees(node, t, carried[node])

@@ -52,14 +52,16 @@ def test_the_bound_is_the_transfers_first_chunk():
     assert inline.INLINE_MAX == transfer.CHUNK_FIRST
 
 
-def test_good_payload_goes_into_the_store(state):
+def test_good_payload_becomes_an_upload_next_to_the_store(state):
+    """(the engine's run moves it into the store as any upload: test_engine_stores_the_payload_then_runs_the_task)"""
     stream = io.BytesIO(inline.frame({"action": "upgrade"}, DATA))
     task = inline.read_task(stream)
     size, sha = inline.header(task, SHA.upper())
     path = inline.receive(stream, size, sha, str(state))
-    assert path == StateLayout(str(state)).payload_path(SHA)
-    assert store_entries(state) == [SHA + ".tar.gz"]
+    assert path in StateLayout(str(state)).uploads() and StateLayout(str(state)).is_temporary(os.path.basename(path))
     assert open(path, "rb").read() == DATA and os.stat(path).st_mode & 0o777 == 0o600
+    inline.discard(path)
+    assert store_entries(state) == []
 
 
 def test_wrong_hash_leaves_nothing(state):
@@ -77,7 +79,7 @@ def test_short_read_leaves_nothing(state):
 def test_missing_state_dir_is_made_private_as_the_transfer_makes_it(tmp_path):
     state = tmp_path / "new" / "state"
     inline.receive(io.BytesIO(DATA), len(DATA), SHA, str(state))
-    assert store_entries(state) == [SHA + ".tar.gz"]
+    assert len(store_entries(state)) == 1
     for path in (state, state / "payloads"):
         assert os.stat(str(path)).st_mode & 0o777 == 0o700, path
 
@@ -131,6 +133,15 @@ def test_engine_stores_the_payload_then_runs_the_task(state, version):
     assert res["payload_missing"] is False and "is in the node's store" in res["msg"], res
     assert res[rn.INLINE_KEY] == {"stored": True, "size": len(DATA)}
     assert store_entries(state) == [SHA + ".tar.gz"]
+
+
+def test_engine_run_refused_before_the_store_leaves_no_payload(state, version):
+    """A run refused before its store look-up (here: bad options) never takes the payload: nothing stays."""
+    task = lookup_task(state)
+    task["params"]["lock_timeout"] = -1
+    res = engine_run(state, version, inline.frame(task, DATA))
+    assert res["failed"] and res.get(rn.INLINE_KEY, {}).get("stored"), res
+    assert store_entries(state) == []
 
 
 def test_engine_refuses_a_corrupted_payload_and_leaves_nothing(state, version):
