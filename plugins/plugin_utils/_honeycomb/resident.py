@@ -98,9 +98,9 @@ def command(version_dir, version, env_string="", store_path=None):
 def first_command(version_dir, version, python, env_string=""):
     """The shell command of a first contact: ``python`` (the node's interpreter as Ansible would use it) runs
     ``resident_engine.FIRST_BOOTSTRAP`` (stdin: :func:`first_contact_stdin`, then the task)."""
-    return "%s%s -I -S -c %s %s %s" % ((env_string + " ") if env_string else "", shlex.quote(python),
-                                         shlex.quote(rn.FIRST_BOOTSTRAP), shlex.quote(version_dir),
-                                         shlex.quote(version))
+    env = (env_string + " ") if env_string else ""
+    return "%s%s -I -S -c %s %s %s" % (env, shlex.quote(python), shlex.quote(rn.FIRST_BOOTSTRAP),
+                                       shlex.quote(version_dir), shlex.quote(version))
 
 
 def parse_output(stdout):

@@ -393,9 +393,9 @@ def test_wait_first_run_sends_a_large_payload_then_starts_resident(tmp_path, arg
 
 
 def test_wait_first_contact_starts_the_job_with_the_engines_sources_and_the_payload(tmp_path, args):
+    started = {"started": True, "finished": False, "ansible_job_id": "1.1", "results_file": "/a/1.1"}
     node = WaitNode([not_installed(False)], {"changed": True, "status": "applied"},
-                    first=[installed({resident.RESULT_KEY: {"started": True, "finished": False,
-                                                             "ansible_job_id": "1.1", "results_file": "/a/1.1"}})])
+                    first=[installed({resident.RESULT_KEY: started})])
     with mock.patch("time.sleep"):
         r = run_task(tmp_path, node, wait_args(args))
     assert node.kinds() == ["info", "resident", "first+payload", "info", "cat", "rm"], node.calls
