@@ -369,3 +369,23 @@ def test_wait_mode_job_lost_with_the_power_is_resumed_resident(sshd, make_node):
     assert r["status"] == "applied" and r["wait"]["losses"] == 1 and r["wait"]["resumes"] == 1, r
     assert len(r["wait"]["jobs"]) == 2 and marker.exists()
     assert modules_between(log)["wait"] == 0, log.read_text()  # started and resumed by the resident engine
+
+
+def test_first_contact_that_cannot_run_falls_back_to_the_module(sshd, make_node):
+    """The interpreter Ansible names refuses ``-I`` as a Python 2 does (a stand-in that exits as Python 2.7
+    exits): the first contact is refused before anything ran, the module runs (and installs the engine); the
+    next task is resident."""
+    node = make_node("py2")
+    py, log = wrapper(node, sshd.python)
+    refuse = node.root / "py2wrap"
+    refuse.write_text('#!/bin/sh\n[ "$1" = -I ] && { echo "Unknown option: -I" >&2; exit 2; }\nexec %s "$@"\n' % py)
+    refuse.chmod(0o755)
+    p = payload(node)
+    tasks = [mark("first", log), upgrade("first", p, node), mark("second", log), upgrade("second", p, node),
+             mark("end", log)]
+    res = run_playbook(playbook(tasks), {"node1": sshd.host_vars(python=str(refuse))}, args=("-vv",))
+    assert res.rc == 0, res.output
+    assert res.result("first")["status"] == "applied" and res.result("second")["status"] == "already_applied"
+    assert modules_between(log) == {"first": 1, "second": 0, "end": 0}, log.read_text()
+    assert "first contact: its interpreter cannot be run (rc 2)" in res.stdout, res.stdout[-3000:]
+    assert len(engine_dirs(node)) == 1
