@@ -29,7 +29,9 @@ after a drop (``transfer_rate_limit``, ``transfer_stall_timeout``); its figures 
 connection's file transfer (sftp/scp, streamed) are used as before.
 When the node has the node-resident engine of this collection (docs/resident-engine.md,
 ``plugins/plugin_utils/_honeycomb/resident.py``), the look-up and the module run are one exec of that
-engine instead: a re-run is one exec.
+engine instead: a re-run is one exec, and a missing payload up to ``inline.INLINE_MAX`` goes on the
+engine's stdin with the next run (``_send_payload``): two. A node without that engine gets the engine's
+sources with the task instead of the module (``_first_contact``), and installs it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -418,8 +420,8 @@ class ActionModule(ActionBase):
         """No engine of this version on the node (the shell said so, and whether the payload is in the
         store): one exec sends the engine's sources with the task (resident.EngineRunner.try_first_contact),
         and a small missing payload with them; a larger one goes by the resumable transfer first, as on the
-        module path. None when that cannot be used (then the module path). Check mode with the payload
-        missing keeps the module path's order (look-up, copy to the remote tmp dir, run)."""
+        module path. None when that cannot be used (then the module path), and in check mode with the payload
+        missing (then the caller copies it to the remote tmp dir and runs: the first contact with that upload)."""
         missing = src is not None and node.payload_stored is False
         if missing and (self._task.check_mode or self._layout(module_args) is None):
             return None
