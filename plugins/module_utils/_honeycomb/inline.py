@@ -12,14 +12,14 @@ Framing of the engine's stdin::
 A task without ``"payload"`` is the JSON line alone (the plain resident run). JSON never holds a raw
 newline, so the first line is the whole task.
 
-The bytes are written next to the store as an upload of the action plugin would be
-(``payloads/.upload-<sha256>-<random>``, mode 0600), their SHA-256 computed while they are read, and
-fsynced. A short read (the connection dropped) or a wrong SHA-256 removes the file and raises
-:class:`InlineError`: nothing is left behind. The engine's run then takes the upload into the store as it
-takes any upload (``store.PayloadStore.lookup``: checked again, renamed into place) once the run is admitted;
-a run refused before that (a recovery boot slot, bad options) leaves no payload on the node, the engine
-removes the upload (``resident_engine.run_task``). A file of an engine killed mid-read is removed by the
-store's pruning of stale uploads.
+The bytes are written next to the store under the name the store gives an upload it is moving in
+(``payloads/.<sha256>.partial.<pid>``, mode 0600), their SHA-256 computed while they are read, and fsynced.
+A short read (the connection dropped) or a wrong SHA-256 removes the file and raises :class:`InlineError`:
+nothing is left behind. The engine's run then takes the file into the store as it takes any upload
+(``store.PayloadStore.lookup``: checked again, renamed into place) once the run is admitted; a run refused
+before that (a recovery boot slot, bad options) leaves no payload on the node: the engine removes the file
+(``resident_engine.run_task``). The file of an engine killed mid-read (a power cut) is removed by the next
+run's store pruning, since its process is gone.
 
 Payloads larger than :data:`INLINE_MAX` go by the resumable chunked transfer
 (``plugins/plugin_utils/_honeycomb/transfer.py``): an inline payload is not resumable.
@@ -28,7 +28,6 @@ Payloads larger than :data:`INLINE_MAX` go by the resumable chunked transfer
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import binascii
 import hashlib
 import json
 import os
@@ -86,9 +85,9 @@ def header(task, expected_sha256):
 
 
 def receive(stream, size, sha256, state_dir):
-    """Read ``size`` bytes from ``stream`` into an upload file next to the store of ``state_dir`` for
-    payload ``sha256``; returns its path (the engine's run moves it into the store). Raises InlineError
-    (nothing left behind) on a short read or a wrong SHA-256."""
+    """Read ``size`` bytes from ``stream`` into a file next to the store of ``state_dir`` for payload
+    ``sha256``; returns its path (the engine's run moves it into the store as an upload). Raises
+    InlineError (nothing left behind) on a short read or a wrong SHA-256."""
     layout = lo.StateLayout(state_dir)
     if not os.path.isdir(layout.payloads_dir):  # made as the resumable transfer makes it (receive.py): private
         mask = os.umask(0o077)
@@ -96,10 +95,10 @@ def receive(stream, size, sha256, state_dir):
             os.makedirs(layout.payloads_dir, 0o700)
         finally:
             os.umask(mask)
-    path = layout.upload_path(sha256, "inline%s" % binascii.hexlify(os.urandom(6)).decode("ascii"))
+    path = layout.partial_path(sha256)  # this process's: the store's look-up moves it in under this name
     digest = hashlib.sha256()
     received = 0
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
         try:
             while received < size:

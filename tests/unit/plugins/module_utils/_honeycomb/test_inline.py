@@ -58,7 +58,9 @@ def test_good_payload_becomes_an_upload_next_to_the_store(state):
     task = inline.read_task(stream)
     size, sha = inline.header(task, SHA.upper())
     path = inline.receive(stream, size, sha, str(state))
-    assert path in StateLayout(str(state)).uploads() and StateLayout(str(state)).is_temporary(os.path.basename(path))
+    layout = StateLayout(str(state))
+    assert path == layout.partial_path(SHA)  # pruned by the store once this process is gone
+    assert layout.is_temporary(os.path.basename(path)) and layout.partial_owner(path) == [str(os.getpid())]
     assert open(path, "rb").read() == DATA and os.stat(path).st_mode & 0o777 == 0o600
     inline.discard(path)
     assert store_entries(state) == []
@@ -240,3 +242,19 @@ def test_first_contact_under_python2_is_refused_before_anything_runs(tmp_path, v
                           stderr=subprocess.PIPE, timeout=60, check=False)
     assert proc.returncode == 2 and b"Unknown option: -I" in proc.stderr and proc.stdout == b""
     assert not (tmp_path / "engine").exists()
+
+
+def test_a_partial_left_by_a_killed_engine_is_pruned_by_the_store(state):
+    """An engine killed mid-read (a power cut) leaves its file; the next run's store pruning removes it."""
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import store as st
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        dead = StateLayout(str(state)).partial_path(SHA, pid=proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    os.makedirs(os.path.dirname(dead))
+    open(dead, "wb").write(DATA[:100])
+    st.PayloadStore(jr.StateDir(str(state)), "0" * 64).prune([])
+    assert store_entries(state) == []
