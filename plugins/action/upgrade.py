@@ -29,7 +29,9 @@ after a drop (``transfer_rate_limit``, ``transfer_stall_timeout``); its figures 
 connection's file transfer (sftp/scp, streamed) are used as before.
 When the node has the node-resident engine of this collection (docs/resident-engine.md,
 ``plugins/plugin_utils/_honeycomb/resident.py``), the look-up and the module run are one exec of that
-engine instead: a re-run is one exec.
+engine instead: a re-run is one exec, and a missing payload up to ``inline.INLINE_MAX`` goes on the
+engine's stdin with the next run (``_send_payload``): two. A node without that engine gets the engine's
+sources with the task instead of the module (``_first_contact``), and installs it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -41,6 +43,7 @@ import hashlib
 import json
 import os
 import shlex
+import time
 
 from ansible import constants as C
 from ansible.errors import AnsibleError, AnsibleConnectionFailure
@@ -243,17 +246,17 @@ class ActionModule(ActionBase):
             # (plugins/plugin_utils/_honeycomb/resident.py); else the module, which installs it.
             node = self._engine_runner(module_args, task_vars, args["resident_engine"])
             res = node.try_resident(module_args)
-            store = self._store_path(module_args) if res is None else None
-            if store is not None:
-                look = self._low_level_execute_command("test -f %s" % shlex.quote(store))
-                if look["rc"] != 0:
-                    res = {"payload_missing": True}
+            if res is None and node.first_contact_ok:  # the engine's sources with the task, not the module
+                res = self._first_contact(node, module_args, src)
             if res is None:
-                res = node.run_module(module_args)
+                stored = node.payload_stored  # the shell's answer, when it said "not installed"
+                store = self._store_path(module_args) if stored is None else None
+                if store is not None:
+                    stored = self._low_level_execute_command("test -f %s" % shlex.quote(store))["rc"] == 0
+                res = {"payload_missing": True} if stored is False else node.run(module_args)
             if res.get("payload_missing") and not res.get("failed"):
                 notes = res.get("notes") or []
-                self._upload(src, module_args, raw=not self._task.check_mode)
-                res = node.run(module_args)
+                res = self._send_payload(node, module_args, src)
                 if notes:
                     res["notes"] = notes + (res.get("notes") or [])
             if res.get("payload_missing"):
@@ -315,14 +318,17 @@ class ActionModule(ActionBase):
             self._task.async_val = saved
 
     def _start_resident(self, node, module_args, async_dir, time_limit, src, on_before):
-        """The detached start by the node-resident engine (payload sent between two tries when the node's
-        store lacks it), or None when the engine cannot be used here (see :meth:`_start_detached`)."""
-        res = node.try_detached(module_args, async_dir, time_limit, lookup=src is not None, before=on_before is not None)
-        if res is not None and on_before is not None and isinstance(res.get("before"), dict):
+        """The detached start by the node-resident engine, or on a first contact with the engine's sources
+        (the payload sent with it, or between two tries, when the node's store lacks it); None when neither can
+        be used here (see :meth:`_start_detached`)."""
+        before = on_before is not None
+        res = node.try_detached(module_args, async_dir, time_limit, lookup=src is not None, before=before)
+        if res is None and node.first_contact_ok:  # the engine's sources with the start, not the module
+            res = self._first_contact(node, module_args, src, detach=(async_dir, time_limit, before))
+        if res is not None and before and isinstance(res.get("before"), dict):
             on_before(res.pop("before"))
         if res is not None and res.get("payload_missing") and not res.get("failed"):
-            self._upload(src, module_args, raw=not self._task.check_mode)
-            res = node.try_detached(module_args, async_dir, time_limit, lookup=True)
+            res = self._send_payload(node, module_args, src, detach=(async_dir, time_limit))
             if res is not None and res.get("payload_missing"):
                 res = dict(res, failed=True, msg="the payload was transferred but the node still does not find "
                                                  "it in its store: %s" % (res.get("msg"),))
@@ -436,6 +442,65 @@ class ActionModule(ActionBase):
         except AnsibleConnectionFailure as exc:  # the result is in hand; a leftover status file is harmless
             display.vvv("could not remove %s: %s" % (path, to_text(exc)))
         return data
+
+    def _send_payload(self, node, module_args, src, detach=None):
+        """The payload is missing from the node's store: send it and run the task again (``detach``:
+        ``(async_dir, time_limit[, before])``, start it detached; then None when the engine cannot be used). A small
+        payload goes on the resident engine's stdin with the task, in ONE exec (``inline.INLINE_MAX``,
+        ``module_utils/_honeycomb/inline.py``); else the resumable transfer, then the run."""
+        data = None
+        if node.usable is True and self._layout(module_args) is not None:
+            data = resident.inline_payload(src, check_mode=self._task.check_mode)
+        if data is not None:
+            res = self._send_inline(node, module_args, data, detach)
+            if res is not None:
+                return res
+        self._upload(src, module_args, raw=not self._task.check_mode)
+        if detach is not None:
+            return node.try_detached(module_args, detach[0], detach[1], lookup=True)
+        return node.run(module_args)
+
+    def _first_contact(self, node, module_args, src, detach=None):
+        """No engine of this version on the node (the shell said so, and whether the payload is in the
+        store): one exec sends the engine's sources with the task (resident.EngineRunner.try_first_contact),
+        and a small missing payload with them; a larger one goes by the resumable transfer first, as on the
+        module path. None when that cannot be used (then the module path), and in check mode with the payload
+        missing (then the caller copies it to the remote tmp dir and runs: the first contact with that upload)."""
+        missing = src is not None and node.payload_stored is False
+        if missing and (self._task.check_mode or self._layout(module_args) is None):
+            return None
+        data = resident.inline_payload(src) if missing else None
+        if missing and data is None:
+            self._upload(src, module_args, raw=True)
+        if data is not None:
+            return self._send_inline(node, module_args, data, detach, first=True)
+        options = None if detach is None else node.detach_options(detach[0], detach[1], src is not None, *detach[2:])
+        return node.try_first_contact(module_args, detach=options)
+
+    def _execute_first_contact(self, cmd, in_data):
+        """The first-contact exec (resident.EngineRunner.try_first_contact): the engine's code and the task go
+        as a module run's do, and are counted so (``modules``, traffic.py), unless a payload goes with them
+        (then inside :meth:`_send_inline`: ``payload``)."""
+        return self._low_level_execute_command(cmd, in_data=in_data)
+
+    def _send_inline(self, node, module_args, data, detach, first=False):
+        """One resident exec with the payload on its stdin (counted as payload traffic: traffic.py); its
+        figures are the result's ``transfer`` (``inline: true``), as the resumable transfer's are.
+        ``first``: the first-contact exec, which carries the engine's sources as well."""
+        t0 = time.monotonic()
+        options = None if detach is None else node.detach_options(detach[0], detach[1], True, *detach[2:])
+        if first:
+            res = node.try_first_contact(module_args, detach=options, payload=data)
+        else:
+            res = node.try_resident(module_args, detach=options, payload=data)
+        report = node.inline_report or {}
+        if res is not None and report.get("stored"):
+            size = len(data)
+            self._hc_transfer["stats"] = {
+                "size": size, "bytes_sent": size, "bytes_received": size, "bytes_resumed": 0, "bytes_resent": 0,
+                "attempts": 1, "chunks": 1, "chunk_mismatches": 0, "discarded": 0, "stalls": 0, "reconnects": 0,
+                "max_chunk": size, "duration": round(time.monotonic() - t0, 3), "stored": True, "inline": True}
+        return res
 
     def _upload(self, src, module_args, raw):
         """Send the payload for the module's next run. ``raw``: straight into the node's store by the

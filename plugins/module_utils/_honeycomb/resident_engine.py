@@ -35,12 +35,14 @@ import shutil
 import sys
 import time
 import traceback
+import zlib
 from importlib.util import MAGIC_NUMBER
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import controller_options
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import detach
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import info
+from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import inline
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import runner
 
@@ -48,6 +50,10 @@ FORMAT = 1
 """Version of the install format (files, manifest, bootstrap protocol); part of the engine version."""
 PACKAGE = "ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb"
 ENTRY = "resident_engine"
+MARSHAL_VERSION = 2
+"""marshal format of ``engine.bin``: version 2 writes no back-references, whose use depends on the reference
+counts in the writing process, so the bytes are the same whether a module run or the first-contact bootstrap
+compiled them (about 20 % larger than version 4, loaded 0.5 ms slower)."""
 KEEP_VERSIONS = 3
 """Installed versions kept (the newest by install time): controllers of two collection versions do not
 reinstall in turn."""
@@ -140,6 +146,14 @@ def python_magic():
 
 
 # ---------------------------------------------------------------------------------------------- install
+def compile_sources(sources, version_dir):
+    """{module name: code} of ``sources`` as installed in ``version_dir`` (FIRST_BOOTSTRAP compiles the same
+    way)."""
+    return dict(("%s.%s" % (PACKAGE, name), compile(source, os.path.join(version_dir, name + ".py"), "exec",
+                                                    dont_inherit=True))
+                for name, source in sources)
+
+
 def verify(version_dir, version, python=None):
     """None when the install in ``version_dir`` is complete and intact for ``version`` and interpreter
     ``python`` (default: this one), else why not. The bootstrap makes the same checks before each run."""
@@ -169,14 +183,16 @@ def _write(path, data):
         os.fsync(handle.fileno())
 
 
-def install(state_dir, version, sources=None, python=None):
+def install(state_dir, version, sources=None, python=None, blob=None):
     """Install the engine of ``version`` under ``state_dir`` unless an intact one is there.
 
     ``sources`` default to :func:`bundle` (what this process runs); their hash must be ``version`` (a
     module run of another collection version never installs under a name that is not its own). Written
     into a temporary dir, fsynced and renamed into place; a damaged install of the same version is
-    replaced. Returns ``{"install": "present"|"installed", "version", "path"}``; raises ValueError or
-    OSError when it cannot."""
+    replaced. ``blob``: ``engine.bin`` made already from ``sources`` as this function makes it (compiled
+    with the same file names, marshalled with :data:`MARSHAL_VERSION`, so the bytes are the same; the
+    first-contact bootstrap ran the task with those codes). Returns ``{"install": "present"|"installed",
+    "version", "path"}``; raises ValueError or OSError when it cannot."""
     python = python or sys.executable
     layout = lo.StateLayout(state_dir)
     target = layout.engine_version_dir(version)
@@ -187,10 +203,8 @@ def install(state_dir, version, sources=None, python=None):
         raise ValueError("the engine code of this module run is version %s, not %s" % (bundle_hash(sources), version))
     if not os.path.isdir(layout.root):
         raise ValueError("the state dir %s does not exist" % layout.root)
-    codes = dict(("%s.%s" % (PACKAGE, name), compile(source, os.path.join(target, name + ".py"), "exec",
-                                                     dont_inherit=True))
-                 for name, source in sources)
-    blob = marshal.dumps(codes)
+    if blob is None:
+        blob = marshal.dumps(compile_sources(sources, target), MARSHAL_VERSION)
     if not os.path.isdir(layout.engine_dir):
         os.mkdir(layout.engine_dir, 0o700)
     tmp = layout.engine_install_dir(version)
@@ -245,14 +259,15 @@ def pop_install_request(params):
     return request if isinstance(request, dict) and request.get("version") else None
 
 
-def install_after_run(state_dir, request, result, check_mode=False):
-    """After a module run: install the engine the action plugin asked for when the run did not fail and
-    the state dir exists (a refused run or a check-mode run leaves nothing new behind). The outcome goes
-    into ``result["resident_install"]``, which the action plugin takes out of the task result."""
+def install_after_run(state_dir, request, result, check_mode=False, sources=None, blob=None):
+    """After a module run (or a first-contact run, :func:`main_first`): install the engine the action plugin
+    asked for when the run did not fail and the state dir exists (a refused run or a check-mode run leaves
+    nothing new behind). The outcome goes into ``result["resident_install"]``, which the action plugin takes
+    out of the task result. ``sources``/``blob``: as for :func:`install`."""
     if not request or check_mode or result.get("failed") or not state_dir or not os.path.isdir(state_dir):
         return
     try:
-        result["resident_install"] = install(state_dir, request["version"])
+        result["resident_install"] = install(state_dir, request["version"], sources=sources, blob=blob)
     except (IOError, OSError, ValueError, SyntaxError) as exc:
         result["resident_install"] = {"install": "failed", "version": request["version"], "msg": str(exc)}
 
@@ -306,15 +321,58 @@ def start_detached(params, check_mode, options):
     return started
 
 
-def run_task(task):
+INLINE_KEY = "resident_inline"
+"""Key of the result that reports a payload received on stdin (``{"stored", "size", "msg"}``); the
+controller takes it out of the task result."""
+
+
+def store_inline(task, params, stream):
+    """Take the payload that follows the task on stdin (``task["payload"]``, see ``inline.py``) before an
+    ``upgrade`` runs: an upload next to the store that the run moves into it (``params`` say so, as after a
+    transfer). Returns None when there is none, else the report for :data:`INLINE_KEY` (``stored`` False:
+    a failure, nothing left behind) with the upload's ``path``."""
+    internal = dict(params.get("_honeycomb") or {})
+    try:
+        head = inline.header(task, internal.get("payload_sha256"))
+        if head is None:
+            return None
+        if task.get("action") != "upgrade" or task.get("check_mode"):
+            raise inline.InlineError("a payload on stdin is only taken by an upgrade run outside check mode")
+        size, sha = head
+        path = inline.receive(stream, size, sha, params.get("state_dir") or lo.DEFAULT_STATE_DIR)
+    except (inline.InlineError, IOError, OSError) as exc:
+        return {"stored": False, "msg": "the payload sent with the task could not be stored on the node: %s" % exc}
+    params["_honeycomb"] = dict(internal, payload_upload=path, payload_transferred=True, payload_bytes_sent=size)
+    if isinstance(task.get("detach"), dict):  # the start's look-up takes it into the store, before the job runs
+        task["detach"] = dict(task["detach"], lookup=True)
+    return {"stored": True, "size": size, "path": path}
+
+
+def run_task(task, stream=None):
     """The result of one task given to the resident engine: ``{"action": "upgrade"|"upgrade_info",
-    "params": {...}, "check_mode": bool, "path_keys": [...]}``. The controller validated ``params``
+    "params": {...}, "check_mode": bool, "path_keys": [...]}``, and ``"payload": {"size", "sha256"}``
+    when the payload's bytes follow on ``stream`` (``inline.py``). The controller validated ``params``
     against the module's argument spec; options of type ``path`` are expanded here, on the node, as
     the module does."""
     params = dict(task.get("params") or {})
     for key in task.get("path_keys") or []:
         if isinstance(params.get(key), str):
             params[key] = os.path.expanduser(os.path.expandvars(params[key]))
+    received = store_inline(task, params, stream)
+    if received is not None and not received["stored"]:
+        return {"failed": True, "changed": False, "msg": received["msg"], "payload_transferred": False,
+                "payload_bytes_sent": 0, INLINE_KEY: received}
+    try:
+        result = _dispatch(task, params)
+    finally:
+        if received is not None:  # a run refused before it took the upload into the store leaves no payload
+            inline.discard(received.pop("path"))
+    if received is not None:
+        result[INLINE_KEY] = received
+    return result
+
+
+def _dispatch(task, params):
     action = task.get("action")
     if action == "upgrade" and isinstance(task.get("detach"), dict):
         pop_install_request(params)
@@ -330,10 +388,11 @@ def run_task(task):
 
 
 def main(version_dir):
-    """Entry point of the bootstrap: one task as JSON on stdin, ``{"resident_result": result}`` on stdout."""
+    """Entry point of the bootstrap: one task as a JSON line on stdin (then the payload's bytes when the task
+    announces them, see ``inline.py``), ``{"resident_result": result}`` on stdout."""
     try:
-        task = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-        result = run_task(task)
+        task = inline.read_task(sys.stdin.buffer)
+        result = run_task(task, sys.stdin.buffer)
     except Exception as exc:  # pylint: disable=broad-except
         result = {"failed": True, "msg": "the node-resident engine in %s failed: %s" % (version_dir, exc),
                   "exception": traceback.format_exc()}
@@ -341,7 +400,35 @@ def main(version_dir):
     sys.stdout.flush()
 
 
-BOOTSTRAP = r"""
+def main_first(version_dir, version, sources, blob):
+    """Entry point of :data:`FIRST_BOOTSTRAP` (first contact: the engine's sources came on stdin and run from
+    memory): the task as :func:`main` reads it, then the install of this version as after a module run
+    (:func:`install_after_run`, the same checks, format and manifest), its outcome in the result's
+    ``resident_install``."""
+    try:
+        task = inline.read_task(sys.stdin.buffer)
+        result = run_task(task, sys.stdin.buffer)
+        params = task.get("params") or {}
+        install_after_run(params.get("state_dir"), {"version": version}, result,
+                          check_mode=bool(task.get("check_mode")), sources=sources, blob=blob)
+    except Exception as exc:  # pylint: disable=broad-except
+        result = {"failed": True, "msg": "the node-resident engine %s (first contact) failed: %s" % (version_dir, exc),
+                  "exception": traceback.format_exc()}
+    sys.stdout.write(json.dumps({"resident_result": result}, default=str))
+    sys.stdout.flush()
+
+
+def first_contact_stdin(sources):
+    """What :data:`FIRST_BOOTSTRAP` reads first from its stdin: a JSON line ``{"size", "sha256"}``, then that
+    many bytes, the engine's sources (:func:`bundle`) as zlib-compressed JSON ``{name: source text}``. The
+    task (``inline.frame``) follows."""
+    blob = zlib.compress(json.dumps(dict((name, source.decode("utf-8")) for name, source in sources),
+                                    sort_keys=True).encode("utf-8"), 9)
+    head = {"size": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}
+    return json.dumps(head).encode("utf-8") + b"\n" + blob
+
+
+_BOOTSTRAP_HEAD = r"""
 import sys, json, hashlib, marshal
 import _frozen_importlib_external as ext
 from importlib.machinery import ModuleSpec
@@ -349,20 +436,8 @@ d, v = sys.argv[1], sys.argv[2]
 def unusable(why):
     sys.stdout.write(json.dumps({"resident_unusable": why}))
     sys.exit(0)
-try:
-    with open(d + "/manifest.json") as f:
-        m = json.load(f)
-    with open(d + "/engine.bin", "rb") as f:
-        b = f.read()
-except (OSError, ValueError) as e:
-    unusable("unreadable: %%s" %% e)
-if not isinstance(m, dict) or m.get("format") != %(format)d or m.get("version") != v:
-    unusable("another format or version")
-if m.get("python") != sys.executable or m.get("magic") != ext.MAGIC_NUMBER.hex():
-    unusable("compiled for another interpreter")
-if hashlib.sha256(b).hexdigest() != m.get("sha256"):
-    unusable("engine.bin does not match its manifest")
-code = marshal.loads(b)
+"""
+_BOOTSTRAP_LOAD = r"""
 P = "%(package)s"
 class Finder(object):
     def find_spec(self, name, path=None, target=None):
@@ -378,8 +453,57 @@ class Finder(object):
         if c is not None:
             exec(c, module.__dict__)
 sys.meta_path.insert(0, Finder())
-__import__(P + ".%(entry)s")
+""" % {"package": PACKAGE}
+
+BOOTSTRAP = _BOOTSTRAP_HEAD + r"""try:
+    with open(d + "/manifest.json") as f:
+        m = json.load(f)
+    with open(d + "/engine.bin", "rb") as f:
+        b = f.read()
+except (OSError, ValueError) as e:
+    unusable("unreadable: %%s" %% e)
+if not isinstance(m, dict) or m.get("format") != %(format)d or m.get("version") != v:
+    unusable("another format or version")
+if m.get("python") != sys.executable or m.get("magic") != ext.MAGIC_NUMBER.hex():
+    unusable("compiled for another interpreter")
+if hashlib.sha256(b).hexdigest() != m.get("sha256"):
+    unusable("engine.bin does not match its manifest")
+code = marshal.loads(b)
+""" % {"format": FORMAT} + _BOOTSTRAP_LOAD + r"""__import__(P + ".%(entry)s")
 sys.modules[P + ".%(entry)s"].main(d)
-""" % {"format": FORMAT, "package": PACKAGE, "entry": ENTRY}
+""" % {"entry": ENTRY}
 """Run on the node with ``python -I -S -c BOOTSTRAP <version dir> <version>`` (the controller builds the
 command: ``plugins/plugin_utils/_honeycomb/resident.py``)."""
+
+FIRST_BOOTSTRAP = r"""
+import sys, json
+def unusable(why):
+    sys.stdout.write(json.dumps({"resident_unusable": why}))
+    sys.exit(0)
+if sys.version_info < (3, 6):
+    unusable("Python %%d.%%d is older than 3.6" %% sys.version_info[:2])
+import hashlib, marshal, os, zlib
+from importlib.machinery import ModuleSpec
+d, v = sys.argv[1], sys.argv[2]
+try:
+    i = sys.stdin.buffer
+    h = json.loads(i.readline().decode("utf-8"))
+    z = i.read(h["size"])
+    if len(z) != h["size"] or hashlib.sha256(z).hexdigest() != h["sha256"]:
+        raise ValueError("they arrived incomplete or altered")
+    S = sorted((n, t.encode("utf-8")) for n, t in json.loads(zlib.decompress(z).decode("utf-8")).items())
+    P = "%(package)s"
+    code = dict((P + "." + n, compile(t, os.path.join(d, n + ".py"), "exec", dont_inherit=True)) for n, t in S)
+    B = marshal.dumps(code, %(marshal)d)
+except Exception as e:
+    unusable("the engine's sources sent with the task could not be loaded: %%s" %% e)
+""" % {"package": PACKAGE, "marshal": MARSHAL_VERSION} + _BOOTSTRAP_LOAD + r"""try:
+    __import__(P + ".%(entry)s")
+except Exception as e:
+    unusable("the engine sent with the task could not be loaded: %%s" %% e)
+sys.modules[P + ".%(entry)s"].main_first(d, v, S, B)
+""" % {"entry": ENTRY}
+"""First contact (no install of this version on the node): run with ``python -I -S -c FIRST_BOOTSTRAP
+<version dir> <version>``, stdin :func:`first_contact_stdin` then the task. It compiles the engine from the
+sources it was sent, runs the task from memory and installs the engine (:func:`main_first`); nothing of
+Ansible is needed on the node."""

@@ -12,8 +12,10 @@ goes through one of them) and counts, per direction and category,
 - received: the standard output and error of every exec, the size of every file fetched.
 
 The category is that of the outermost action method running at the time: ``payload`` inside the
-plugin's ``_upload``, ``modules`` inside ``_execute_module`` (the module's code, its arguments and its
-JSON result, and a non-pipelined run's tmp dir commands), ``commands`` for everything else (the store
+plugin's ``_upload`` (and ``_send_inline``: the resident engine's exec that carries a small payload with its
+task), ``modules`` inside ``_execute_module`` (the module's code, its arguments and its
+JSON result, and a non-pipelined run's tmp dir commands) and ``_execute_first_contact`` (the node-resident
+engine's sources sent with the task on a first contact), ``commands`` for everything else (the store
 look-up, reading a job's result, clean-ups).
 
 These are the bytes the collection handed to its connection and got back, exactly. The node's link
@@ -39,7 +41,8 @@ import zlib
 
 CATEGORIES = ("payload", "modules", "commands")
 """Categories of the counts; every count has all three."""
-CATEGORY_OF_METHOD = (("_upload", "payload"), ("_execute_module", "modules"))
+CATEGORY_OF_METHOD = (("_upload", "payload"), ("_send_inline", "payload"), ("_execute_module", "modules"),
+                      ("_execute_first_contact", "modules"))
 """Action plugin methods whose connection traffic is counted under a category (outermost call wins)."""
 DEFAULT_CATEGORY = "commands"
 

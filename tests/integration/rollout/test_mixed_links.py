@@ -49,8 +49,9 @@ def link_bytes(fleet, reset=False):
     return {r["vsn"]: r for r in rows}
 
 
-def assert_agrees(node, traffic, carried):
-    """The node's estimate agrees with its relay's count within AGREEMENT: towards the node, and both ways."""
+def assert_agrees(node, traffic, carried, slack=SLACK):
+    """The node's estimate agrees with its relay's count within AGREEMENT (or ``slack`` bytes for runs of a few
+    KB): towards the node, and both ways."""
     wire = traffic["wire_estimate"]
     down, both = carried["down"], carried["down"] + carried["up"]
     print("%s: estimate %d / %d B, relay %d / %d B (to / from the node): %+.2f%% / %+.2f%% both ways; "
@@ -58,8 +59,8 @@ def assert_agrees(node, traffic, carried):
                                        100.0 * (wire["sent"] - down) / down,
                                        100.0 * (wire["sent"] + wire["received"] - both) / both,
                                        traffic["sent"], traffic["received"]))
-    assert abs(wire["sent"] - down) <= max(AGREEMENT * down, SLACK if down < 20 * SLACK else 0), (node, wire, carried)
-    assert abs(wire["sent"] + wire["received"] - both) <= max(AGREEMENT * both, SLACK if both < 20 * SLACK else 0), \
+    assert abs(wire["sent"] - down) <= max(AGREEMENT * down, slack if down < 20 * SLACK else 0), (node, wire, carried)
+    assert abs(wire["sent"] + wire["received"] - both) <= max(AGREEMENT * both, slack if both < 20 * SLACK else 0), \
         (node, wire, carried)
 
 
@@ -86,11 +87,12 @@ def test_mixed_links_canary_and_batches_and_bytes_per_node(fleet, tmp_path):
     for node in nodes:
         res = first.result(UPGRADE_TASK, node)
         t = res["traffic"]
-        # the payload went once, whole, under its category; the modules' code went too
+        # the payload went once, whole, under its category; the engine's code went too
         assert t["by_category"]["payload"]["sent"] >= size, (node, t)
         # each exec of the resumable transfer also carries its node helper (~4.5 KB) and a chunk header
         assert t["by_category"]["payload"]["sent"] <= size + 8192 * t["by_category"]["payload"]["execs"], (node, t)
-        assert t["by_category"]["modules"]["sent"] > 100000 and t["failed_execs"] == 0, (node, t)
+        # (the first contact sends the node-resident engine's code, ~75 KB compressed, instead of a module)
+        assert t["by_category"]["modules"]["sent"] > 50000 and t["failed_execs"] == 0, (node, t)
         assert t["sent"] == sum(c["sent"] for c in t["by_category"].values())
         assert t["wire_estimate"]["compression"] is True  # ansible.cfg's ssh_args have -C
         assert_agrees(node, t, carried[node])
@@ -125,6 +127,10 @@ def test_mixed_links_canary_and_batches_and_bytes_per_node(fleet, tmp_path):
     for node in nodes:
         t = again.result(UPGRADE_TASK, node)["traffic"]
         assert t["by_category"]["payload"]["sent"] == 0, (node, t)
-        assert_agrees(node, t, carried[node])
+        # The re-run's execs repeat the resident bootstrap; ssh -C compresses them against what the node's
+        # ControlMaster connection carried last (the first run's resident polls, since the first contact
+        # installs the engine at its start): ~1.9 KB down where the per-task estimate, which knows no
+        # connection history, says ~5.5 KB. The estimate is an upper bound there; 2 x SLACK of room.
+        assert_agrees(node, t, carried[node], slack=2 * SLACK)
         # the node-resident engine: no module code, a few KB on the link
         assert t["by_category"]["modules"]["sent"] == 0 and carried[node]["down"] <= RERUN_MAX, (node, t, carried[node])

@@ -35,8 +35,10 @@ VOLATILE = ("job_id", "journal", "phases", "duration", "created", "finished", "u
 def wrapper(node, python):
     log = node.root / "modules.log"
     path = node.root / "pywrap"
-    # the payload transfer's helper (``python -c``) is not a module run
-    path.write_text('#!/bin/sh\n[ "$1" = -c ] || echo module >> %s\nexec %s "$@"\n' % (log, python))
+    # the payload transfer's helper (``python -c``) is not a module run; the first contact (``python -I -S -c``,
+    # the engine's sources on stdin) is logged as ``first``
+    path.write_text('#!/bin/sh\ncase "$1" in -c) ;; -I) echo first >> %s ;; *) echo module >> %s ;; esac\nexec %s "$@"\n'
+                    % (log, log, python))
     path.chmod(0o755)
     return str(path), log
 
@@ -45,15 +47,15 @@ def mark(name, log):
     return {"name": "mark " + name, "ansible.builtin.raw": "echo 'mark %s' >> %s" % (name, log)}
 
 
-def modules_between(log):
-    """{mark: number of module runs after that mark and before the next}."""
+def modules_between(log, kind="module"):
+    """{mark: number of module runs (``kind``: or first contacts, ``first``) after that mark and before the next}."""
     out = {}
     current = None
     for line in log.read_text().splitlines():
         if line.startswith("mark "):
             current = line[5:]
             out[current] = 0
-        elif line == "module" and current is not None:
+        elif line == kind and current is not None:
             out[current] += 1
     return out
 
@@ -100,8 +102,9 @@ def payload(node):
 
 
 def test_resident_path_fallback_and_same_results(sshd, make_node):
-    """First contact: the module runs (and installs the engine); then upgrade, check mode and upgrade_info
-    run resident (no module run) with the results of the module path; resident_engine: false runs the module."""
+    """First contact: the engine's sources go with the task (no module run; it installs the engine); then
+    upgrade, check mode and upgrade_info run resident (no module run) with the results of the module path;
+    resident_engine: false runs the module."""
     node = make_node("res")
     py, log = wrapper(node, sshd.python)
     p = payload(node)
@@ -125,8 +128,10 @@ def test_resident_path_fallback_and_same_results(sshd, make_node):
     res = run_playbook(playbook(tasks), {"node1": sshd.host_vars(python=py)})
     assert res.rc == 0, res.output
     runs = modules_between(log)
-    assert runs == {"first": 1, "second": 0, "second module": 1, "check": 0, "check module": 1, "bad": 0,
+    assert runs == {"first": 0, "second": 0, "second module": 1, "check": 0, "check module": 1, "bad": 0,
                     "bad module": 0, "info": 0, "info module": 1, "job": 0, "job module": 1, "end": 0}, runs
+    firsts = modules_between(log, "first")
+    assert firsts["first"] == 1 and sum(firsts.values()) == 1, firsts
 
     first = res.result("first")
     assert first["status"] == "applied" and first["changed"], first
@@ -150,7 +155,9 @@ def test_resident_path_fallback_and_same_results(sshd, make_node):
 def test_version_mismatch_and_corrupted_installs(sshd, make_node, tmp_path):
     """An engine of another version (old resident engine, new collection), a manifest claiming another
     version, a tampered engine.bin (its code would leave a mark if it ran), a broken manifest and a missing
-    interpreter: each is detected, never run, the module runs instead and installs the engine again."""
+    interpreter: each is detected, never run, the module runs instead and installs the engine again (for
+    the old engine, where this version is simply not installed, the first contact sends the engine's
+    sources instead); the same bytes each time."""
     node = make_node("mis")
     py, log = wrapper(node, sshd.python)
     p = payload(node)
@@ -201,7 +208,9 @@ def test_version_mismatch_and_corrupted_installs(sshd, make_node, tmp_path):
         res = run_playbook(playbook(tasks), host)
         assert res.rc == 0, (name, res.output)
         assert res.result(name)["status"] == "already_applied", (name, res.result(name))
-        assert modules_between(log) == {"damaged": 1, "again": 0, "end": 0}, (name, log.read_text())
+        first = name == "old engine"  # "not installed" (answered by the shell): a first contact, not the module
+        assert modules_between(log) == {"damaged": 0 if first else 1, "again": 0, "end": 0}, (name, log.read_text())
+        assert modules_between(log, "first") == {"damaged": 1 if first else 0, "again": 0, "end": 0}, name
         assert not ran.exists(), name
         assert dict((f.name, f.read_bytes()) for f in vdir.iterdir() if f.name != "manifest.json") == dict(
             (k, v) for k, v in good.items() if k != "manifest.json"), name
@@ -226,8 +235,8 @@ def test_node_prereqs_installs_the_engine(sshd, make_node):
 
 
 def test_python36_node_with_core216(sshd, make_node):
-    """ansible-core 2.16 and a Python 3.6 node: installed by the first run, compiled for 3.6, then resident (the
-    detached start of wait: true too)."""
+    """ansible-core 2.16 and a Python 3.6 node: installed by the first contact (the engine's sources sent with
+    the task, compiled by 3.6), then resident (the detached start of wait: true too)."""
     require_path(CORE216, "ansible-core 2.16", "run `make -C %s venv-core216`" % REPO)
     if not PY36.exists():
         pytest.skip("no Python 3.6 node interpreter at %s (pyenv install 3.6.15)" % PY36)
@@ -240,8 +249,9 @@ def test_python36_node_with_core216(sshd, make_node):
              mark("wait", log), upgrade("wait", p, node, wait=True, poll_interval=1), mark("end", log)]
     res = run_playbook(playbook(tasks), {"node1": wait_vars(sshd, node, py)}, ansible_playbook=CORE216)
     assert res.rc == 0, res.output
-    assert modules_between(log) == {"first": 1, "second": 0, "info": 0, "rollback": 1, "wait": 0, "end": 0}, \
+    assert modules_between(log) == {"first": 0, "second": 0, "info": 0, "rollback": 1, "wait": 0, "end": 0}, \
         log.read_text()
+    assert modules_between(log, "first")["first"] == 1, log.read_text()
     assert res.result("wait")["status"] == "applied", res.result("wait")  # started detached by the 3.6 engine
     assert res.result("first")["status"] == "applied"
     assert res.result("second")["status"] == "already_applied"
@@ -362,3 +372,23 @@ def test_wait_mode_job_lost_with_the_power_is_resumed_resident(sshd, make_node):
     assert r["status"] == "applied" and r["wait"]["losses"] == 1 and r["wait"]["resumes"] == 1, r
     assert len(r["wait"]["jobs"]) == 2 and marker.exists()
     assert modules_between(log)["wait"] == 0, log.read_text()  # started and resumed by the resident engine
+
+
+def test_first_contact_that_cannot_run_falls_back_to_the_module(sshd, make_node):
+    """The interpreter Ansible names refuses ``-I`` as a Python 2 does (a stand-in that exits as Python 2.7
+    exits): the first contact is refused before anything ran, the module runs (and installs the engine); the
+    next task is resident."""
+    node = make_node("py2")
+    py, log = wrapper(node, sshd.python)
+    refuse = node.root / "py2wrap"
+    refuse.write_text('#!/bin/sh\n[ "$1" = -I ] && { echo "Unknown option: -I" >&2; exit 2; }\nexec %s "$@"\n' % py)
+    refuse.chmod(0o755)
+    p = payload(node)
+    tasks = [mark("first", log), upgrade("first", p, node), mark("second", log), upgrade("second", p, node),
+             mark("end", log)]
+    res = run_playbook(playbook(tasks), {"node1": sshd.host_vars(python=str(refuse))}, args=("-vv",))
+    assert res.rc == 0, res.output
+    assert res.result("first")["status"] == "applied" and res.result("second")["status"] == "already_applied"
+    assert modules_between(log) == {"first": 1, "second": 0, "end": 0}, log.read_text()
+    assert "first contact: its interpreter cannot be run (rc 2)" in res.stdout, res.stdout[-3000:]
+    assert len(engine_dirs(node)) == 1

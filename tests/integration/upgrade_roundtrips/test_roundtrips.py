@@ -37,8 +37,10 @@ def connections(output):
         line = match.group(0)
         if match.group(1) != "ssh":
             kinds.append("file-transfer")
-        elif " -I -S -c " in line:
+        elif " -I -S -c " in line and "read -r p" in line:
             kinds.append("resident")
+        elif " -I -S -c " in line:
+            kinds.append("first-contact")  # the engine's sources with the task (resident_engine.FIRST_BOOTSTRAP)
         elif "test -f " in line:
             kinds.append("look-up")
         elif "exec(zlib" in line and " begin " in line:
@@ -102,12 +104,15 @@ def test_first_run_four_connections_rerun_two(sshd, node):
 
 
 def test_resident_engine_rerun_is_one_exec(sshd, node):
-    """First contact: the resident engine is not there (answered by the shell), the module path runs and
-    installs it; then a re-run is one exec, and a new payload four (engine, the transfer's question and its
-    one chunk, engine)."""
+    """First contact: the resident engine is not there (answered by the shell, which also says the payload is
+    not in the store), then one exec sends the engine's sources, the task and the (small) payload: it runs
+    the task and installs the engine; no module. Then a re-run is one exec, and a new (small) payload two: the
+    engine's look-up, then the engine again with the payload on its stdin (inline.py)."""
     r, conns = run(sshd, node)
-    assert r["status"] == "applied", r
-    assert conns == ["resident", "look-up", "transfer-begin", "upload", "module"], conns
+    assert r["status"] == "applied" and r["transfer"]["inline"], r
+    assert conns == ["resident", "first-contact"], conns
+    assert len(os.listdir(str(node["state"] / "engine"))) == 1  # installed
+    assert r["traffic"]["by_category"]["modules"]["sent"] == 0 and r["traffic"]["sent"] < 100000, r["traffic"]
     r, conns = run(sshd, node)
     assert r["status"] == "already_applied" and r["payload_bytes_sent"] == 0, r
     assert conns == ["resident"], conns
@@ -115,24 +120,70 @@ def test_resident_engine_rerun_is_one_exec(sshd, node):
     p2 = make_payload(node["payload"].parent / "v2", version="2.0")
     r, conns = run(sshd, node, args=dict(node["args"], src=p2))
     assert r["status"] == "applied" and r["payload_transferred"], r
-    assert conns == ["resident", "transfer-begin", "upload", "resident"], conns
+    assert conns == ["resident", "resident"], conns
+    assert r["transfer"]["inline"] and r["payload_bytes_sent"] == os.path.getsize(p2), r
+    # the exec that carried the payload counts as payload traffic, once (not again from the transfer figures)
+    pay = r["traffic"]["by_category"]["payload"]
+    assert pay["execs"] == 1 and os.path.getsize(p2) <= pay["sent"] <= os.path.getsize(p2) + 8192, r["traffic"]
+    assert r["traffic"]["execs"] == 2, r["traffic"]
+    assert store_files(node["state"]) == sorted(hashlib.sha256(Path(p).read_bytes()).hexdigest() + ".tar.gz"
+                                                for p in (node["payload"], p2))  # nothing else left
     assert os.listdir(str(node["remote_tmp"])) == []
 
 
+def test_wait_start_with_a_small_payload_is_look_up_then_start(sshd, node):
+    """wait: true on a node with the engine and without the payload: the start is the engine's look-up, then
+    the detached start with the payload on its stdin; no transfer exec, no module."""
+    run(sshd, node)  # installs the engine
+    (node["payload"].parent / "v2").mkdir()
+    p2 = make_payload(node["payload"].parent / "v2", version="2.0")
+    async_dir = node["remote_tmp"].parent / "async"
+    r, conns = run(sshd, node, args=dict(node["args"], src=p2, wait=True, poll_interval=1),
+                   env={"ANSIBLE_ASYNC_DIR": str(async_dir)})
+    assert r["status"] == "applied" and r["payload_transferred"] and r["transfer"]["inline"], r
+    assert "upload" not in conns and "transfer-begin" not in conns and "module" not in conns, conns
+    # versions before (upgrade_info), look-up, start with the payload, then the polls and the result's cat, rm
+    assert conns[:3] == ["resident"] * 3 and r["traffic"]["by_category"]["payload"]["execs"] == 1, (conns, r)
+    assert sorted(os.listdir(str(async_dir))) == []  # the status file was collected
+
+
+def test_resident_engine_larger_payload_keeps_the_chunked_transfer(sshd, node):
+    """A payload larger than inline.INLINE_MAX is not sent with the task: the resumable transfer's question and
+    chunks, then the engine."""
+    run(sshd, node)  # installs the engine
+    (node["payload"].parent / "big").mkdir()
+    noise = os.urandom(300 * 1024)  # incompressible: the archive stays above the 256 KiB bound
+    p2 = make_payload(node["payload"].parent / "big", version="2.0", extra_files={"noise.txt": noise.hex()[:600000]})
+    assert os.path.getsize(p2) > 256 * 1024
+    r, conns = run(sshd, node, args=dict(node["args"], src=p2))
+    assert r["status"] == "applied" and r["payload_transferred"] and not r["transfer"].get("inline"), r
+    assert conns[0] == "resident" and conns[-1] == "resident" and "upload" in conns, conns
+
+
 def test_without_pipelining_the_payload_still_goes_by_the_transfer(sshd, node):
-    """The module goes through the remote tmp dir; the payload by plain execs, as with pipelining."""
-    r, conns = run(sshd, node, env={"ANSIBLE_PIPELINING": "False"})
+    """The first contact is plain execs, pipelining or not. On the module path the module goes through the
+    remote tmp dir; the payload by plain execs, as with pipelining."""
+    env = {"ANSIBLE_PIPELINING": "False"}
+    r, conns = run(sshd, node, env=env)
+    assert r["status"] == "applied" and conns == ["resident", "first-contact"], (r, conns)
+    (node["payload"].parent / "v2").mkdir()
+    p2 = make_payload(node["payload"].parent / "v2", version="2.0")
+    r, conns = run(sshd, node, env=env, args=dict(node["args"], src=p2, resident_engine=False))
     assert r["status"] == "applied" and r["payload_transferred"] is True, r
     assert "upload" in conns and "file-transfer" in conns, conns
-    assert conns[:2] == ["resident", "look-up"] and "remove-tmp" in conns, conns
-    assert len(store_files(node["state"])) == 1
+    assert conns[0] == "look-up" and "remove-tmp" in conns, conns
+    assert len(store_files(node["state"])) == 2
     assert os.listdir(str(node["remote_tmp"])) == []  # the remote tmp dir was removed
 
 
 def test_check_mode_leaves_the_store_alone(sshd, node):
+    """First contact in check mode: the payload to the remote tmp dir (the store is not written), then the
+    engine's sources with the task; nothing installed (a check-mode run leaves nothing new behind)."""
     r, conns = run(sshd, node, check=True)
     assert r["status"] == "needed" and r["changed"] is True, r
-    assert conns[:2] == ["resident", "look-up"] and "upload" not in conns, conns
+    assert conns[0] == "resident" and "first-contact" in conns and "module" not in conns, conns
+    assert "upload" not in conns and "file-transfer" in conns, conns
+    assert not (node["state"] / "engine").exists()
     assert store_files(node["state"]) == []  # check mode sent the payload to the remote tmp dir only
     assert os.listdir(str(node["remote_tmp"])) == []
 
