@@ -58,9 +58,10 @@ FAULTS = ("power_cut", "power_off", "sigterm", "tunnel_drop", "tunnel_gone", "ha
 MODE = {"power_cut": "mark", "power_off": "mark", "sigterm": "mark", "tunnel_drop": "wait", "tunnel_gone": "wait",
         "hang": "hang", "disk_full": "wait"}
 STEP = {"power_cut": 1.0, "power_off": 1.0, "sigterm": 1.0}
-"""Seconds per script step of the faults at a random moment: a phase takes 6-7 steps, the moment is 0-1.5 s
-after the phase began, and the cut (simfleet's CLI) or the SIGTERM (through the tunnel) takes up to ~2 s
-more while the controller polls four nodes on two shared cores."""
+"""Seconds per script step in the phase of the faults at a random moment (``fault-step``: only that phase
+is slow, the others take 0.05 s a step): the phase takes 6-7 steps, the moment is 0-1.5 s after it
+began, and the cut (simfleet's CLI) or the SIGTERM (through the tunnel) took up to 3.8 s more on two
+shared cores at load average 9 while the controller polled four nodes."""
 HANG_TIMEOUT = 4
 RIDE_OUT = 90
 """rollout_reconnect_timeout of the scenarios whose node comes back during run 1 (it is away while the
@@ -157,7 +158,6 @@ def _inject(ff, fault, phase, vsn, name, rng, log, errors, fired, back):
             if fault != "sigterm":
                 job = _newest_job(ff, vsn, name)
                 log["journal_at_cut"] = (job["status"], job["phase"], job["phase_state"])
-                (hcf / "step").unlink(missing_ok=True)  # the resumed job runs at normal speed
         elif fault in ("tunnel_drop", "tunnel_gone"):
             ff.drop_tunnel(vsn)
             job = _newest_job(ff, vsn, name)
@@ -219,7 +219,7 @@ def run_scenario(ff, fault, tmp, rng) -> dict:
         (hcf / "fault-phase").write_text(phase + "\n")
         (hcf / "fault-mode").write_text(MODE[fault] + "\n")
         if fault in STEP:
-            (hcf / "step").write_text(f"{STEP[fault]}\n")
+            (hcf / "fault-step").write_text(f"{STEP[fault]}\n")
         if phase == "rollback":
             (hcf / "fail-verify-once").touch()
     payload = hf.fault_payload(tmp, name, timeout=HANG_TIMEOUT if fault == "hang" else 120)
@@ -240,9 +240,7 @@ def run_scenario(ff, fault, tmp, rng) -> dict:
     sc["runs"].append(run)
     sc["periph"].append({p: hf.peripheral(ff.hcf(v, name)) for p, v in NODE.items()})
 
-    # recovery of what stayed away for the whole run 1 (scripts at normal speed again)
-    for vsn in NODE.values():
-        (ff.hcf(vsn, name) / "step").unlink(missing_ok=True)
+    # recovery of what stayed away for the whole run 1
     if fault == "power_off":
         for vsn in NODE.values():
             ff.power_on(vsn)
@@ -316,11 +314,18 @@ def check_run_agrees(run, n):
                                run["out"][-4000:])
 
 
-CASES = [pytest.param(f, p, id=f"{f}-{p}") for f in FAULTS for p in NODE]
+FULL_ONLY = ("power_off", "tunnel_gone", "hang")
+"""Scenarios only in ``make faults`` (``faults_full``), so that ``make test``'s subset (power cut, tunnel drop,
+SIGTERM, disk full: what the wait adds - the resume and the reconnect in the task, a detached job stopped
+or starved of its state dir) takes no longer than the module-path matrix it replaced there. Outside it:
+a node away for the whole run (unreachable, exit code 4, the next run resumes; tests/integration/rollout/
+test_simfleet.py shows a tunnel gone for good in ``make test``) and phase timeouts (the engine's, the same
+on both paths; tests/faults/test_matrix_direct.py and the unit tests)."""
+CASES = [pytest.param(f, p, id=f"{f}-{p}", marks=[pytest.mark.faults_full] if f in FULL_ONLY else [])
+         for f in FAULTS for p in NODE]
 
 
-@pytest.mark.parametrize("scenario,phase", [(c.values[0], c.values[1]) for c in CASES],
-                         ids=[c.id for c in CASES], indirect=["scenario"])
+@pytest.mark.parametrize("scenario,phase", CASES, indirect=["scenario"])
 def test_fault_in_phase(scenario, phase, fault_fleet):
     ff, name, vsn, fault = fault_fleet, scenario["name"], NODE[phase], scenario["fault"]
     assert not scenario["errors"], scenario["errors"]
@@ -360,9 +365,11 @@ def test_fault_in_phase(scenario, phase, fault_fleet):
 
     # what the wait saw
     wait = first.get("wait") or {}
-    if fault == "power_cut":  # lost once, resumed in the task, the same job finished it
+    cut_job = min((j.get("created_epoch") or 0, k) for k, j in hf.read_jobs(ff.state_dir(vsn)).items()
+                  if j.get("name") == name)[1]  # the scenario's first job
+    if fault == "power_cut":  # lost once, started again in the task: the engine resumed the job that was cut
         assert wait.get("losses") == 1 and wait.get("resumes") == 1 and wait.get("reconnects", 0) >= 1, wait
-        assert len(wait["jobs"]) == 2, wait
+        assert len(wait["jobs"]) == 2 and first["job_id"] == cut_job, (wait, first.get("job_id"), cut_job)
     elif fault == "tunnel_drop":  # waited through: reconnected, never restarted, the job's own result
         assert wait.get("reconnects", 0) >= 1 and wait.get("losses") == 0 and wait.get("resumes") == 0, wait
         assert len(wait["jobs"]) == 1 and first["job_id"] == log["job_id"], (wait, first.get("job_id"), log)
@@ -373,7 +380,7 @@ def test_fault_in_phase(scenario, phase, fault_fleet):
         assert wait.get("losses") == 0 and wait.get("resumes") == 0, wait
     if fault in RESUMED_IN_RUN:
         resumed = results[RESUMED_IN_RUN[fault]]
-        assert resumed["resumed"] is True and resumed["resumes"] == 1, resumed
+        assert resumed["resumed"] is True and resumed["resumes"] == 1 and resumed["job_id"] == cut_job, resumed
 
     # backups restored wherever a rollback was due; the peripheral is never left half-written
     for n, (r, periph) in enumerate(zip(results, scenario["periph"]), 1):
