@@ -327,7 +327,7 @@ FULL_ONLY = ("power_off", "tunnel_gone", "hang")
 """Scenarios only in ``make faults`` (``faults_full``), so that ``make test``'s subset (power cut, tunnel drop,
 SIGTERM, disk full: the resume and the reconnect in the task, a detached job stopped or starved of its
 state dir) takes no longer than the module-path matrix it replaced there: measured back to back, 1 min
-23 s against 1 min 49 s (load average 4-6); with the hang too it took 1 min 37 s against 1 min 26 s
+15 s against 1 min 32 s (load average 0.7-1.8); with the hang too it took 1 min 37 s against 1 min 26 s
 (load average 1.5-2.3). Left to ``make faults``: a node away for the whole run (unreachable, exit code 4,
 the next run resumes or finds the job's result; tests/integration/rollout/test_simfleet.py shows a
 tunnel gone for good in ``make test``) and phase timeouts (the engine's, the same on both paths;
