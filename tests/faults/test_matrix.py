@@ -64,8 +64,9 @@ began, and the cut (simfleet's CLI) or the SIGTERM (through the tunnel) took up 
 shared cores at load average 9 while the controller polled four nodes."""
 HANG_TIMEOUT = 4
 RIDE_OUT = 90
-"""rollout_reconnect_timeout of the scenarios whose node comes back during run 1 (it is away while the
-other nodes of the scenario reach their phases: ~10 s of slow scripts, plus a boot)."""
+"""rollout_reconnect_timeout of the scenarios whose node comes back during run 1 (it is away until every
+node of the scenario had its fault, a few seconds, plus its boot or tunnel restart: 2-3 s; the margin is
+for a loaded machine)."""
 GIVE_UP = 4
 """rollout_reconnect_timeout of the scenarios whose node stays away for the whole run 1."""
 ROLLOUT_VARS = {"rollout_poll_interval": 1, "rollout_max_resumes": 1}
