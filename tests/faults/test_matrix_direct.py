@@ -46,7 +46,10 @@ pytestmark = [pytest.mark.fleet, pytest.mark.slow, pytest.mark.faults_full]
 NODE = {"state_check": "W001", "install": "W002", "verify": "W003", "rollback": "W004"}
 FAULTS = ("power_cut", "sigterm", "tunnel_drop", "hang", "disk_full")
 MODE = {"power_cut": "mark", "sigterm": "mark", "tunnel_drop": "wait", "hang": "hang", "disk_full": "wait"}
-STEP = {"power_cut": 0.5, "sigterm": 0.5}  # slow scripts: a random moment lands inside the phase
+STEP = {"power_cut": 1.0, "sigterm": 1.0}
+"""Seconds per script step in the faulted phase (``fault-step``; the other phases run at 0.05 s a step): a
+random moment 0-1.5 s into the phase plus a cut that takes seconds on a loaded machine still lands in it
+(with 0.5 s steps in every phase, cuts at load average 20 landed in the next phase)."""
 HANG_TIMEOUT = 4
 
 # Expected status of each run per (fault, phase); None = the node was unreachable in that run.
@@ -122,7 +125,7 @@ def run_scenario(ff, fault, tmp, rng) -> dict:
         (hcf / "fault-phase").write_text(phase + "\n")
         (hcf / "fault-mode").write_text(MODE[fault] + "\n")
         if fault in STEP:
-            (hcf / "step").write_text(f"{STEP[fault]}\n")
+            (hcf / "fault-step").write_text(f"{STEP[fault]}\n")
         if phase == "rollback":
             (hcf / "fail-verify-once").touch()
     payload = hf.fault_payload(tmp, name, timeout=HANG_TIMEOUT if fault == "hang" else 120)
