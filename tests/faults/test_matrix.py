@@ -96,7 +96,8 @@ EXPECT = {
     | {"rollback": ("interrupted", "rolled_back", "applied", "already_applied")},
     "tunnel_drop": {p: ("applied", "already_applied", "already_applied") for p in ("state_check", "install", "verify")}
     | {"rollback": ("rolled_back", "applied", "already_applied")},
-    "tunnel_gone": {p: ("unreachable", "already_applied", "already_applied") for p in ("state_check", "install", "verify")}
+    "tunnel_gone": {p: ("unreachable", "already_applied", "already_applied")
+                    for p in ("state_check", "install", "verify")}
     | {"rollback": ("unreachable", "applied", "already_applied")},
     "hang": {"state_check": ("failed", "applied", "already_applied"),
              "install": ("rolled_back", "applied", "already_applied"),
