@@ -20,6 +20,7 @@ the snapshot was restored). Per-node files in the same directory inject the faul
                     full); ``hang``: write ``inside`` and hang past the phase timeout
 ``fail-verify-once`` make the first verify fail (to get a rollback to interrupt)
 ``step``            seconds per install/rollback step (default 0.05)
+``fault-step``      seconds per step from the fault on, in the phase where it fired (only that phase is slow)
 =================== ===========================================================================
 
 /etc/waggle is the node's persistent disk; the host sees it as ``<fleet>/nodes/<VSN>/etc-waggle``.
@@ -57,6 +58,7 @@ clean_at() {  # clean_at VERSION: the peripheral is completely at VERSION
 fault_point() {  # fires once per node, in the configured phase
     [ "$(cat "$D/fault-phase" 2>/dev/null)" = "$P" ] || return 0
     mkdir "$D/fired" 2>/dev/null || return 0
+    if [ -e "$D/fault-step" ]; then STEP=$(cat "$D/fault-step"); fi
     echo "$1" > "$D/inside.tmp" && mv "$D/inside.tmp" "$D/inside"
     case "$(cat "$D/fault-mode" 2>/dev/null)" in
         hang) while :; do sleep 1; done ;;
