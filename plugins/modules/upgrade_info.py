@@ -172,7 +172,8 @@ async_job:
     - When M(waggle.honeycomb.upgrade) with O(waggle.honeycomb.upgrade#module:wait=true) polls its own job, a
       finished job's result comes back here as C(result) and its status file is renamed to C(<jid>.collected)
       (C(collected=true)); collected files older than a day are removed by a later such poll, and the status
-      files of the task's earlier jobs that the node lost are removed (C(forgotten), their job ids).
+      files of the task's earlier jobs that the node lost are removed (C(forgotten), their job ids), as are
+      the resident engine's status files of jobs that no longer run and are older than a day.
   returned: when O(async_jid) is given
   type: dict
   sample: {"jid": "j815917136440.4084", "results_file": "/root/.ansible_async/j815917136440.4084", "exists": true,

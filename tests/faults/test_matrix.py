@@ -350,15 +350,10 @@ state dir) takes no longer than the module-path matrix it replaced there: measur
 the next run resumes or finds the job's result; tests/integration/rollout/test_simfleet.py shows a
 tunnel gone for good in ``make test``) and phase timeouts (the engine's, the same on both paths;
 tests/integration/upgrade/test_upgrade.py has an install timeout in ``make test``)."""
-FORGETS_LOST_JOBS = hasattr(asyncjob, "forget")
-"""Whether the wait removes the status files of the jobs its task saw lost (``asyncjob.forget``; the trees
-before it kept them)."""
 ASYNC_LEAK = {"power_off": "the status file of the job lost with the power, in a task that gave up unreachable",
               "tunnel_gone": "the finished job's result file, never collected"}
 """Faults after which the node keeps a job status file in ``~/.ansible_async`` for good (see
 ``test_no_job_status_file_left``)."""
-if not FORGETS_LOST_JOBS:
-    ASYNC_LEAK["power_cut"] = "the status file of the job lost with the power (resumed in the task as a new job)"
 CASES = [pytest.param(f, p, id=f"{f}-{p}", marks=[pytest.mark.faults_full] if f in FULL_ONLY else [])
          for f in FAULTS for p in NODE]
 
@@ -470,8 +465,8 @@ LEAK_CASES = [pytest.param(f, id=f, marks=[pytest.mark.faults_full] if f in FULL
                    "job's status file when it collects the job's result (and, where asyncjob.forget exists, the "
                    "files of the jobs its own task saw lost); the file of a job lost with the power while the "
                    "task had given up on the node (unreachable) and the result file of a job that finished "
-                   "while the node was unreachable stay in the node's ~/.ansible_async for good: no later run "
-                   "knows their job ids")
+                   "while the node was unreachable stay in the node's ~/.ansible_async until a later collecting "
+                   "poll finds them a day old (asyncjob._prune): no later run knows their job ids")
 @pytest.mark.parametrize("scenario", LEAK_CASES, indirect=True)
 def test_no_job_status_file_left(scenario):
     """After the runs of a scenario no job status file of its jobs is left in the nodes' async dir."""

@@ -41,6 +41,8 @@ def _wrapper_alive(prefix, proc="/proc"):
     return False
 
 
+JID_RE = re.compile(r"^[0-9]+\.[0-9]+$")
+"""The job ids the node-resident engine gives (``detach.start``); async_wrapper's begin with ``j``."""
 COLLECTED_SUFFIX = ".collected"
 """A finished job's status file after a poll collected its result (``collect``): renamed, not removed, so
 that a poll whose answer was lost with the connection finds the result again."""
@@ -48,18 +50,24 @@ COLLECTED_KEEP = 24 * 3600
 """Seconds a collected status file is kept; older ones are removed by the next collecting poll."""
 
 
-def _prune_collected(async_dir, keep, now=None):
+def _prune(async_dir, keep, proc="/proc", now=None):
+    """Remove, from ``async_dir``, collected status files older than ``keep`` seconds, and the status files of
+    jobs the node-resident engine started (job ids ``<digits>.<digits>``; async_wrapper's begin with ``j`` and
+    are left alone) that are older than that and no longer run: lost with the power while their task had given
+    up on the node, or finished while it was unreachable, so that no task will read them."""
     now = time.time() if now is None else now
     try:
         names = os.listdir(async_dir)
     except OSError:
         return
     for name in names:
-        if not name.endswith(COLLECTED_SUFFIX):
+        if not (name.endswith(COLLECTED_SUFFIX) or JID_RE.match(name)):
             continue
         path = os.path.join(async_dir, name)
         try:
-            if now - os.stat(path).st_mtime > keep:
+            if now - os.stat(path).st_mtime <= keep:
+                continue
+            if name.endswith(COLLECTED_SUFFIX) or not job_state(name, async_dir, proc)["alive"]:
                 os.remove(path)
         except OSError:
             pass
@@ -75,7 +83,8 @@ def job_state(jid, async_dir="~/.ansible_async", proc="/proc", collect=False):
     file is renamed to ``<jid>.collected`` (:data:`COLLECTED_SUFFIX`), which later polls of the same job
     still read (the answer of this one may be lost with the connection; without ``collect`` such a job is
     reported finished, with ``collected: true``); collected files older than
-    :data:`COLLECTED_KEEP` are removed. This saves the controller reading and removing the file with two
+    :data:`COLLECTED_KEEP` are removed, and so are the resident engine's uncollected status files of that age
+    whose job no longer runs (:func:`_prune`). This saves the controller reading and removing the file with two
     more execs."""
     async_dir = os.path.expanduser(async_dir)
     results_file = os.path.join(async_dir, jid)
@@ -107,7 +116,7 @@ def job_state(jid, async_dir="~/.ansible_async", proc="/proc", collect=False):
         else:
             state["results_file"] = collected
             state["collected"] = True
-        _prune_collected(async_dir, COLLECTED_KEEP)
+        _prune(async_dir, COLLECTED_KEEP, proc)
     return state
 
 
@@ -118,9 +127,6 @@ def _read(path):
     except (IOError, OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-JID_RE = re.compile(r"^[0-9]+\.[0-9]+$")
 
 
 def forget(jids, async_dir="~/.ansible_async", proc="/proc"):

@@ -101,16 +101,24 @@ def test_collect_prunes_old_collected_files_only(tmp_path):
     import os
     import time
     d = _status(tmp_path, {"changed": True})
-    old = tmp_path / "async" / ("1.1" + asyncjob.COLLECTED_SUFFIX)
-    young = tmp_path / "async" / ("2.2" + asyncjob.COLLECTED_SUFFIX)
-    other = tmp_path / "async" / "3.3"  # another task's async job: never ours to remove
-    for path in (old, young, other):
-        path.write_text("{}")
+    a = tmp_path / "async"
+    old = a / ("1.1" + asyncjob.COLLECTED_SUFFIX)
+    young = a / ("2.2" + asyncjob.COLLECTED_SUFFIX)
+    other = a / "j3.3"  # another task's async_wrapper job: never ours to remove
+    lost = a / "7.7"  # a resident job lost while its task had given up on the node: nobody will read it
+    finished = a / "6.6"  # a resident job's result never collected (the node was unreachable)
+    alive = a / "8.8"  # a resident job that still runs (a day is a long time, but it runs)
+    young_lost = a / "5.5"
+    started = json.dumps({"started": True, "finished": False})
+    for path, text in ((old, "{}"), (young, "{}"), (other, started), (lost, started), (finished, '{"changed": true}'),
+                       (alive, started), (young_lost, started)):
+        path.write_text(text)
     past = time.time() - asyncjob.COLLECTED_KEEP - 60
-    os.utime(str(old), (past, past))
-    os.utime(str(other), (past, past))
-    asyncjob.job_state(JID, d, proc=str(_proc(tmp_path)), collect=True)
-    assert not old.exists() and young.exists() and other.exists()
+    for path in (old, other, lost, finished, alive):
+        os.utime(str(path), (past, past))
+    asyncjob.job_state(JID, d, proc=str(_proc(tmp_path, _wrapper("8"))), collect=True)
+    assert sorted(p.name for p in a.iterdir()) == sorted(
+        [young.name, other.name, alive.name, young_lost.name, JID + asyncjob.COLLECTED_SUFFIX])
 
 
 # -- forget: the status files of jobs a waiting task resumed ----------------------------------------------
