@@ -49,7 +49,6 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import asyncjob
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as st
 from hctest import faults as hf
 
