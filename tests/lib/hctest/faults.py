@@ -275,6 +275,55 @@ def stray_files(state_dir: Path) -> list[str]:
     return sorted(out)
 
 
+def seed_fault_nodes(ff, nodes: dict, name: str, mode: str, step: float | None = None) -> None:
+    """Before a fault scenario of payload ``name``: each node of ``nodes`` ({phase: node}) at the old version,
+    told which phase the fault is for and how it fires (``mode``; ``step``: the faulted phase's script step),
+    and the rollback node's first verify set to fail once, so that a rollback runs."""
+    for phase, vsn in nodes.items():
+        hcf = ff.hcf(vsn, name)
+        seed_peripheral(hcf, OLD)
+        (hcf / "fault-phase").write_text(phase + "\n")
+        (hcf / "fault-mode").write_text(mode + "\n")
+        if step is not None:
+            (hcf / "fault-step").write_text(f"{step}\n")
+        if phase == "rollback":
+            (hcf / "fail-verify-once").touch()
+
+
+def record_run(sc: dict, ff, nodes: dict, name: str, before: dict) -> None:
+    """After one run of a fault scenario: each node's simulated peripheral (``sc["periph"]``) and the scripts
+    the run started on it (``sc["new_runs"]``, phase names; ``before``: {phase: script runs before it})."""
+    sc["periph"].append({p: peripheral(ff.hcf(v, name)) for p, v in nodes.items()})
+    sc.setdefault("new_runs", []).append(
+        {p: [r[0] for r in script_runs(ff.hcf(v, name))[before[p]:]] for p, v in nodes.items()})
+
+
+def check_converged(state_dir: Path, hcf_dir: Path, name: str, installs_want) -> None:
+    """What every fault scenario asserts of its node at the end (tests/faults/test_matrix.py and
+    test_matrix_direct.py): every journal of payload ``name`` consistent, no script start without its journal
+    entry, no stray file in the state dir, no anomaly the scripts saw, no double install, the expected number
+    of installs (``installs_want``: a number, or ``"1+rollbacks"``: one plus the rollbacks of the first job),
+    the new version installed and the lock released."""
+    jobs = {k: j for k, j in read_jobs(state_dir).items() if j.get("name") == name}
+    starts = script_runs(hcf_dir)
+    for job in jobs.values():
+        assert journal_problems(job) == [], job
+        assert lost_entries(job, starts) == 0, (job["events"], starts)
+    assert stray_files(state_dir) == []
+    assert anomalies(hcf_dir) == [], anomalies(hcf_dir)
+    assert double_installs(starts, jobs) == []
+    installs = sum(1 for s in starts if s[0] == "install")
+    want = installs_want
+    if want == "1+rollbacks":
+        first_job = starts[0][2]
+        want = 1 + sum(1 for s in starts if s[0] == "rollback" and s[2] == first_job)
+        assert want <= 2
+    assert installs == want, (installs, starts)
+    assert json.loads((state_dir / "installed.json").read_text())[name]["version"] == NEW
+    lock = json.loads((state_dir / "lock.json").read_text())
+    assert "released" in lock, lock
+
+
 def wait_until(predicate, what: str, timeout: float = 120, interval: float = 0.05):
     """Poll ``predicate`` until it returns something true (returned); AssertionError after ``timeout``."""
     deadline = time.monotonic() + timeout
