@@ -349,23 +349,21 @@ class ActionModule(ActionBase):
         start_node = self._engine_runner(module_args, task_vars, args["resident_engine"])
         # the polls read the node with the resident engine when it has this version (one small exec each)
         info_node = resident.EngineRunner(self, INFO_MODULE, "upgrade_info", task_vars, info_options.argument_spec(),
-                                          enabled=args["resident_engine"], state_dir=module_args.get("state_dir"))
+                                          enabled=args["resident_engine"], state_dir=module_args.get("state_dir"),
+                                          share=start_node)
 
         def remember_before(look):
             """What upgrade_info says before the job: the versions, and the boot slot the job starts on. With
-            None, a look of its own: then True when that look (a module run, the first contact with a node that
-            lacks this engine) installed the resident engine."""
+            None (the start found no usable engine), a look of its own: then True when that look installed the
+            engine (the runners share what they know of it: the look goes straight to the module, which installs
+            it), so that the job starts resident after all."""
             installed_now = False
             if look is None:
-                if start_node.usable is False:  # same engine, same answer: straight to the module, which installs it
-                    info_node.usable = False
                 info = info_node.run(dict(info_args, limit=0, async_jid=None))
-                installed_now = start_node.usable is False and info_node.usable is None
+                installed_now = start_node.enabled and start_node.usable is not False
                 look = {"installed": {} if info.get("failed") else info.get("installed") or {}, "boot": info.get("boot")}
             before["installed"] = look.get("installed") or {}
             waiter.note_boot(look.get("boot"))
-            if installed_now:
-                start_node.usable = None
             return installed_now
 
         def start(time_limit):

@@ -137,7 +137,7 @@ class EngineRunner(object):
     usable, else module ``module_name``. ``spec``/``constraints``: the module's argument spec."""
 
     def __init__(self, action, module_name, resident_action, task_vars, spec, constraints=None, enabled=True,
-                 state_dir=None):
+                 state_dir=None, share=None):
         self.action = action
         self.module_name = module_name
         self.resident_action = resident_action
@@ -150,19 +150,34 @@ class EngineRunner(object):
         self.enabled = bool(enabled) and self.layout is not None and not action._task.async_val
         self.version = engine_version() if self.enabled else None
         self.version_dir = self.layout.engine_version_dir(self.version) if self.enabled else None
-        self.usable = None
-        """None: not tried yet; True: ran; False: fell back (then the module installs it)."""
-        self.reason = None
+        # what this task learnt of the node's engine: usable, why not, first contact tried. One record per node
+        # and task: ``share`` (another runner of the same task and state dir) shares its record, so that a
+        # module run or a first contact of one runner that installs the engine makes the other use it too.
+        self._engine = share._engine if share is not None else {"usable": None, "reason": None, "first_tried": False}
         self.inline_report = None
         """The engine's report on the payload sent with the last resident run (None: none sent)."""
         self.payload_stored = None
         """What the shell said when it answered "not installed": is the payload in the store (None: not asked)."""
-        self._first_tried = False
+
+    @property
+    def usable(self):
+        """None: not tried yet (or installed since); True: ran; False: fell back (then the module installs it)."""
+        return self._engine["usable"]
+
+    @usable.setter
+    def usable(self, value):
+        self._engine["usable"] = value
+
+    @property
+    def reason(self):
+        """Why the engine was not used (the last time it could not be)."""
+        return self._engine["reason"]
 
     @property
     def first_contact_ok(self):
         """The shell answered "not installed" and the first-contact bootstrap was not tried yet."""
-        return bool(self.enabled and self.usable is False and self.reason == NOT_INSTALLED and not self._first_tried)
+        return bool(self.enabled and self.usable is False and self.reason == NOT_INSTALLED
+                    and not self._engine["first_tried"])
 
     def run(self, module_args):
         """The node's result: resident when usable, else a first contact (:meth:`try_first_contact`), else
@@ -213,7 +228,7 @@ class EngineRunner(object):
         self.inline_report = None
         if not self.first_contact_ok:
             return None
-        self._first_tried = True
+        self._engine["first_tried"] = True
         task, validation = self._task(module_args, detach)
         if task is None:
             return None
@@ -292,8 +307,7 @@ class EngineRunner(object):
         return report.get("install") in ("installed", "present")
 
     def _unusable(self, reason):
-        self.usable = False
-        self.reason = reason
+        self._engine.update(usable=False, reason=reason)
         display.vv("honeycomb: node-resident engine %s not used (%s)" % (self.version[:12], reason))
         return None
 
