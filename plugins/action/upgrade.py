@@ -151,6 +151,12 @@ def _json_object_text(text):
     return "\n".join(lines[first:last + 1])
 
 
+def _not_in_store(res):
+    """The node's answer after the payload was sent, when it still reports it missing: a failure."""
+    return dict(res, failed=True, msg="the payload was transferred but the node still does not find it in its store: "
+                                      "%s" % (res.get("msg"),))
+
+
 class ActionModule(ActionBase):
 
     # The remote tmp dir is made only when it is needed (see the module docstring).
@@ -260,9 +266,7 @@ class ActionModule(ActionBase):
                 if notes:
                     res["notes"] = notes + (res.get("notes") or [])
             if res.get("payload_missing"):
-                res["failed"] = True
-                res["msg"] = "the payload was transferred but the node still does not find it in its store: %s" % (
-                    res.get("msg"),)
+                res = _not_in_store(res)
         result.update(res)
         if principal:
             result["signed_by"] = principal
@@ -330,8 +334,7 @@ class ActionModule(ActionBase):
         if res is not None and res.get("payload_missing") and not res.get("failed"):
             res = self._send_payload(node, module_args, src, detach=(async_dir, time_limit))
             if res is not None and res.get("payload_missing"):
-                res = dict(res, failed=True, msg="the payload was transferred but the node still does not find "
-                                                 "it in its store: %s" % (res.get("msg"),))
+                res = _not_in_store(res)
         if res is not None and res.get("notes"):
             display.warning("; ".join(res.pop("notes")))
         return res
@@ -494,10 +497,9 @@ class ActionModule(ActionBase):
         report = node.inline_report or {}
         if res is not None and report.get("stored"):
             size = len(data)
-            self._hc_transfer["stats"] = {
-                "size": size, "bytes_sent": size, "bytes_received": size, "bytes_resumed": 0, "bytes_resent": 0,
-                "attempts": 1, "chunks": 1, "chunk_mismatches": 0, "discarded": 0, "stalls": 0, "reconnects": 0,
-                "max_chunk": size, "duration": round(time.monotonic() - t0, 3), "stored": True, "inline": True}
+            self._hc_transfer["stats"] = dict(
+                transfer.new_stats(size), bytes_sent=size, bytes_received=size, attempts=1, chunks=1, max_chunk=size,
+                duration=round(time.monotonic() - t0, 3), stored=True, inline=True)
         return res
 
     def _upload(self, src, module_args, raw):

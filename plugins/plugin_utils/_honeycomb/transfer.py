@@ -63,6 +63,14 @@ STALL_JOIN = 30
 """Seconds to wait for a stalled exec to end after the connection was reset (then it is left behind)."""
 
 
+def new_stats(size):
+    """The figures of a payload transfer of ``size`` bytes before it starts: the upgrade result's ``transfer``
+    (docs/upgrade.md), also for a payload sent with the task (``inline: true``)."""
+    return {"size": size, "bytes_sent": 0, "bytes_received": 0, "bytes_resumed": 0, "bytes_resent": 0, "attempts": 0,
+            "chunks": 0, "chunk_mismatches": 0, "discarded": 0, "stalls": 0, "reconnects": 0,
+            "max_chunk": 0, "duration": 0.0, "stored": False}
+
+
 class TransferError(Exception):
     """The transfer could not finish; ``stats`` says how far it came."""
 
@@ -150,9 +158,7 @@ class Transfer(object):
         self.chunk = CHUNK_FIRST
         if rate_limit:
             self.chunk = _round_chunk(min(self.chunk, rate_limit * TARGET_SECONDS))
-        self.stats = {"size": self.size, "bytes_sent": 0, "bytes_received": 0, "bytes_resumed": 0, "bytes_resent": 0, "attempts": 0,
-                      "chunks": 0, "chunk_mismatches": 0, "discarded": 0, "stalls": 0, "reconnects": 0,
-                      "max_chunk": 0, "duration": 0.0, "stored": False}
+        self.stats = new_stats(self.size)
         self._first_begin = True
         self._pending = None  # (start, end) of a put whose answer was lost with its connection
         self._mismatches_in_row = 0
