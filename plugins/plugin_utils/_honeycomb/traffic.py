@@ -262,6 +262,18 @@ def connection_compresses(connection):
             except ValueError:
                 words.extend(value.split())
     compress = False
+    for name, value in ssh_options(words):
+        if name == "-":
+            compress = compress or "C" in value
+        elif name == "compression":
+            compress = value.lower() in ("yes", "true")
+    return compress
+
+
+def ssh_options(words):
+    """(name, value) of each option in OpenSSH client argument ``words``, in order: ``-o Name=value``,
+    ``-o "Name value"`` and ``-oName=value`` as (name in lower case, value); a group of flags that take no
+    argument (``-qC``) as ("-", its letters)."""
     i = 0
     while i < len(words):
         word = words[i]
@@ -272,27 +284,20 @@ def connection_compresses(connection):
         elif word.startswith("-o"):
             option = word[2:]
         elif word.startswith("-") and len(word) > 1 and all(ch in SSH_FLAGS for ch in word[1:]):
-            compress = compress or "C" in word[1:]
+            yield "-", word[1:]
         if option is not None:
             key, _sep, value = option.replace("=", " ", 1).partition(" ")
-            if key.strip().lower() == "compression":
-                compress = value.strip().lower() in ("yes", "true")
+            yield key.strip().lower(), value.strip()
         i += 1
-    return compress
 
 
 def control_path(command):
     """The ControlPath a built ssh command names (``-o ControlPath=...``, quoted or not), or None when it
     names none or one with ``%`` tokens that only ssh expands."""
     words = [w.decode("utf-8", "replace") if isinstance(w, bytes) else str(w) for w in command]
-    for i, word in enumerate(words):
-        option = word[2:] if word.startswith("-o") and len(word) > 2 else (
-            words[i + 1] if word == "-o" and i + 1 < len(words) else None)
-        if option is None:
-            continue
-        key, _sep, value = option.replace("=", " ", 1).partition(" ")
-        if key.strip().lower() == "controlpath":
-            value = value.strip().strip('"').strip("'")
+    for name, value in ssh_options(words):
+        if name == "controlpath":
+            value = value.strip('"').strip("'")
             return value if value and "%" not in value and value.lower() != "none" else None
     return None
 
