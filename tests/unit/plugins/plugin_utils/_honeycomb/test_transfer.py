@@ -135,14 +135,20 @@ def test_the_next_run_resumes_a_transfer_that_gave_up(tmp_path, payload):
     assert leftovers(layout) == []
 
 
+def _partial(layout, payload, content, size, verified):
+    """A partial transfer of ``payload`` left on the node: ``content`` so far, its state saying ``verified``
+    bytes of a ``size``-byte payload are good."""
+    os.makedirs(layout.payloads_dir)
+    with open(layout.transfer_path(sha(payload)), "wb") as handle:
+        handle.write(content)
+    with open(layout.transfer_state_path(sha(payload)), "w") as handle:
+        json.dump({"v": 1, "sha256": sha(payload), "size": size, "verified": verified}, handle)
+
+
 def test_a_complete_partial_with_a_wrong_hash_is_discarded_and_sent_again(tmp_path, payload):
     layout = StateLayout(str(tmp_path / "state"))
-    os.makedirs(layout.payloads_dir)
     size = payload.stat().st_size
-    with open(layout.transfer_path(sha(payload)), "wb") as handle:
-        handle.write(b"\0" * size)
-    with open(layout.transfer_state_path(sha(payload)), "w") as handle:
-        json.dump({"v": 1, "sha256": sha(payload), "size": size, "verified": size}, handle)
+    _partial(layout, payload, b"\0" * size, size=size, verified=size)
     logs = []
     stats = make(LocalNode(), payload, layout, log=logs.append).run()
     assert stats["discarded"] == 1 and stats["bytes_sent"] == size and stats["bytes_resumed"] == 0
@@ -153,13 +159,10 @@ def test_a_complete_partial_with_a_wrong_hash_is_discarded_and_sent_again(tmp_pa
 
 def test_a_corrupt_unverified_tail_fails_its_chunk_check_and_the_chunk_is_sent_again(tmp_path, payload):
     layout = StateLayout(str(tmp_path / "state"))
-    os.makedirs(layout.payloads_dir)
     size = payload.stat().st_size
     good = payload.read_bytes()[:MIB]
-    with open(layout.transfer_path(sha(payload)), "wb") as handle:
-        handle.write(good + b"x" * 5000)  # 5000 bytes after the verified MiB that are not the payload's
-    with open(layout.transfer_state_path(sha(payload)), "w") as handle:
-        json.dump({"v": 1, "sha256": sha(payload), "size": size, "verified": MIB}, handle)
+    # 5000 bytes after the verified MiB that are not the payload's
+    _partial(layout, payload, good + b"x" * 5000, size=size, verified=MIB)
     stats = make(LocalNode(), payload, layout).run()
     assert stats["chunk_mismatches"] == 1 and stats["bytes_resumed"] == MIB + 5000
     assert sha(tmp_path / "state" / "payloads" / (sha(payload) + ".tar.gz")) == sha(payload)
@@ -168,11 +171,7 @@ def test_a_corrupt_unverified_tail_fails_its_chunk_check_and_the_chunk_is_sent_a
 
 def test_a_partial_of_another_payload_size_is_started_over(tmp_path, payload):
     layout = StateLayout(str(tmp_path / "state"))
-    os.makedirs(layout.payloads_dir)
-    with open(layout.transfer_path(sha(payload)), "wb") as handle:
-        handle.write(b"y" * 999)
-    with open(layout.transfer_state_path(sha(payload)), "w") as handle:
-        json.dump({"v": 1, "sha256": sha(payload), "size": 999, "verified": 999}, handle)
+    _partial(layout, payload, b"y" * 999, size=999, verified=999)
     stats = make(LocalNode(), payload, layout).run()
     assert stats["bytes_resumed"] == 0 and stats["bytes_sent"] == payload.stat().st_size
     assert leftovers(layout) == []
