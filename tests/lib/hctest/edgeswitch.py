@@ -154,9 +154,7 @@ class SwitchLab:
         (self.state_dir / "startup-config").write_text(DEFAULT_STARTUP_CONFIG)
         if (self.state_dir / "cli.bnr").exists():
             (self.state_dir / "cli.bnr").unlink()
-        deadline = time.time() + 30
-        while time.time() < deadline and self.status().get("status") != "up":
-            time.sleep(0.2)
+        self.wait_up(30)
 
     # ---- ansible ----------------------------------------------------------------------------------
     def run_playbook(self, playbook, extra_vars=None, check=False, args=()):

@@ -130,6 +130,7 @@ class Simulator:
             sock.listen(16)
             self.listeners.append(sock)
             threading.Thread(target=self.accept_loop, args=(sock, handler), daemon=True).start()
+        self.state.write_status("up")   # only now: a client that waits for "up" finds the ports open
 
     def stop_listeners(self):
         listeners, self.listeners = self.listeners, []

@@ -217,7 +217,7 @@ class SwitchState:
             if banner is not None:
                 self.write_banner(banner)
             self.dirty = False
-            self.write_status("up")
+            self.write_status("booting")   # "up" comes from the simulator once its listeners accept
 
     @property
     def hostname(self):
