@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Private doc fragment: EdgeSwitch CLI options of edgeswitch_command and edgeswitch_config.
+"""Private doc fragments: EdgeSwitch CLI options of the edgeswitch modules (DOCUMENTATION), and the
+per-switch lock options of edgeswitch_config and edgeswitch_firmware (LOCK, used as ``_edgeswitch.lock``).
 
-Mirrors ``connection_argument_spec()`` in ``module_utils/_edgeswitch/cli.py`` (validate-modules and
+They mirror ``connection_argument_spec()`` in ``module_utils/_edgeswitch/cli.py`` and
+``lock_argument_spec()`` in ``module_utils/_edgeswitch/lock.py`` (validate-modules and
 tests/unit/plugins/doc_fragments compare them); no API promise outside this collection.
 """
 
@@ -60,4 +62,22 @@ options:
     description: Seconds to wait for the CLI to answer a command or the login.
     type: int
     default: 30
+"""
+
+    LOCK = r"""
+options:
+  lock_dir:
+    description:
+      - Directory on the node for the per-switch lock file C(switch-<host>.lock). One run at a time drives a
+        switch; a second run waits for the first (a re-run after a dropped tunnel finds the first run still
+        finishing on the node) instead of sharing its CLI and its FTP/TFTP port.
+      - The lock is released when its run ends or dies (power cut included); nothing to clean up.
+    type: path
+    default: /run/lock/honeycomb
+  lock_timeout:
+    description:
+      - Seconds to wait for another run on the same switch before failing with a message naming it (pid,
+        module, start time). V(0) tries once.
+    type: int
+    default: 600
 """

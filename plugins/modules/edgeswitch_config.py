@@ -31,6 +31,7 @@ requirements:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - waggle.honeycomb._edgeswitch
+  - waggle.honeycomb._edgeswitch.lock
 attributes:
   check_mode:
     support: full
@@ -197,14 +198,15 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import cli as es_cli
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import config as es_cfg
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import lock as es_lock
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import servers as es_servers
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.engine import DeployFailed, Engine
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import EdgeSwitchError
 
 
 def argument_spec():
-    return dict(
-        es_cli.connection_argument_spec(),
+    spec = dict(es_cli.connection_argument_spec(), **es_lock.lock_argument_spec())
+    spec.update(
         state=dict(type="str", choices=["fetched", "deployed"], default="fetched"),
         transfer=dict(type="str", choices=["ftp", "tftp"], default="ftp"),
         server_address=dict(type="str"),
@@ -225,6 +227,7 @@ def argument_spec():
         backup_dir=dict(type="path", default="/var/lib/honeycomb/edgeswitch"),
         backup_path=dict(type="path"),
     )
+    return spec
 
 
 def main():

@@ -30,6 +30,7 @@ requirements:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - waggle.honeycomb._edgeswitch
+  - waggle.honeycomb._edgeswitch.lock
 attributes:
   check_mode:
     support: full

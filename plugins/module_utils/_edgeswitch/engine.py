@@ -13,6 +13,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.cli i
     cli_from_params, wait_for_port)
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import (
     ConnectError, ConnectionLost, EdgeSwitchError, TransferError)
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.lock import SwitchLock
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.parsers import parse_clibanner
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.servers import (
     local_address_for, make_server)
@@ -41,11 +42,16 @@ def write_private(path, text):
 
 
 class Engine(object):
-    def __init__(self, params, log=None):
+    """One run's work on one switch. The switch's lock (lock.py) is taken with the first CLI session and
+    held through reloads and reconnects until :meth:`disconnect`."""
+
+    def __init__(self, params, log=None, what=None):
         self.p = params
         self.log = log or (lambda msg: None)
         self.cli = None
         self.bind = None
+        self.lock = SwitchLock(params["host"], params.get("lock_dir"), params.get("lock_timeout"),
+                               what or "edgeswitch_config state=%s" % params.get("state", "fetched"))
 
     # ---- plumbing ---------------------------------------------------------------------------------
     def new_cli(self):
@@ -53,13 +59,21 @@ class Engine(object):
 
     def connect(self):
         if self.cli is None:
+            if not self.lock.held:
+                self.lock.acquire()
+                if self.lock.waited >= 1:
+                    self.log("waited %.0f s for another run on the switch %s" % (self.lock.waited, self.p["host"]))
             self.cli = self.new_cli().open()
         return self.cli
 
     def disconnect(self):
-        if self.cli is not None:
-            self.cli.close()
-            self.cli = None
+        """The end of the run: closes the CLI session and lets the next run have the switch."""
+        try:
+            if self.cli is not None:
+                self.cli.close()
+                self.cli = None
+        finally:
+            self.lock.release()
 
     def server(self):
         if self.bind is None:

@@ -26,6 +26,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.cli i
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.engine import Engine, write_private
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import (
     ConnectError, ConnectionLost, EdgeSwitchError, TransferError)
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.lock import lock_argument_spec
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.parsers import (
     parse_bootvar, parse_show_version)
 
@@ -46,6 +47,7 @@ def firmware_options():
         transfer_timeout=dict(type="int", default=900),
         reload_timeout=dict(type="int", default=900),
         backup_dir=dict(type="path", default="/var/lib/honeycomb/edgeswitch"),
+        **lock_argument_spec()
     )
 
 
@@ -111,7 +113,7 @@ class FirmwareUpgrade(object):
         p.update(dict((k, v) for k, v in params.items() if v is not None))
         self.p = p
         self.log = log or (lambda msg: None)
-        self.engine = Engine(p, log=self.log)
+        self.engine = Engine(p, log=self.log, what="edgeswitch_firmware %s" % os.path.basename(p.get("image") or ""))
         self.target = p.get("version") or version_from_image_name(p.get("image"))
 
     # ---- reading the switch ---------------------------------------------------------------------

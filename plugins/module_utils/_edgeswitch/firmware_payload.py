@@ -9,7 +9,8 @@ Parameters (``HC_PARAM_*``, see examples/payloads/edgeswitch-firmware/honeycomb.
 port, connection (ssh), username (ubnt), password (pass it as a secret parameter) or password_file,
 enable_password, image (path in the payload, default the only ``firmware/*.stk``), version (default
 from the image name), checksum, transfer (tftp), server_address, transfer_timeout, reload_timeout,
-timeout, host_key_checking, known_hosts_file.
+timeout, host_key_checking, known_hosts_file, lock_dir and lock_timeout (the per-switch lock it shares
+with edgeswitch_config and edgeswitch_firmware, held from the first CLI session of a phase to its end).
 
 state    needed / already_applied (the switch runs the image's version) / retry_later (switch
          unreachable) / failed (bad parameters, bad credentials, missing image)
@@ -35,7 +36,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral impor
 from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import params as params_
 
 RECORD_NAME = "switch-firmware.json"
-INT_PARAMS = ("port", "timeout", "transfer_timeout", "reload_timeout", "ftp_port", "tftp_port")
+INT_PARAMS = ("port", "timeout", "transfer_timeout", "reload_timeout", "ftp_port", "tftp_port", "lock_timeout")
 
 
 def firmware_params(params):

@@ -5,7 +5,7 @@ from hctest.edgeswitch import one_task
 
 def args(switch, **extra):
     a = switch.module_args(**extra)
-    for key in ("backup_dir", "reload_timeout"):
+    for key in ("backup_dir", "reload_timeout", "lock_dir"):
         a.pop(key)
     return a
 

@@ -13,7 +13,7 @@ NEW_CONFIG = DEFAULT_STARTUP_CONFIG.replace("description 'camera top'", "descrip
 
 def command_args(switch, **extra):
     args = switch.module_args(**extra)
-    for key in ("backup_dir", "reload_timeout"):
+    for key in ("backup_dir", "reload_timeout", "lock_dir"):
         args.pop(key)
     return args
 
@@ -218,3 +218,37 @@ def test_ftp_port_in_use(switch):
     finally:
         proc.kill()
         proc.wait()
+
+
+def _holder_pid(switch):
+    try:
+        return json.loads((switch.lock_dir / "switch-10.31.81.2.lock").read_text() or "{}").get("pid")
+    except (OSError, ValueError):
+        return None
+
+
+def test_a_second_run_on_the_switch_waits_for_the_first_or_fails_naming_it(switch):
+    """Two runs on one switch (a re-run while the first is still finishing on the node): the second waits for
+    the per-switch lock and then sees the first's result, instead of colliding on the CLI and FTP port 21."""
+    import threading
+    import time
+    switch.faults(slow=0.3)   # every CLI command takes 0.3 s: the deployment lasts a few seconds
+    first = {}
+    thread = threading.Thread(target=lambda: first.update(zip(("res", "r"), run(switch, state="deployed",
+                                                                               content=NEW_CONFIG, apply="none"))))
+    thread.start()
+    try:
+        deadline = time.time() + 60
+        while _holder_pid(switch) is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert _holder_pid(switch), "the first run never took the switch lock"
+        res, busy = run(switch, state="fetched", lock_timeout=0)
+        assert res.rc != 0 and "another run is using the switch 10.31.81.2" in busy["msg"], res.output
+        assert "edgeswitch_config state=deployed" in busy["msg"] and "lock_timeout" in busy["msg"]
+        res, fetched = run(switch, state="fetched", lock_timeout=120)
+    finally:
+        thread.join(120)
+    assert first["res"].rc == 0 and first["r"]["changed"] is True, first["res"].output
+    assert res.rc == 0, res.output
+    assert fetched["config"] == NEW_CONFIG   # it ran after the deployment, not beside it
+    assert _holder_pid(switch) is None       # nobody holds the switch once both ended

@@ -56,7 +56,7 @@ def payload(tmp_path, version, bootable=True):
 def params(sw, tmp_path):
     return {"parameters": {"host": "127.0.0.1", "port": sw.port, "server_address": "127.0.0.1",
                            "tftp_port": free_udp_port(), "host_key_checking": "off", "reload_timeout": 60,
-                           "timeout": 20},
+                           "timeout": 20, "lock_dir": str(tmp_path / "locks")},
             "secret_parameters": {"password": SWITCH_PASSWORD}}
 
 

@@ -37,6 +37,7 @@ class SwitchLab:
         self.proc = None
         self.wrapper = self.base / "ansible-playbook-in-ns"
         self.known_hosts = self.base / "known_hosts"
+        self.lock_dir = self.base / "locks"   # the node namespace shares the host's /run: the per-switch lock goes here
 
     @classmethod
     def start(cls, base):
@@ -183,7 +184,8 @@ class SwitchLab:
 
     def module_args(self, **extra):
         args = {"host": SWITCH_IP, "password": SWITCH_PASSWORD, "known_hosts_file": str(self.known_hosts),
-                "backup_dir": str(self.base / "backups"), "reload_timeout": 60, "timeout": 20}
+                "backup_dir": str(self.base / "backups"), "reload_timeout": 60, "timeout": 20,
+                "lock_dir": str(self.lock_dir)}
         args.update(extra)
         return args
 

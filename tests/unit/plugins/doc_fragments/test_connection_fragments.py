@@ -56,3 +56,14 @@ def test_both_modules_use_fragment_and_spec(area):
     for module in modules:
         assert "waggle.honeycomb._%s" % area in _doc_fragments_of(module), module
         assert "connection_argument_spec()" in (MODULES / (module + ".py")).read_text(), module
+
+
+def test_switch_lock_fragment_documents_the_lock_spec_and_both_changing_modules_take_them():
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import lock as edgeswitch_lock
+    documented = yaml.safe_load(edgeswitch_doc.ModuleDocFragment.LOCK)["options"]
+    spec = edgeswitch_lock.lock_argument_spec()
+    assert sorted(documented) == sorted(spec)
+    for name, arg in spec.items():
+        assert (documented[name]["type"], documented[name].get("default")) == (arg["type"], arg.get("default")), name
+    for module in ("edgeswitch_config", "edgeswitch_firmware"):
+        assert "waggle.honeycomb._edgeswitch.lock" in _doc_fragments_of(module), module
