@@ -178,6 +178,8 @@ def test_node_lost_mid_push(lab, fault, rng):
         # the module goes on without its controller and finishes the push
         hf.wait_until(lambda: lab.startup() == new, "the module to finish the push on its own", timeout=300)
         held = new
+    # the re-run starts while the first run is still verifying and setting the banner on the node: it waits
+    # for the switch's lock (it used to find the first run's FTP server on port 21 and fail)
     second = lab.deploy(new)
     assert not second.get("failed"), second
     assert second["changed"] is (held == previous), (held == previous, second)
