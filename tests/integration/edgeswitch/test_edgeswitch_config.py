@@ -3,6 +3,8 @@
 import json
 import os
 import stat
+import threading
+import time
 
 from hctest.edgeswitch import NODE_IP, one_task
 from hctools.switchsim.state import DEFAULT_STARTUP_CONFIG
@@ -230,12 +232,13 @@ def _holder_pid(switch):
 def test_a_second_run_on_the_switch_waits_for_the_first_or_fails_naming_it(switch):
     """Two runs on one switch (a re-run while the first is still finishing on the node): the second waits for
     the per-switch lock and then sees the first's result, instead of colliding on the CLI and FTP port 21."""
-    import threading
-    import time
     switch.faults(slow=0.3)   # every CLI command takes 0.3 s: the deployment lasts a few seconds
     first = {}
-    thread = threading.Thread(target=lambda: first.update(zip(("res", "r"), run(switch, state="deployed",
-                                                                               content=NEW_CONFIG, apply="none"))))
+
+    def deploy():
+        first["res"], first["r"] = run(switch, state="deployed", content=NEW_CONFIG, apply="none")
+
+    thread = threading.Thread(target=deploy)
     thread.start()
     try:
         deadline = time.time() + 60
