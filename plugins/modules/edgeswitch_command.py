@@ -85,6 +85,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import cli as es_cli
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import requirements as es_requirements
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import EdgeSwitchError
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.parsers import parse_output
 
@@ -101,8 +102,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if not es_cli.HAS_PEXPECT:
-        module.fail_json(msg=missing_required_lib("pexpect"), exception=str(es_cli.PEXPECT_IMPORT_ERROR))
+    missing = es_requirements.missing_library()
+    if missing:
+        module.fail_json(msg=missing_required_lib(missing[0]), exception=str(missing[2]))
     commands = [c.strip() for c in p["commands"] if c and c.strip()]
     if not commands:
         module.fail_json(msg="commands is empty: give at least one CLI command")

@@ -150,7 +150,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import cli as es_cli
-from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import servers as es_servers
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import requirements as es_requirements
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import EdgeSwitchError
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.firmware import (
     FirmwareFailed, FirmwareUpgrade, firmware_options)
@@ -161,14 +161,9 @@ def main():
                            supports_check_mode=True)
     p = dict(module.params)
     p["check_mode"] = module.check_mode
-    if not es_cli.HAS_PEXPECT:
-        module.fail_json(msg=missing_required_lib("pexpect"), exception=str(es_cli.PEXPECT_IMPORT_ERROR))
-    if p["transfer"] == "ftp" and not es_servers.HAS_PYFTPDLIB:
-        module.fail_json(msg=missing_required_lib("pyftpdlib") + " (or use transfer: tftp)",
-                         exception=str(es_servers.PYFTPDLIB_IMPORT_ERROR))
-    if p["transfer"] == "tftp" and not es_servers.HAS_TFTPY:
-        module.fail_json(msg=missing_required_lib("tftpy") + " (or use transfer: ftp)",
-                         exception=str(es_servers.TFTPY_IMPORT_ERROR))
+    missing = es_requirements.missing_library(p["transfer"])
+    if missing:
+        module.fail_json(msg=missing_required_lib(missing[0]) + missing[1], exception=str(missing[2]))
     upgrade = FirmwareUpgrade(p)
     try:
         result = upgrade.run()

@@ -30,6 +30,7 @@ import os
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import config as cfg
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import firmware as fw
+from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import requirements
 from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch.errors import (
     AuthError, ConnectError, ConnectionLost, EdgeSwitchError)
 from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import HandlerError
@@ -67,6 +68,10 @@ def _record_path(params):
 def handle(phase, params, log):
     try:
         p = firmware_params(params)
+        missing = requirements.missing_library(p["transfer"])
+        if missing:
+            return {"status": "failed", "msg": "the node's python3 lacks %s%s (the waggle.honeycomb.node_prereqs "
+                                               "role installs it): %s" % (missing[0], missing[1], missing[2])}
         if phase == "state":
             return _state(p, log)
         if phase == "install":

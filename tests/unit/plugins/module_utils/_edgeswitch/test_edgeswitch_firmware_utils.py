@@ -67,3 +67,28 @@ def test_payload_parameters(tmp_path):
 
 def test_handler_is_registered_in_the_payload_entry_point():
     assert entry.load_handler("switch-firmware") is fp
+
+
+def test_payload_lock_parameters_reach_the_upgrade(tmp_path):
+    (tmp_path / "firmware").mkdir()
+    (tmp_path / "firmware" / "ESWH.v1.9.3.1.stk").write_bytes(b"x")
+    p = fp.firmware_params({"payload_dir": str(tmp_path), "password": "pw", "lock_timeout": "30",
+                            "lock_dir": "/run/x"})
+    assert (p["lock_timeout"], p["lock_dir"]) == (30, "/run/x")
+    assert fp.firmware_params({"payload_dir": str(tmp_path), "password": "pw"})["lock_timeout"] == 600
+
+
+@pytest.mark.parametrize("lacking, transfer, advice", [("pexpect", "tftp", ""), ("pyftpdlib", "ftp", "use transfer: tftp"),
+                                                       ("tftpy", "tftp", "use transfer: ftp")])
+def test_a_missing_library_is_named_with_what_to_do(monkeypatch, tmp_path, lacking, transfer, advice):
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._edgeswitch import cli, requirements, servers
+    flag = {"pexpect": (cli, "HAS_PEXPECT"), "pyftpdlib": (servers, "HAS_PYFTPDLIB"), "tftpy": (servers, "HAS_TFTPY")}
+    monkeypatch.setattr(*flag[lacking], False)
+    name, hint, dummy = requirements.missing_library(transfer)
+    assert name == lacking and advice in hint
+    assert requirements.missing_library("tftp" if lacking == "pyftpdlib" else "ftp" if lacking == "tftpy" else None) \
+        == (None if lacking != "pexpect" else requirements.missing_library())
+    (tmp_path / "firmware").mkdir()
+    (tmp_path / "firmware" / "ESWH.v1.9.3.1.stk").write_bytes(b"x")
+    r = fp.handle("state", {"payload_dir": str(tmp_path), "password": "pw", "transfer": transfer}, print)
+    assert r["status"] == "failed" and lacking in r["msg"] and "node_prereqs" in r["msg"]
