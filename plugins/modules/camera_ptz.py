@@ -200,7 +200,7 @@ error_kind:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.common import (
-    check_numbers, connection_argument_spec, fail, make_driver)
+    check_numbers, connection_argument_spec, exit_with_result, fail, make_driver)
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.driver import CameraError
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.ptz import PtzManager
 
@@ -248,12 +248,7 @@ def main():
                              goto_preset=p["goto_preset"], check_mode=module.check_mode)
     except CameraError as exc:
         fail(module, exc, actions=manager.actions if manager else [])
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    result.pop("polls", None)
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
-    module.exit_json(**result)
+    exit_with_result(module, result, drop=("polls",))
 
 
 if __name__ == "__main__":
