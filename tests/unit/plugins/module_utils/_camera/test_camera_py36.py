@@ -49,12 +49,17 @@ SNIPPET = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.skipif(not PY36, reason="no Python 3.6 (pyenv install 3.6.15)")
-def test_camera_module_utils_on_python36():
+def run_on_python36(snippet):
+    """Runs snippet with the collection on sys.path under Python 3.6; it prints "ok" when all its asserts hold."""
     coll = REPO / ".build" / "collections"
-    r = subprocess.run([PY36[-1], "-c", SNIPPET, str(coll)], capture_output=True, text=True, timeout=60,
+    r = subprocess.run([PY36[-1], "-c", snippet, str(coll)], capture_output=True, text=True, timeout=60,
                        check=False)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+@pytest.mark.skipif(not PY36, reason="no Python 3.6 (pyenv install 3.6.15)")
+def test_camera_module_utils_on_python36():
+    run_on_python36(SNIPPET)
 
 
 FIRMWARE_SNIPPET = textwrap.dedent('''
@@ -83,7 +88,4 @@ FIRMWARE_SNIPPET = textwrap.dedent('''
 
 @pytest.mark.skipif(not PY36, reason="no Python 3.6 (pyenv install 3.6.15)")
 def test_firmware_and_entry_point_on_python36():
-    coll = REPO / ".build" / "collections"
-    r = subprocess.run([PY36[-1], "-c", FIRMWARE_SNIPPET, str(coll)], capture_output=True, text=True, timeout=60,
-                       check=False)
-    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+    run_on_python36(FIRMWARE_SNIPPET)
