@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Private doc fragment (no API promise outside this collection): the camera connection options of
-camera_info and camera_ptz, as ``connection_argument_spec()`` of ``module_utils/_camera/common.py`` defines them."""
+camera_info, camera_ptz, camera_firmware and camera_snapshot, as ``connection_argument_spec()`` of
+``module_utils/_camera/common.py`` defines them."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

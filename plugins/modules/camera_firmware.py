@@ -158,7 +158,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import firmware as fw
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.common import (
-    check_numbers, connection_argument_spec, fail, make_driver)
+    check_numbers, connection_argument_spec, exit_with_result, fail, make_driver)
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.driver import CameraError
 
 
@@ -192,12 +192,7 @@ def main():
         result = updater.run(check_mode=module.check_mode)
     except CameraError as exc:
         fail(module, exc, actions=updater.actions if updater else [])
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    result.pop("image", None)
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
-    module.exit_json(**result)
+    exit_with_result(module, result, drop=("image",))
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ info:
       description: Device name.
       type: str
     location:
-      description: Device location.
+      description: Device location (Sage sets the orientation).
       type: str
     raw:
       description: Everything the camera reported in its device information.

@@ -161,36 +161,9 @@ actions:
   elements: str
   sample: ["add preset 2 'East' at pan 90.00, tilt 0.00, zoom 1.00", "move to pan 45.00, tilt 10.00, zoom 1.00"]
 info:
-  description: Device facts.
+  description: Device facts (model, serial, firmware, ...), as M(waggle.honeycomb.camera_info) returns them.
   returned: always
   type: dict
-  contains:
-    model:
-      description: Camera model.
-      type: str
-      sample: XNP-6400RW
-    serial:
-      description: Serial number.
-      type: str
-    firmware:
-      description: Firmware version.
-      type: str
-      sample: 2.21.01_20220517_R276
-    cgi_version:
-      description: SUNAPI version.
-      type: str
-    mac:
-      description: MAC address.
-      type: str
-    device_name:
-      description: Device name.
-      type: str
-    location:
-      description: Device location (Sage sets the orientation).
-      type: str
-    raw:
-      description: Everything the camera reported in its device information.
-      type: dict
 error_kind:
   description: On failure, the class of error (auth, lockout, not_authorized, no_ptz, unreachable, device, not_settled, input).
   returned: failure
@@ -200,7 +173,7 @@ error_kind:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.common import (
-    check_numbers, connection_argument_spec, fail, make_driver)
+    check_numbers, connection_argument_spec, exit_with_result, fail, make_driver)
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.driver import CameraError
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.ptz import PtzManager
 
@@ -248,12 +221,7 @@ def main():
                              goto_preset=p["goto_preset"], check_mode=module.check_mode)
     except CameraError as exc:
         fail(module, exc, actions=manager.actions if manager else [])
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    result.pop("polls", None)
-    if module._diff:
-        result["diff"] = {"before": result["before"], "after": result["after"]}
-    module.exit_json(**result)
+    exit_with_result(module, result, drop=("polls",))
 
 
 if __name__ == "__main__":

@@ -58,3 +58,15 @@ def fail(module, exc, **extra):
     """Fails the module with a CameraError's message and its kind (auth, lockout, no_ptz, ...)."""
     module.fail_json(msg=str(exc), error_kind=getattr(exc, "kind", "error"), error_code=getattr(exc, "code", None),
                      **extra)
+
+
+def exit_with_result(module, result, drop=()):
+    """Exits the module with a manager's result (a dict with 'warnings', 'before' and 'after'): the warnings
+    become module warnings, the keys in drop are left out, and in diff mode before/after are the diff."""
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    for key in drop:
+        result.pop(key, None)
+    if module._diff:
+        result["diff"] = {"before": result["before"], "after": result["after"]}
+    module.exit_json(**result)

@@ -16,11 +16,11 @@ __metaclass__ = type
 import base64
 import os
 import re
-import tempfile
 import time
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.driver import (
     CameraAuthError, CameraDeviceError, CameraError, CameraLockedOut, CameraNoPTZ, CameraUnreachable)
+from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.files import replace_file
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.sunapi import parse_text, requests
 
 # Hanwha firmware file names look like "XNP-6400RW_2.22.00_20230801_R300.img" (model, version,
@@ -326,16 +326,7 @@ class FirmwareUpdater(object):
         directory = os.path.dirname(os.path.abspath(self.backup_path))
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".camera-config.", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(blob)
-            os.chmod(tmp, 0o600)
-            os.rename(tmp, self.backup_path)
-        except Exception:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        replace_file(self.backup_path, blob, 0o600, prefix=".camera-config.")
 
     def restore(self, blob, why):
         """Restores the configuration after a failure; returns a sentence for the error message."""

@@ -13,9 +13,9 @@ __metaclass__ = type
 import hashlib
 import os
 import struct
-import tempfile
 
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.driver import CameraDeviceError
+from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.files import replace_file
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera.sunapi import parse_reply
 
 JPEG_START = b"\xff\xd8\xff"
@@ -84,14 +84,5 @@ def save(data, dest, mode=0o644):
     directory = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(directory):
         raise CameraDeviceError("the directory of dest %s does not exist on the node: create it first" % dest)
-    fd, tmp = tempfile.mkstemp(prefix=".snapshot.", suffix=".jpg", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.rename(tmp, dest)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    replace_file(dest, data, mode, prefix=".snapshot.", suffix=".jpg")
     return True

@@ -2,11 +2,10 @@
 
 import io
 import json
-import shutil
-import subprocess
 
 import pytest
 
+from hctest.browser import screenshot
 from hctest.camera import ADMIN, PYTHON, REPO, run_ansible_playbook, run_playbook
 
 Image = pytest.importorskip("PIL.Image")
@@ -94,16 +93,7 @@ def test_role_pictures_and_contact_sheet(camsim, tmp_path):
 
 
 def screenshot_shows_pictures(html, png):
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
-                   None)
-    if browser is None:
-        pytest.skip("headless Chromium is not installed (apt-get install chromium): contact sheet not rendered")
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--user-data-dir=%s" % png.with_name("chromium-profile"),
-                    "--window-size=1100,700", "--screenshot=%s" % png, html.as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    screenshot(html, png)
     img = Image.open(png).convert("RGB")
     colors = img.getcolors(maxcolors=1 << 20)
     assert colors is not None and len(colors) > 500, "the sheet rendered few colours: pictures missing?"

@@ -2,12 +2,11 @@
 
 import json
 import struct
-import subprocess
 import xml.etree.ElementTree as ET
 import zlib
 
 import pytest
-from hctest.requires import require_system_tool
+from hctest.browser import screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -161,14 +160,7 @@ def _png_pixels(path):
 
 
 def screenshot_is_not_blank(html, png):
-    browser = require_system_tool("chromium", "chromium", "chromium-browser", "google-chrome")
-    # no background networking: the page is a local file and CI machines have a closed network
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--user-data-dir=%s" % png.with_name("chromium-profile"),
-                    "--window-size=1100,700", "--screenshot=%s" % png, html.as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    screenshot(html, png)
     rows = _png_pixels(png)
     colors = {}
     for row in rows[::4]:

@@ -9,6 +9,8 @@ A caption states model, pan, tilt and zoom, so a picture says where the camera p
 import io
 import math
 
+from .ptz import shortest
+
 try:
     from PIL import Image, ImageDraw
 except ImportError:  # pragma: no cover - Pillow is pinned in requirements-dev.txt
@@ -49,7 +51,7 @@ def render_jpeg(pan, tilt, zoom, size=(640, 360), quality=80, caption=""):
     draw = ImageDraw.Draw(img)
 
     def x_of(az):
-        return shortest_deg(pan, az) / hfov * w + w / 2.0
+        return shortest(pan, az) / hfov * w + w / 2.0
 
     horizon = h / 2.0 - tilt * px_per_deg        # image row of elevation 0
     for y in range(h):
@@ -99,15 +101,6 @@ def render_jpeg(pan, tilt, zoom, size=(640, 360), quality=80, caption=""):
     out = io.BytesIO()
     img.save(out, "JPEG", quality=max(1, min(95, quality)))
     return out.getvalue()
-
-
-def shortest_deg(frm, to):
-    d = math.fmod(to - frm, 360.0)
-    if d > 180.0:
-        d -= 360.0
-    elif d < -180.0:
-        d += 360.0
-    return d
 
 
 class SnapshotMixin:

@@ -1,5 +1,5 @@
 """The private connection doc fragments document exactly the shared argument specs, passwords stay no_log,
-and each pair of modules takes both the fragment and the spec."""
+and each module of an area takes both the fragment and the spec."""
 
 import ast
 import pathlib
@@ -16,7 +16,7 @@ MODULES = pathlib.Path(__file__).resolve().parents[4] / "plugins" / "modules"
 
 CASES = {
     "camera": (camera_doc, camera_common.connection_argument_spec, ("password",),
-               ("camera_info", "camera_ptz")),
+               ("camera_info", "camera_ptz", "camera_firmware", "camera_snapshot")),
     "edgeswitch": (edgeswitch_doc, edgeswitch_cli.connection_argument_spec, ("password", "enable_password"),
                    ("edgeswitch_command", "edgeswitch_config", "edgeswitch_firmware")),
 }

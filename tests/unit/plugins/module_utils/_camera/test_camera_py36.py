@@ -49,24 +49,32 @@ SNIPPET = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.skipif(not PY36, reason="no Python 3.6 (pyenv install 3.6.15)")
-def test_camera_module_utils_on_python36():
+def run_on_python36(snippet):
+    """Runs snippet with the collection on sys.path under Python 3.6; it prints "ok" when all its asserts hold."""
     coll = REPO / ".build" / "collections"
-    r = subprocess.run([PY36[-1], "-c", SNIPPET, str(coll)], capture_output=True, text=True, timeout=60,
+    r = subprocess.run([PY36[-1], "-c", snippet, str(coll)], capture_output=True, text=True, timeout=60,
                        check=False)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+@pytest.mark.skipif(not PY36, reason="no Python 3.6 (pyenv install 3.6.15)")
+def test_camera_module_utils_on_python36():
+    run_on_python36(SNIPPET)
 
 
 FIRMWARE_SNIPPET = textwrap.dedent('''
     import io, os, sys, tempfile
     sys.path.insert(0, sys.argv[1])
-    from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import firmware, snapshot
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import files, firmware, snapshot
     from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import cli
     d = tempfile.mkdtemp()
     img = os.path.join(d, "XNP-6400RW_2.22.00_20230801_R300.img")
     with open(img, "wb") as fh:
         fh.write(b"\\x01" * 1000)
     assert firmware.image_identity(img) == ("XNP-6400RW", "2.22.00_20230801_R300")
+    files.replace_file(os.path.join(d, "backup.bin"), b"cfg", 0o600, prefix=".camera-config.")
+    with open(os.path.join(d, "backup.bin"), "rb") as fh:
+        assert fh.read() == b"cfg"
     assert firmware.version_matches("2.22.00_20230801_R300", "2.22.00")
     body = firmware.MultipartFile(img, "FirmwareFile", "a.img")
     data = body.read()
@@ -83,7 +91,4 @@ FIRMWARE_SNIPPET = textwrap.dedent('''
 
 @pytest.mark.skipif(not PY36, reason="no Python 3.6 (pyenv install 3.6.15)")
 def test_firmware_and_entry_point_on_python36():
-    coll = REPO / ".build" / "collections"
-    r = subprocess.run([PY36[-1], "-c", FIRMWARE_SNIPPET, str(coll)], capture_output=True, text=True, timeout=60,
-                       check=False)
-    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+    run_on_python36(FIRMWARE_SNIPPET)
