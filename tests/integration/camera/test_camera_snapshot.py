@@ -7,8 +7,9 @@ import pytest
 
 from hctest.browser import screenshot
 from hctest.camera import ADMIN, PYTHON, REPO, run_ansible_playbook, run_playbook
+from hctest.requires import require_module
 
-Image = pytest.importorskip("PIL.Image")
+Image = require_module("PIL.Image", "run `make venv` (Pillow is pinned in requirements-dev.txt)")
 
 
 def snap_task(sim, dest, **args):

@@ -8,8 +8,9 @@ algorithms here: paramiko 5 (netmiko's transport) no longer has diffie-hellman-g
 
 import pytest
 from hctest.edgeswitch import SWITCH_PASSWORD, LoopbackSwitch
+from hctest.requires import require_module
 
-netmiko = pytest.importorskip("netmiko")
+netmiko = require_module("netmiko", "run `make venv` (pinned in requirements-dev.txt)")
 
 
 @pytest.fixture(scope="module")
