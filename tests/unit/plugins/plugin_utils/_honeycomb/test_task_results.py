@@ -7,13 +7,7 @@ import pytest
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import task_results
-
-
-class NewResult:
-    """ansible-core >= 2.19's CallbackTaskResult: public host, task and result."""
-
-    def __init__(self, host, task, result):
-        self.host, self.task, self.result = host, task, result
+from hctest.callback_fakes import Result
 
 
 class OldResult:
@@ -23,7 +17,7 @@ class OldResult:
         self._host, self._task, self._result = host, task, result
 
 
-@pytest.mark.parametrize('cls', [NewResult, OldResult])
+@pytest.mark.parametrize('cls', [Result, OldResult])
 def test_task_result_parts_opens_both_shapes(cls):
     host, task, res = object(), object(), {'changed': True}
     assert task_results.task_result_parts(cls(host, task, res)) == (host, task, res)
