@@ -443,4 +443,3 @@ class CallbackModule(FinishedTaskEvents, CallbackBase):
                               % (s.sent, safe_url(s.url), s.failed + s.dropped,
                                  ' (given up)' if s.given_up else ''),
                               color='green' if not (s.failed or s.dropped or left) else 'yellow')
-
