@@ -167,6 +167,8 @@ from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
 from ansible.module_utils.urls import open_url
 from ansible.plugins.callback import CallbackBase
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as status_model
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb.task_results import FinishedTaskEvents
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb.task_results import task_result_parts
 
 NODE_ID_RE = re.compile(r'^[0-9A-Fa-f]{16}$')
 MAX_VALUE = 64  # Beekeeper's nodes_log columns are VARCHAR(64)
@@ -329,7 +331,7 @@ class Sender(object):
         return self.queue.unfinished_tasks if self._thread.is_alive() else 0
 
 
-class CallbackModule(CallbackBase):
+class CallbackModule(FinishedTaskEvents, CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = 'notification'
     CALLBACK_NAME = 'waggle.honeycomb.beekeeper_log'
@@ -394,9 +396,9 @@ class CallbackModule(CallbackBase):
                 return value.strip().upper()
         return None
 
-    def _handle(self, result, state):
+    def _handle(self, result, state, ignore_errors=False):
         self._flush()
-        host, task, res = _parts(result)
+        host, task, res = task_result_parts(result)
         action = getattr(task, 'resolved_action', None) or getattr(task, 'action', None)
         status = node_status(action, res, state)
         if status is None:
@@ -425,20 +427,8 @@ class CallbackModule(CallbackBase):
         body = event(node_id, status, self.get_option('field_name'), self.get_option('source'))
         sender.put(('%s (%s) %s' % (name, node_id, status), body))
 
-    def v2_runner_on_ok(self, result):
-        self._handle(result, 'ok')
-
-    def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._handle(result, 'failed')
-
-    def v2_runner_on_unreachable(self, result):
-        self._handle(result, 'unreachable')
-
-    def v2_runner_on_async_ok(self, result):
-        self._handle(result, 'ok')
-
-    def v2_runner_on_async_failed(self, result):
-        self._handle(result, 'failed')
+    # ok, failed and unreachable results (also async) come here through FinishedTaskEvents; ignore_errors does
+    # not change what is posted, and a skipped task posts nothing
 
     def v2_playbook_on_stats(self, stats):
         if self.sender is None:
@@ -453,10 +443,3 @@ class CallbackModule(CallbackBase):
                               % (s.sent, safe_url(s.url), s.failed + s.dropped,
                                  ' (given up)' if s.given_up else ''),
                               color='green' if not (s.failed or s.dropped or left) else 'yellow')
-
-
-def _parts(result):
-    """(host, task, result dict) for ansible-core 2.19+ (CallbackTaskResult) and older (TaskResult)."""
-    if hasattr(result, 'host'):
-        return result.host, result.task, result.result
-    return result._host, result._task, result._result

@@ -78,21 +78,14 @@ from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report.htm
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report.model import FleetRun
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report.model import is_upgrade_result
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report.model import write_report
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb.task_results import FinishedTaskEvents
+from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb.task_results import task_result_parts
 
 PROGRESS_COLORS = {st.SUCCESS: 'green', st.PENDING: 'yellow', st.SKIPPED: None, st.UNREACHABLE: 'magenta',
                    st.FAILURE: 'red'}
 
 
-def _task_result_parts(result):
-    """(host, task, result dict) of a callback's task result: ansible-core >= 2.19 passes a
-    CallbackTaskResult with public attributes, 2.16-2.18 a TaskResult with private ones (and 2.16 is
-    the core that drives the Python 3.6 of real nodes)."""
-    if hasattr(result, 'host'):
-        return result.host, result.task, result.result
-    return result._host, result._task, result._result
-
-
-class CallbackModule(CallbackBase):
+class CallbackModule(FinishedTaskEvents, CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = 'aggregate'
     CALLBACK_NAME = 'waggle.honeycomb.fleet_report'
@@ -170,7 +163,7 @@ class CallbackModule(CallbackBase):
 
     def _handle(self, result, state, ignore_errors=False):
         now = time.time()
-        host, task, res = _task_result_parts(result)
+        host, task, res = task_result_parts(result)
         host = host.get_name()
         start = self._starts.pop((host, task._uuid), None)
         action = getattr(task, 'resolved_action', None) or task.action
@@ -196,23 +189,9 @@ class CallbackModule(CallbackBase):
                            % (host, where, f['done'], len(self.run.order), f['failed'], f['unreachable']),
                            color='magenta')
 
-    def v2_runner_on_ok(self, result):
-        self._handle(result, 'ok')
-
-    def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._handle(result, 'failed', ignore_errors=ignore_errors)
-
+    # ok, failed and unreachable results (also async) come to _handle through FinishedTaskEvents
     def v2_runner_on_skipped(self, result):
         self._handle(result, 'skipped')
-
-    def v2_runner_on_unreachable(self, result):
-        self._handle(result, 'unreachable')
-
-    def v2_runner_on_async_ok(self, result):
-        self._handle(result, 'ok')
-
-    def v2_runner_on_async_failed(self, result):
-        self._handle(result, 'failed')
 
     def v2_playbook_on_stats(self, stats):
         now = time.time()

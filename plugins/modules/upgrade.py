@@ -528,13 +528,8 @@ def main():
     spec = dict(engine.argument_spec(), **dict(controller_options.CONTROLLER_OPTIONS, **resident_engine.RESIDENT_OPTIONS))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **engine.ARGUMENT_CONSTRAINTS)
     runner.install_signal_handlers()
-    params = controller_options.without_controller_options(module.params)
-    install = resident_engine.pop_install_request(params)
-    result = resident_engine.run_upgrade(params, module.check_mode)
-    resident_engine.install_after_run(params.get("state_dir"), install, result, check_mode=module.check_mode)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    resident_engine.run_module(module, controller_options.without_controller_options(module.params),
+                               lambda params: resident_engine.run_upgrade(params, module.check_mode))
 
 
 if __name__ == "__main__":

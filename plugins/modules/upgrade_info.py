@@ -191,13 +191,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb.info i
 
 def main():
     module = AnsibleModule(argument_spec=info.argument_spec(), supports_check_mode=True)
-    params = dict(module.params)
-    install = resident_engine.pop_install_request(params)
-    result = info.collect(params)
-    resident_engine.install_after_run(params.get("state_dir"), install, result, check_mode=module.check_mode)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    resident_engine.run_module(module, dict(module.params), info.collect)
 
 
 if __name__ == "__main__":

@@ -272,6 +272,20 @@ def install_after_run(state_dir, request, result, check_mode=False, sources=None
         result["resident_install"] = {"install": "failed", "version": request["version"], "msg": str(exc)}
 
 
+def run_module(module, params, run):
+    """A module run of ``upgrade`` or ``upgrade_info`` (the resident engine runs them through
+    :func:`run_task`), from its ``params``: the install request taken out of them
+    (:func:`pop_install_request`), ``run(params)`` for the result, the engine installed after it as asked
+    (:func:`install_after_run`), then the module ends: ``fail_json`` when the result says ``failed``,
+    else ``exit_json``."""
+    install = pop_install_request(params)
+    result = run(params)
+    install_after_run(params.get("state_dir"), install, result, check_mode=module.check_mode)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
 # ---------------------------------------------------------------------------------------------- run
 def run_upgrade(params, check_mode):
     """The ``upgrade`` module's work for validated ``params`` (module run and resident engine)."""

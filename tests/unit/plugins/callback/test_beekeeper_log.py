@@ -15,6 +15,7 @@ import pytest
 
 from ansible_collections.waggle.honeycomb.plugins.callback import beekeeper_log as bl
 from hctest.beekeeper_api import BeekeeperLog
+from hctest.callback_fakes import Display, Result
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 TOKEN = 's3cr3t-token-value'
@@ -38,28 +39,6 @@ class Task:
         self.action = self.resolved_action = action
 
 
-class Result:
-    def __init__(self, host, task, result):
-        self.host, self.task, self.result = host, task, result
-
-
-class Display:
-    verbosity = 3
-
-    def __init__(self):
-        self.lines = []
-        self.warnings = []
-
-    def display(self, msg, color=None, **kwargs):
-        self.lines.append(msg)
-
-    def warning(self, msg, **kwargs):
-        self.warnings.append(msg)
-
-    def vv(self, msg, **kwargs):
-        self.lines.append(msg)
-
-
 class Stats:
     pass
 
@@ -72,7 +51,7 @@ def api():
 
 
 def make_cb(url, **options):
-    cb = bl.CallbackModule(display=Display())
+    cb = bl.CallbackModule(display=Display(verbosity=3))
     # what set_options() would store (test_documented_options_load_through_ansible checks the real thing)
     cb._plugin_options = {'url': url, 'token': TOKEN, 'token_scheme': 'Sage', 'field_name': 'honeycomb_rollout',
                           'source': 'waggle.honeycomb', 'node_id_var': 'node_id', 'timeout': 5.0, 'retries': 3,

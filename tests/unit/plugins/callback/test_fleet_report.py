@@ -19,11 +19,13 @@ import pytest
 from ansible_collections.waggle.honeycomb.plugins.callback import fleet_report as fr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as st
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._fleet_report import model
+from hctest.callback_fakes import Display, Result
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 
 
-# -- fakes standing in for Ansible's Host, Task, Play, CallbackTaskResult and AggregateStats --------
+# -- fakes standing in for Ansible's Host, Task, Play and AggregateStats (Display and CallbackTaskResult:
+# hctest.callback_fakes) ---------------------------------------------------------------------------
 class Host:
     def __init__(self, name):
         self.name = name
@@ -41,13 +43,6 @@ class Task:
 
     def get_name(self):
         return self.name
-
-
-class Result:
-    def __init__(self, host, task, result):
-        self.host = host
-        self.task = task
-        self.result = result
 
 
 class Inventory:
@@ -90,20 +85,6 @@ class Stats:
 
     def update_custom_stats(self, key, value, host=None):
         self.custom.setdefault(host or '_run', {})[key] = value
-
-
-class Display:
-    verbosity = 0
-
-    def __init__(self):
-        self.lines = []
-        self.warnings = []
-
-    def display(self, msg, color=None, **kwargs):
-        self.lines.append(msg)
-
-    def warning(self, msg, **kwargs):
-        self.warnings.append(msg)
 
 
 class Playbook:

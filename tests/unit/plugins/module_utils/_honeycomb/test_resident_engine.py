@@ -191,6 +191,62 @@ def test_install_after_run_only_after_a_run_that_did_not_fail(tmp_path, version)
     assert result["resident_install"]["install"] == "installed"
 
 
+class Exited(Exception):
+    """exit_json or fail_json was called (the real ones end the process)."""
+
+
+class Module:
+    """What run_module uses of an AnsibleModule: check_mode, and exit_json/fail_json that end the run."""
+
+    def __init__(self, check_mode=False):
+        self.check_mode = check_mode
+        self.ended = None
+
+    def exit_json(self, **result):
+        self.ended = ("exit_json", result)
+        raise Exited()
+
+    def fail_json(self, **result):
+        self.ended = ("fail_json", result)
+        raise Exited()
+
+
+def run_module(module, params, result):
+    seen = []
+
+    def run(p):
+        seen.append(dict(p))
+        return dict(result)
+
+    with pytest.raises(Exited):
+        rn.run_module(module, params, run)
+    return seen, module.ended
+
+
+def test_run_module_runs_without_the_install_request_and_installs_after(tmp_path, version):
+    params = {"state_dir": str(tmp_path), "resident_engine": True,
+              "_honeycomb": {"payload_sha256": "ab", "resident": {"version": version}}}
+    seen, ended = run_module(Module(), params, {"changed": True, "status": "applied"})
+    assert seen == [{"state_dir": str(tmp_path), "_honeycomb": {"payload_sha256": "ab"}}]
+    assert ended[0] == "exit_json"
+    assert ended[1]["status"] == "applied" and ended[1]["resident_install"]["install"] == "installed"
+    assert (tmp_path / "engine" / version).is_dir()
+
+
+def test_run_module_fails_the_module_and_installs_nothing_after_a_failed_run(tmp_path, version):
+    params = {"state_dir": str(tmp_path), "_honeycomb": {"resident": {"version": version}}}
+    seen, ended = run_module(Module(), params, {"failed": True, "msg": "install exited 1"})
+    assert ended == ("fail_json", {"msg": "install exited 1"})
+    assert not (tmp_path / "engine").exists()
+
+
+def test_run_module_installs_nothing_in_check_mode(tmp_path, version):
+    params = {"state_dir": str(tmp_path), "_honeycomb": {"resident": {"version": version}}}
+    seen, ended = run_module(Module(check_mode=True), params, {"changed": True})
+    assert ended == ("exit_json", {"changed": True})
+    assert not (tmp_path / "engine").exists()
+
+
 def test_controller_command_and_output(tmp_path, version):
     """The shell command the action plugin runs: a node without the install answers without Python."""
     cmd = resident.command(str(tmp_path / "engine" / version), version)
