@@ -102,3 +102,21 @@ def test_the_check_finds_a_mention_in_a_tracked_file(tmp_path):
     subprocess.run(["git", "-C", str(tmp_path), "add", "docs/a.md", "b.py"], check=True)
     found = mentions_of_private_notes(tmp_path)
     assert len(found) == 1 and found[0].startswith("docs/a.md:2: see ../"), found
+
+
+# Built from parts so that this file does not match itself.
+IMPORT_OR_SKIP = "importor" + "skip("
+
+
+def test_no_test_skips_for_a_python_module_the_venv_installs():
+    """docs/development.md, "Skips": every Python module a test needs is installed by `make venv` (pinned in
+    requirements-dev.txt), so its absence must fail naming the command (hctest.requires.require_module), not
+    skip and let a broken set-up pass."""
+    offenders = []
+    for path in tracked_files():
+        if path.suffix != ".py" or not str(path.relative_to(REPO)).startswith("tests/"):
+            continue
+        text = text_of(path) or ""
+        offenders += ["%s:%d" % (path.relative_to(REPO), n) for n, line in enumerate(text.splitlines(), 1)
+                      if IMPORT_OR_SKIP in line]
+    assert not offenders, "use hctest.requires.require_module instead of pytest.importorskip: %s" % offenders

@@ -16,8 +16,9 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from hctest.camera import ADMIN
+from hctest.requires import require_module
 
-PIL = pytest.importorskip("PIL.Image")
+PIL = require_module("PIL.Image", "run `make venv` (Pillow is pinned in requirements-dev.txt)")
 
 PRESETS = {"1": {"name": "North", "pan": 0.0, "tilt": 0.0, "zoom": 1.0},
            "2": {"name": "Field", "pan": 120.0, "tilt": 15.0, "zoom": 4.0}}

@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import firmware as fw
 from ansible_collections.waggle.honeycomb.plugins.module_utils._camera import snapshot
 from ansible_collections.waggle.honeycomb.plugins.module_utils._peripheral import HandlerError, cli
+from hctest.requires import require_module
 
 
 def test_image_identity_from_name_and_overrides(tmp_path):
@@ -72,7 +73,7 @@ def test_status_stream():
 
 
 def test_jpeg_size_and_save(tmp_path):
-    Image = pytest.importorskip("PIL.Image")
+    Image = require_module("PIL.Image", "run `make venv` (Pillow is pinned in requirements-dev.txt)")
     out = io.BytesIO()
     Image.new("RGB", (123, 45), (10, 200, 30)).save(out, "JPEG")
     data = out.getvalue()

@@ -5,8 +5,6 @@ import ast
 import os
 import re
 
-import pytest
-
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import layout as lo
 
@@ -120,7 +118,7 @@ def test_state_dir_is_the_layout_plus_the_history(tmp_path):
 
 
 def test_action_plugin_names_the_paths_the_node_uses():
-    action = pytest.importorskip("ansible_collections.waggle.honeycomb.plugins.action.upgrade")
+    from ansible_collections.waggle.honeycomb.plugins.action import upgrade as action
     args = {"state_dir": "/srv/hc/", "_honeycomb": {"payload_sha256": SHA}}
     node = jr.StateDir("/srv/hc/")
     assert action.ActionModule._store_path(object.__new__(action.ActionModule), args) == node.payload_path(SHA)
