@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils import bastion
+from hctest.requires import require_system_tool
 from hctest.sshd import Sshd, skip_reason
 
 pytestmark = pytest.mark.slow
@@ -82,8 +83,7 @@ def _close(procs):
 
 
 def test_eleven_sessions_share_two_logins(server, control_dir):
-    if not shutil.which('ss'):
-        pytest.skip('needs ss (apt-get install iproute2)')
+    require_system_tool('ss', 'iproute2')
     before = _client_connections(server)
     procs = []
     try:
@@ -107,8 +107,7 @@ def test_sessions_beyond_maxsessions_are_refused_by_sshd(server, control_dir):
     """What the bastion counts: with --max-sessions above the server's MaxSessions (10), sshd refuses the
     eleventh session on one login; ssh then falls back to a login of its own. So a bastion_max_sessions
     above the bastion's MaxSessions costs logins (and meets MaxStartups again), it does not fail."""
-    if not shutil.which('ss'):
-        pytest.skip('needs ss (apt-get install iproute2)')
+    require_system_tool('ss', 'iproute2')
     before = _client_connections(server)
     procs = []
     try:
