@@ -15,6 +15,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.waggle.honeycomb.plugins.filter.rollout import (FilterModule, rollout_gate, rollout_outcome,
                                                                          rollout_summary)
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import status as st
+from hctest.requires import require_path
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 
@@ -79,9 +80,7 @@ def test_filters_work_in_a_playbook(tmp_path, core):
     ansible-core 2.16, the controller that drives the Python 3.6 of real nodes."""
     playbook_cmd = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
     if core == '2.16':
-        if not os.path.exists(CORE216):
-            pytest.skip('ansible-core 2.16 not installed: make venv-core216')
-        playbook_cmd = CORE216
+        playbook_cmd = str(require_path(CORE216, 'ansible-core 2.16', 'run `make venv-core216`'))
     inventory = tmp_path / 'hosts.yml'
     inventory.write_text('all:\n  hosts:\n    n1: {}\n    n2: {}\n    n3: {}\n'
                          '  vars: {ansible_connection: local, ansible_python_interpreter: "%s"}\n' % sys.executable)
