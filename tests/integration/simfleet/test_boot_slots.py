@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from hctest.fleet import VENV_BIN, fleet_fixture
+from hctest.payloads import TIMEOUTS, build_script_payload, marker_scripts
 
 from hctools.simfleet import bootslot
 from hctools.simfleet.fleet import Fleet
@@ -26,26 +27,11 @@ fleet = fleet_fixture(2)
 def build_payload(tmp: Path, name: str) -> Path:
     """Install writes /etc/waggle/hc-test/<name>/version; it first sleeps 60 s when .../slow exists."""
     d = f"/etc/waggle/hc-test/{name}"
-    src = tmp / f"src-{name}"
-    src.mkdir()
-    scripts = {
-        "hc_state_check.sh": f'[ "$(cat {d}/version 2>/dev/null)" = "{VERSION}" ] && exit 100\nexit 0\n',
-        "hc_install_upgrade.sh": (f"set -eu\nmkdir -p {d}\ntouch {d}/install-started\n"
-                                  f"if [ -f {d}/slow ]; then rm -f {d}/slow; sleep 60; fi\n"
-                                  f"echo {VERSION} > {d}/version\n"),
-        "hc_verify_upgrade.sh": f'[ "$(cat {d}/version 2>/dev/null)" = "{VERSION}" ]\n',
-        "hc_rollback_upgrade.sh": "exit 0\n",
-    }
-    for fname, body in scripts.items():
-        (src / fname).write_text("#!/bin/sh\n" + body)
-        (src / fname).chmod(0o755)
-    (src / "honeycomb.yml").write_text(
-        f'name: {name}\nversion: "{VERSION}"\nperipheral: {name}\ndescription: boot slot test\n'
-        "timeouts:\n  state_check: 30\n  install: 120\n  verify: 30\n  rollback: 30\n")
-    out = tmp / f"{name}.tar.gz"
-    subprocess.run([str(VENV_BIN / "honeycomb-build"), str(src), "-o", str(out)], check=True,
-                   capture_output=True, text=True)
-    return out
+    install = (f"set -eu\nmkdir -p {d}\ntouch {d}/install-started\n"
+               f"if [ -f {d}/slow ]; then rm -f {d}/slow; sleep 60; fi\n"
+               f"echo {VERSION} > {d}/version\n")
+    return build_script_payload(tmp / f"{name}.tar.gz", marker_scripts(d, VERSION, install), name=name,
+                                version=VERSION, description="boot slot test", timeouts=TIMEOUTS)
 
 
 def node_file(fleet, vsn: str, name: str, fname: str) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from hctest.fleet import VENV_BIN, fleet_fixture, recap
+from hctest.payloads import build_script_payload, marker_scripts
 
 pytestmark = pytest.mark.fleet
 REPO = Path(__file__).parents[3]
@@ -23,22 +24,9 @@ fleet = fleet_fixture(2, units="nxagent,rpi")
 
 def build_payload(tmp: Path, mark: str) -> Path:
     """Installs VERSION into <mark>/version (a shell word) of the host it runs on."""
-    src = tmp / "src"
-    src.mkdir()
-    scripts = {
-        "hc_state_check.sh": f'[ "$(cat {mark}/version 2>/dev/null)" = "{VERSION}" ] && exit 100\nexit 0\n',
-        "hc_install_upgrade.sh": f"set -eu\nmkdir -p {mark}\nhostname > {mark}/host\necho {VERSION} > {mark}/version\n",
-        "hc_verify_upgrade.sh": f'[ "$(cat {mark}/version 2>/dev/null)" = "{VERSION}" ]\n',
-    }
-    for fname, body in scripts.items():
-        (src / fname).write_text("#!/bin/sh\n" + body)
-        (src / fname).chmod(0o755)
-    (src / "honeycomb.yml").write_text(f'name: {NAME}\nversion: "{VERSION}"\nperipheral: {NAME}\n'
-                                       "description: compute unit test\n")
-    out = tmp / f"{NAME}.tar.gz"
-    subprocess.run([str(VENV_BIN / "honeycomb-build"), str(src), "-o", str(out)], check=True,
-                   capture_output=True, text=True)
-    return out
+    install = f"set -eu\nmkdir -p {mark}\nhostname > {mark}/host\necho {VERSION} > {mark}/version\n"
+    return build_script_payload(tmp / f"{NAME}.tar.gz", marker_scripts(mark, VERSION, install, rollback=None),
+                                name=NAME, version=VERSION, description="compute unit test")
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from hctest.fleet import VENV_BIN, fleet_fixture, recap
+from hctest.payloads import TIMEOUTS, build_script_payload, marker_scripts
 
 pytestmark = pytest.mark.fleet
 HERE = Path(__file__).parent
@@ -21,26 +22,12 @@ def build_payload(tmp: Path, name: str) -> Path:
     """A payload whose install counts its runs in /etc/waggle/hc-test/<name>/installs and sleeps 8 s the
     first time when /etc/waggle/hc-test/<name>/slow exists (the test creates it on one node)."""
     d = f"/etc/waggle/hc-test/{name}"
-    src = tmp / f"src-{name}"
-    src.mkdir()
-    scripts = {
-        "hc_state_check.sh": f'[ "$(cat {d}/version 2>/dev/null)" = "{VERSION}" ] && exit 100\nexit 0\n',
-        "hc_install_upgrade.sh": (f"set -eu\nmkdir -p {d}\necho $$ >> {d}/installs\ntouch {d}/install-started\n"
-                                  f"if [ -f {d}/slow ]; then rm -f {d}/slow; sleep 8; fi\n"
-                                  f"echo {VERSION} > {d}/version.tmp\nmv {d}/version.tmp {d}/version\n"),
-        "hc_verify_upgrade.sh": f'[ "$(cat {d}/version 2>/dev/null)" = "{VERSION}" ]\n',
-        "hc_rollback_upgrade.sh": f"rm -f {d}/version.tmp\nexit 0\n",
-    }
-    for fname, body in scripts.items():
-        (src / fname).write_text("#!/bin/sh\n" + body)
-        (src / fname).chmod(0o755)
-    (src / "honeycomb.yml").write_text(
-        f'name: {name}\nversion: "{VERSION}"\nperipheral: {name}\ndescription: simfleet fault test\n'
-        "timeouts:\n  state_check: 30\n  install: 120\n  verify: 30\n  rollback: 30\n")
-    out = tmp / f"{name}.tar.gz"
-    subprocess.run([str(VENV_BIN / "honeycomb-build"), str(src), "-o", str(out)], check=True,
-                   capture_output=True, text=True)
-    return out
+    install = (f"set -eu\nmkdir -p {d}\necho $$ >> {d}/installs\ntouch {d}/install-started\n"
+               f"if [ -f {d}/slow ]; then rm -f {d}/slow; sleep 8; fi\n"
+               f"echo {VERSION} > {d}/version.tmp\nmv {d}/version.tmp {d}/version\n")
+    scripts = marker_scripts(d, VERSION, install, rollback=f"rm -f {d}/version.tmp\nexit 0\n")
+    return build_script_payload(tmp / f"{name}.tar.gz", scripts, name=name, version=VERSION,
+                                description="simfleet fault test", timeouts=TIMEOUTS)
 
 
 def node_file(fleet, vsn: str, name: str, fname: str) -> Path:

@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+from hctest.payloads import build_script_payload
+
 TERMINAL = {"applied", "already_applied", "retry_later", "failed", "rolled_back", "rollback_failed", "inconsistent"}
 OLD, NEW = "1.0", "2.0"
 PHASES = ("state_check", "install", "verify", "rollback")
@@ -99,19 +101,10 @@ exit 0
 def fault_payload(tmp: Path, name: str, version: str = NEW, timeout: int = 60, step: float | None = None) -> Path:
     """Build the fault payload ``<tmp>/<name>-<version>.tar.gz`` with honeycomb-build (peripheral = name,
     backup_paths = the simulated peripheral, every phase ``timeout`` seconds, no retries)."""
-    src = Path(tmp) / f"src-{name}-{version}"
-    src.mkdir(parents=True, exist_ok=True)
-    for fname, body in SCRIPTS.items():
-        (src / fname).write_text(body)
-        (src / fname).chmod(0o755)
-    (src / "honeycomb.yml").write_text(
-        f'name: {name}\nversion: "{version}"\nperipheral: {name}\ndescription: fault-injection payload\n'
-        f"backup_paths: [/etc/waggle/hcf/{name}/periph]\n"
-        f"timeouts:\n  state_check: {timeout}\n  install: {timeout}\n  verify: {timeout}\n  rollback: {timeout}\n")
-    out = Path(tmp) / f"{name}-{version}.tar.gz"
-    build = Path(sys.executable).parent / "honeycomb-build"
-    subprocess.run([str(build), str(src), "-o", str(out)], check=True, capture_output=True, text=True)
-    return out
+    return build_script_payload(Path(tmp) / f"{name}-{version}.tar.gz", SCRIPTS, name=name, version=version,
+                                description="fault-injection payload", shebang="",
+                                manifest_extra=f"backup_paths: [/etc/waggle/hcf/{name}/periph]\n",
+                                timeouts=dict.fromkeys(PHASES, timeout))
 
 
 def seed_peripheral(hcf_dir: Path, version: str = OLD) -> None:
