@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -177,3 +178,16 @@ def crash(env, monkeypatch, payload, phase, after_script=False, **params):
         env.run(payload, **params)
     monkeypatch.undo()
     env.reboot()
+
+
+def dead_pid():
+    """The pid of a process that has already exited (an owner that crashed)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def age(path, seconds):
+    """Move ``path``'s mtime ``seconds`` into the past."""
+    old = os.path.getmtime(str(path)) - seconds
+    os.utime(str(path), (old, old))

@@ -12,7 +12,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 
-from hctest.upgrade import engine_params, make_payload
+from hctest.upgrade import age, dead_pid, engine_params, make_payload
 
 
 def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path):
@@ -133,30 +133,11 @@ def test_installed_records(tmp_path):
 
 # ---------------------------------------------------------------------------- pruning of check-mode dirs
 
-@pytest.fixture
-def live():
-    proc = subprocess.Popen(["sleep", "300"])
-    yield proc.pid
-    proc.kill()
-    proc.wait()
-
-
-def dead_pid():
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
 def run(tmp, state, payload, check_mode=False):
     upload = str(tmp / "upload.tar.gz")
     shutil.copyfile(payload, upload)
     p = engine_params(state, _payload_sha256=pl.sha256_file(payload), _payload_upload=upload)
     return eng.Engine(p, check_mode=check_mode).run()
-
-
-def age(path, seconds):
-    old = os.path.getmtime(str(path)) - seconds
-    os.utime(str(path), (old, old))
 
 
 def test_check_dirs_of_killed_check_mode_runs_are_pruned(tmp_path, live):
