@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -119,6 +120,17 @@ def engine_params(state_dir, **overrides):
     return params
 
 
+def run_engine(tmp, state_dir, payload_path, check_mode=False, **params):
+    """Run the engine in-process on ``payload_path`` the way the module does once the action plugin has
+    uploaded it (to ``<tmp>/upload.tar.gz``), with state in ``state_dir``; returns the engine's result."""
+    from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine, payload
+    upload = str(Path(tmp) / "upload.tar.gz")
+    shutil.copyfile(str(payload_path), upload)
+    p = engine_params(state_dir, _payload_sha256=payload.sha256_file(str(payload_path)), _payload_upload=upload,
+                      **params)
+    return engine.Engine(p, check_mode=check_mode).run()
+
+
 class PowerCut(BaseException):
     """What a test's runner raises to die like a power cut: a BaseException the engine does not catch."""
 
@@ -135,11 +147,7 @@ class EngineEnv:
         self.target.mkdir()
 
     def run(self, payload_path, check_mode=False, **params):
-        from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine, payload
-        shutil.copyfile(payload_path, str(self.upload))
-        p = engine_params(self.state, _payload_sha256=payload.sha256_file(payload_path),
-                          _payload_upload=str(self.upload), **params)
-        return engine.Engine(p, check_mode=check_mode).run()
+        return run_engine(self.tmp, self.state, payload_path, check_mode=check_mode, **params)
 
     def jobs(self):
         from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal
@@ -177,3 +185,16 @@ def crash(env, monkeypatch, payload, phase, after_script=False, **params):
         env.run(payload, **params)
     monkeypatch.undo()
     env.reboot()
+
+
+def dead_pid():
+    """The pid of a process that has already exited (an owner that crashed)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def age(path, seconds):
+    """Move ``path``'s mtime ``seconds`` into the past."""
+    old = os.path.getmtime(str(path)) - seconds
+    os.utime(str(path), (old, old))

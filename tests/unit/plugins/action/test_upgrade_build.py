@@ -9,9 +9,10 @@ from unittest import mock
 
 import pytest
 from ansible.errors import AnsibleActionFail
-from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.waggle.honeycomb.plugins.action.upgrade_build import ActionModule
+
+from hctest.action import make_action
 
 
 def make_src(path):
@@ -23,17 +24,7 @@ def make_src(path):
 
 
 def run_action(basedir, args, check_mode=False):
-    loader = DataLoader()
-    loader.set_basedir(str(basedir))
-    task = mock.MagicMock()
-    task.args = args
-    task.async_val = 0
-    task.check_mode = check_mode
-    task.action = "waggle.honeycomb.upgrade_build"
-    task.get_search_path.return_value = [str(basedir)]
-    connection = mock.MagicMock()
-    connection._shell.tmpdir = None
-    action = ActionModule(task, connection, mock.MagicMock(), loader, mock.MagicMock(), None)
+    action = make_action(ActionModule, basedir, "waggle.honeycomb.upgrade_build", args, check_mode=check_mode)
     with mock.patch.object(ActionModule, "_early_needs_tmp_path", return_value=False):
         return action.run(task_vars={})
 

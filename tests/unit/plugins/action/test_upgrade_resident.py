@@ -10,13 +10,13 @@ import zlib
 from unittest import mock
 
 import pytest
-from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.waggle.honeycomb.plugins.action import upgrade as action
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import inline
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import resident_engine as rn
 from ansible_collections.waggle.honeycomb.plugins.plugin_utils._honeycomb import resident
 
+from hctest.action import make_action
 from hctest.upgrade import make_payload
 
 STATE_DIR = "/srv/hc"
@@ -86,18 +86,7 @@ class Node:
 
 
 def run_task(tmp_path, node, args, check_mode=False):
-    loader = DataLoader()
-    loader.set_basedir(str(tmp_path))
-    task = mock.MagicMock()
-    task.args = args
-    task.async_val = 0
-    task.check_mode = check_mode
-    task.action = "waggle.honeycomb.upgrade"
-    task.get_search_path.return_value = [str(tmp_path)]
-    connection = mock.MagicMock()
-    connection._shell.tmpdir = None
-    connection._shell.join_path = os.path.join
-    plugin = action.ActionModule(task, connection, mock.MagicMock(), loader, mock.MagicMock(), None)
+    plugin = make_action(action.ActionModule, tmp_path, "waggle.honeycomb.upgrade", args, check_mode=check_mode)
     with mock.patch.object(action.ActionModule, "_early_needs_tmp_path", return_value=False), \
             mock.patch.object(plugin, "_execute_module", side_effect=node.execute_module), \
             mock.patch.object(plugin, "_low_level_execute_command", side_effect=node.low_level), \

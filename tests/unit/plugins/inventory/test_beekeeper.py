@@ -28,33 +28,8 @@ from ansible_collections.waggle.honeycomb.plugins.inventory import beekeeper  # 
 PROD_ID = '000048B02D0766CD'
 
 
-class Display:
-    """Collects the plugin's warnings."""
-
-    def __init__(self):
-        self.warnings = []
-        self.messages = []
-
-    def warning(self, msg, *args, **kwargs):
-        self.warnings.append(msg)
-
-    def vvv(self, msg, *args, **kwargs):
-        self.messages.append(msg)
-
-    def __getattr__(self, name):
-        return lambda *a, **k: None
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    # the plugin reads WAGGLE_* variables (url, path, bastion, token); the caller's must not leak in
-    for key in list(os.environ):
-        if key.startswith('WAGGLE_'):
-            monkeypatch.delenv(key)
-
-
 @pytest.fixture
-def run(tmp_path):
+def run(tmp_path, new_display):
     """run(config_dict, cache=True, plugin=None) -> (plugin, InventoryData) after parse()."""
 
     def _run(config, cache=True, plugin=None, name='test.beekeeper.yml'):
@@ -64,7 +39,7 @@ def run(tmp_path):
         path.write_text(yaml.safe_dump(conf))
         if plugin is None:
             plugin = inventory_loader.get('waggle.honeycomb.beekeeper')
-            plugin.display = Display()
+            plugin.display = new_display()
         inventory = InventoryData()
         assert plugin.verify_file(str(path))
         plugin.parse(inventory, DataLoader(), str(path), cache=cache)

@@ -6,7 +6,6 @@ the node's nxcore."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import shlex
 
@@ -31,26 +30,8 @@ BASE = {'bastion_host': 'beekeeper.example.org', 'bastion_port': 2201, 'bastion_
         'bastion_key': '/keys/admin_key', 'node_key': '/keys/node_key'}
 
 
-class Display:
-    def __init__(self):
-        self.warnings = []
-
-    def warning(self, msg, *args, **kwargs):
-        self.warnings.append(msg)
-
-    def __getattr__(self, name):
-        return lambda *a, **k: None
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith('WAGGLE_'):
-            monkeypatch.delenv(key)
-
-
 @pytest.fixture
-def run(tmp_path):
+def run(tmp_path, new_display):
     def _run(config, fixture='manifests.json'):
         conf = {'plugin': 'waggle.honeycomb.beekeeper', 'path': str(FIXTURES / fixture)}
         conf.update(BASE)
@@ -58,7 +39,7 @@ def run(tmp_path):
         path = tmp_path / 'units.beekeeper.yml'
         path.write_text(yaml.safe_dump(conf))
         plugin = inventory_loader.get('waggle.honeycomb.beekeeper')
-        plugin.display = Display()
+        plugin.display = new_display()
         inventory = InventoryData()
         plugin.parse(inventory, DataLoader(), str(path), cache=False)
         return inventory

@@ -111,16 +111,22 @@ def test_show_version_padding(sw):
     assert dotted("System Contact", "") == "System Contact" + "." * (47 - 14)
 
 
-def test_write_memory_and_reload_texts(sw):
+def change_hostname_unsaved(sw, hostname, leave):
+    """From the login prompt: enable, configure, set ``hostname``, ``leave`` ("exit" or "end") back to
+    privileged mode; the running config now differs from the saved one."""
     sw.prompt(">")
     sw.send("enable\r")
     sw.prompt("#")
     sw.send("configure\r")
     sw.prompt(r"\(Config\)#")
-    sw.send('hostname "sw1"\r')
+    sw.send('hostname "%s"\r' % hostname)
     sw.prompt(r"\(Config\)#")
-    sw.send("exit\r")
+    sw.send(leave + "\r")
     sw.prompt("#")
+
+
+def test_write_memory_and_reload_texts(sw):
+    change_hostname_unsaved(sw, "sw1", leave="exit")
     sw.send("reload\r")
     out = sw.until(r"Would you like to save them now\? \(y/n\) ")
     assert out.endswith("The system has unsaved changes.\r\nWould you like to save them now? (y/n) ")
@@ -151,15 +157,7 @@ def test_write_memory_and_reload_texts(sw):
 
 
 def test_quit_asks_about_unsaved_changes(sw):
-    sw.prompt(">")
-    sw.send("enable\r")
-    sw.prompt("#")
-    sw.send("configure\r")
-    sw.prompt(r"\(Config\)#")
-    sw.send('hostname "x"\r')
-    sw.prompt(r"\(Config\)#")
-    sw.send("end\r")
-    sw.prompt("#")
+    change_hostname_unsaved(sw, "x", leave="end")
     sw.send("quit\r")
     out = sw.until(r"\(y/n\) ")
     assert out.endswith("The system has unsaved changes.\r\nWould you like to save them now? (y/n) ")

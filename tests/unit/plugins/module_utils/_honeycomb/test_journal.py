@@ -2,17 +2,14 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine as eng
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 
-from hctest.upgrade import engine_params, make_payload
+from hctest.upgrade import age, dead_pid, make_payload, run_engine
 
 
 def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path):
@@ -133,36 +130,10 @@ def test_installed_records(tmp_path):
 
 # ---------------------------------------------------------------------------- pruning of check-mode dirs
 
-@pytest.fixture
-def live():
-    proc = subprocess.Popen(["sleep", "300"])
-    yield proc.pid
-    proc.kill()
-    proc.wait()
-
-
-def dead_pid():
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
-def run(tmp, state, payload, check_mode=False):
-    upload = str(tmp / "upload.tar.gz")
-    shutil.copyfile(payload, upload)
-    p = engine_params(state, _payload_sha256=pl.sha256_file(payload), _payload_upload=upload)
-    return eng.Engine(p, check_mode=check_mode).run()
-
-
-def age(path, seconds):
-    old = os.path.getmtime(str(path)) - seconds
-    os.utime(str(path), (old, old))
-
-
 def test_check_dirs_of_killed_check_mode_runs_are_pruned(tmp_path, live):
     state = tmp_path / "state"
     p = make_payload(tmp_path, scripts={"state_check": "exit 100"})
-    assert run(tmp_path, state, p)["status"] == "already_applied"
+    assert run_engine(tmp_path, state, p)["status"] == "already_applied"
     jobs = state / "jobs"
     start = jr.proc_start_time(live)
     dead = jobs / (".check-%d-%s-x1" % (dead_pid(), 12345))
@@ -173,6 +144,6 @@ def test_check_dirs_of_killed_check_mode_runs_are_pruned(tmp_path, live):
     for d in (dead, alive, reused, legacy_young, legacy_old):
         (d / "payload").mkdir(parents=True)
     age(legacy_old, jr.STALE_AGE + 60)
-    assert run(tmp_path, state, p)["status"] == "already_applied"
+    assert run_engine(tmp_path, state, p)["status"] == "already_applied"
     left = sorted(n for n in os.listdir(str(jobs)) if n.startswith(".check-"))
     assert left == sorted([alive.name, legacy_young.name])

@@ -2,16 +2,14 @@
 journaled steps, and the check-mode run in its temporary job dir."""
 
 import os
-import shutil
 
 import pytest
 
-from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine as eng
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import journal as jr
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import payload as pl
 
 from hctest.faults import journal_problems
-from hctest.upgrade import EngineEnv, count, engine_params, make_payload, runs
+from hctest.upgrade import EngineEnv, count, make_payload, run_engine, runs
 
 
 @pytest.fixture
@@ -80,17 +78,10 @@ def test_every_started_step_is_journaled_as_finished(env):
     assert "extract" not in r["phases"]
 
 
-def run(tmp, state, payload, check_mode=False):
-    upload = str(tmp / "upload.tar.gz")
-    shutil.copyfile(payload, upload)
-    p = engine_params(state, _payload_sha256=pl.sha256_file(payload), _payload_upload=upload)
-    return eng.Engine(p, check_mode=check_mode).run()
-
-
 def test_check_mode_dir_is_named_after_its_owner_and_removed(tmp_path, monkeypatch):
     state = tmp_path / "state"
     p = make_payload(tmp_path, scripts={"state_check": "exit 100"})
-    assert run(tmp_path, state, p)["status"] == "already_applied"
+    assert run_engine(tmp_path, state, p)["status"] == "already_applied"
     seen = []
     real = pl.extract_archive
 
@@ -98,7 +89,7 @@ def test_check_mode_dir_is_named_after_its_owner_and_removed(tmp_path, monkeypat
         seen.append(os.path.basename(os.path.dirname(dest)))
         return real(src, dest, **kw)
     monkeypatch.setattr(pl, "extract_archive", spy)
-    r = run(tmp_path, state, p, check_mode=True)
+    r = run_engine(tmp_path, state, p, check_mode=True)
     assert r["status"] == "already_applied"
     assert seen and seen[0].startswith(".check-%d-%s-" % (os.getpid(), jr.proc_start_time(os.getpid())))
     assert not [n for n in os.listdir(str(state / "jobs")) if n.startswith(".check-")]

@@ -6,7 +6,6 @@ import errno
 import os
 import pathlib
 import shutil
-import subprocess
 
 import pytest
 
@@ -16,7 +15,7 @@ from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import
 from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import store as st
 
 from hctest.playbook import REPO
-from hctest.upgrade import EngineEnv, engine_params, make_payload, runs
+from hctest.upgrade import EngineEnv, age, dead_pid, engine_params, make_payload, runs
 
 
 @pytest.fixture
@@ -50,8 +49,7 @@ def test_store_keeps_recent_and_referenced_payloads_only(env):
     fresh = store / ("1" * 64 + ".tar.gz")
     stale.write_bytes(b"x")
     fresh.write_bytes(b"y")
-    old = os.path.getmtime(str(stale)) - st.STORE_GRACE - 60
-    os.utime(str(stale), (old, old))
+    age(stale, st.STORE_GRACE + 60)
     env.run(p)
     assert not stale.exists() and fresh.exists()
     assert (store / (pl.sha256_file(p) + ".tar.gz")).exists()
@@ -119,8 +117,7 @@ def test_stale_uploads_are_pruned_recent_ones_kept(tmp_path):
     recent = store / (".upload-%s-%s" % ("1" * 64, "b" * 16))
     stale.write_bytes(b"partial")
     recent.write_bytes(b"partial")
-    old = os.path.getmtime(str(stale)) - st.STORE_GRACE - 60
-    os.utime(str(stale), (old, old))
+    age(stale, st.STORE_GRACE + 60)
     assert run(state, payload)["status"] == "already_applied"
     assert not stale.exists() and recent.exists()
 
@@ -128,25 +125,6 @@ def test_stale_uploads_are_pruned_recent_ones_kept(tmp_path):
 def _copy(src, dest):
     dest.write_bytes(open(str(src), "rb").read())
     return dest
-
-
-@pytest.fixture
-def live():
-    proc = subprocess.Popen(["sleep", "300"])
-    yield proc.pid
-    proc.kill()
-    proc.wait()
-
-
-def dead_pid():
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
-def age(path, seconds):
-    old = os.path.getmtime(str(path)) - seconds
-    os.utime(str(path), (old, old))
 
 
 def test_stale_partial_store_files_are_pruned(tmp_path, live):
