@@ -120,11 +120,15 @@ def engine_params(state_dir, **overrides):
     return params
 
 
+UPLOAD_NAME = "upload.tar.gz"
+"""Where :func:`run_engine` puts the payload in ``tmp``, as the action plugin's upload would."""
+
+
 def run_engine(tmp, state_dir, payload_path, check_mode=False, **params):
     """Run the engine in-process on ``payload_path`` the way the module does once the action plugin has
-    uploaded it (to ``<tmp>/upload.tar.gz``), with state in ``state_dir``; returns the engine's result."""
+    uploaded it (to ``<tmp>/`` :data:`UPLOAD_NAME`), with state in ``state_dir``; returns the engine's result."""
     from ansible_collections.waggle.honeycomb.plugins.module_utils._honeycomb import engine, payload
-    upload = str(Path(tmp) / "upload.tar.gz")
+    upload = str(Path(tmp) / UPLOAD_NAME)
     shutil.copyfile(str(payload_path), upload)
     p = engine_params(state_dir, _payload_sha256=payload.sha256_file(str(payload_path)), _payload_upload=upload,
                       **params)
@@ -143,7 +147,7 @@ class EngineEnv:
         self.tmp = Path(tmp)
         self.state = self.tmp / "state"
         self.target = self.tmp / "target"
-        self.upload = self.tmp / "upload.tar.gz"
+        self.upload = self.tmp / UPLOAD_NAME
         self.target.mkdir()
 
     def run(self, payload_path, check_mode=False, **params):
